@@ -1,0 +1,42 @@
+"""Pick the right reranker class for a checkpoint.
+
+A checkpoint whose ``config.json`` names a ``*ForSequenceClassification`` architecture is a
+cross-encoder; one with sentence-transformers' ``modules.json`` or a bare encoder is a bi-encoder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hf_rerank.models.bi_encoder import BiEncoder
+from hf_rerank.models.cross_encoder import CrossEncoder
+from hf_rerank.models.resolve import resolve_model
+
+MODEL_TYPES = ("auto", "cross-encoder", "bi-encoder")
+
+
+def detect_model_type(path: Path) -> str:
+    """``cross-encoder`` or ``bi-encoder`` for the checkpoint directory ``path``."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{path}: no config.json, not a transformers checkpoint")
+    architectures = json.loads(config_file.read_text()).get("architectures") or []
+    if any(name.endswith("ForSequenceClassification") for name in architectures):
+        return "cross-encoder"
+    return "bi-encoder"
+
+
+def load_reranker(reference: str | Path, model_type: str = "auto", **options) -> CrossEncoder | BiEncoder:
+    """Load ``reference`` (directory, Hub id, ``id@revision``) as a cross- or bi-encoder.
+
+    ``options`` go to ``from_pretrained`` (``max_length``, ``device``, ``precision``,
+    ``trust_remote_code``).
+    """
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"model type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
+    path = resolve_model(reference)
+    if model_type == "auto":
+        model_type = detect_model_type(path)
+    cls = CrossEncoder if model_type == "cross-encoder" else BiEncoder
+    return cls.from_pretrained(path, **options)

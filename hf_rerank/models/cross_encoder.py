@@ -1,0 +1,108 @@
+"""``CrossEncoder``: score (query, passage) pairs with an ``AutoModelForSequenceClassification``.
+
+Score convention: a one-logit head gives its logit; a two-logit head gives ``logit[1] - logit[0]``
+(the log-odds of "relevant", monotone in its softmax probability). Pairs are truncated on the
+passage, never the query. Checkpoints saved with :meth:`save_pretrained` load with
+``transformers.AutoModelForSequenceClassification`` and ``sentence_transformers.CrossEncoder``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from hf_rerank.models.inference import pick_device, pick_dtype, run_batched
+from hf_rerank.models.resolve import resolve_model
+
+logger = logging.getLogger("hf_rerank")
+
+
+def default_max_length(path: Path, tokenizer, config) -> int:
+    """The checkpoint's own limit: sentence-transformers' ``max_seq_length`` if saved, else the
+    smaller of the tokenizer's and the position embeddings' limits (at most 8,192)."""
+    for name in ("sentence_bert_config.json", "config_sentence_transformers.json"):
+        saved = json.loads((path / name).read_text()) if (path / name).is_file() else {}
+        if saved.get("max_seq_length") or saved.get("max_length"):
+            return int(saved.get("max_seq_length") or saved["max_length"])
+    limits = [getattr(config, "max_position_embeddings", None), tokenizer.model_max_length, 8192]
+    return int(min(limit for limit in limits if isinstance(limit, int) and limit > 0))
+
+
+class CrossEncoder:
+    """A reranker that reads query and passage together.
+
+    Args:
+        model: a sequence-classification model with 1 or 2 labels.
+        tokenizer: its tokenizer.
+        max_length: tokens per pair, special tokens included.
+        device: where to run (default: CUDA if available, else CPU).
+        precision: ``auto`` (bf16 where the hardware has it, else fp32), ``bf16``, ``fp16``, ``fp32``.
+    """
+
+    def __init__(self, model, tokenizer, *, max_length: int, device: str | None = None, precision: str = "auto"):
+        num_labels = model.config.num_labels
+        if num_labels not in (1, 2):
+            raise ValueError(f"a cross-encoder needs a head with 1 or 2 logits, this one has {num_labels}")
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(precision, self.device)
+        self.model = model.to(self.device).eval()
+        self.autocast = self.dtype != torch.float32 and model.dtype != self.dtype
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        reference: str | Path,
+        *,
+        max_length: int | None = None,
+        device: str | None = None,
+        precision: str = "auto",
+        trust_remote_code: bool = False,
+    ) -> CrossEncoder:
+        """Load from a local directory, a Hub id or ``id@revision`` (see :func:`resolve_model`).
+
+        The weights are loaded in the compute dtype (faster than autocast); a model handed to
+        ``__init__`` in fp32 with a bf16/fp16 precision runs under autocast instead (as a model
+        being trained does).
+        """
+        path = resolve_model(reference)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        dtype = pick_dtype(precision, pick_device(device))
+        model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=trust_remote_code, dtype=dtype)
+        length = max_length or default_max_length(path, tokenizer, model.config)
+        return cls(model, tokenizer, max_length=length, device=device, precision=precision)
+
+    def tokenize(self, queries: Sequence[str], passages: Sequence[str]) -> list[dict[str, list[int]]]:
+        """Token ids of each pair ``[CLS] query [SEP] passage [SEP]``, passage truncated to fit."""
+        encoded = self.tokenizer(list(queries), list(passages), truncation="only_second", max_length=self.max_length)
+        return [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
+
+    def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.autocast):
+            logits = self.model(**batch).logits.float()
+        return logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+
+    def score_pairs(
+        self, queries: Sequence[str], passages: Sequence[str], *, batch_size: int = 64, show_progress: bool = True
+    ) -> np.ndarray:
+        """Scores ``(n,)`` float32 for the pairs ``(queries[i], passages[i])``; higher is more relevant."""
+        if len(queries) != len(passages):
+            raise ValueError(f"{len(queries)} queries but {len(passages)} passages")
+        features = self.tokenize(queries, passages)
+        scores = run_batched(
+            features, self._forward, tokenizer=self.tokenizer, batch_size=batch_size,
+            device=self.device, description="cross-encoding pairs", show_progress=show_progress,
+        )
+        return scores.numpy()
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Save model and tokenizer (loadable by transformers and sentence-transformers)."""
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)

@@ -1,0 +1,90 @@
+"""Shared inference plumbing: device and precision choice, length-sorted batching.
+
+Length-sorted batching: inputs are tokenised once without padding, sorted by length, cut into
+batches of ``batch_size`` and padded per batch, so a batch wastes at most the spread of its own
+lengths. Results are returned in the caller's order.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else CUDA when available, else CPU."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.cache
+def native_bf16(device_type: str) -> bool:
+    """Whether the hardware computes bf16 natively (CUDA: Ampere+; CPU: AVX512-BF16 or AMX)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """Compute dtype for ``precision`` in ``PRECISIONS``: ``auto`` is bf16 where native, else fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return torch.bfloat16 if native_bf16(device.type) else torch.float32
+    if precision == "bf16" and not native_bf16(device.type):
+        raise ValueError(f"bf16 was asked for but {device.type} has no native bf16 support; use --precision fp32")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    """Yield index arrays of at most ``batch_size`` items, longest first, grouped by length."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+def run_batched(
+    features: list[dict[str, list[int]]],
+    forward: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    *,
+    tokenizer,
+    batch_size: int,
+    device: torch.device,
+    description: str,
+    show_progress: bool = True,
+) -> torch.Tensor:
+    """Apply ``forward`` to tokenised ``features`` in length-sorted, per-batch-padded batches.
+
+    Args:
+        features: one dict of token lists (``input_ids``, ``attention_mask``, ...) per item.
+        forward: maps a padded batch on ``device`` to a float tensor ``(batch, ...)``.
+    Returns:
+        float32 CPU tensor ``(len(features), ...)`` in the order of ``features``.
+    """
+    outputs: list[torch.Tensor] = []
+    indices: list[np.ndarray] = []
+    lengths = [len(item["input_ids"]) for item in features]
+    with torch.inference_mode(), tqdm(total=len(features), desc=description, unit="item", disable=not show_progress) as bar:
+        for batch_indices in sorted_batches(lengths, batch_size):
+            batch = tokenizer.pad([features[i] for i in batch_indices], return_tensors="pt")
+            batch = {key: value.to(device) for key, value in batch.items()}
+            outputs.append(forward(batch).float().cpu())
+            indices.append(batch_indices)
+            bar.update(len(batch_indices))
+    if not outputs:
+        return torch.empty(0)
+    stacked = torch.cat(outputs)
+    result = torch.empty_like(stacked)
+    result[torch.from_numpy(np.concatenate(indices))] = stacked
+    return result
