@@ -87,12 +87,14 @@ def evaluate_reranking(
 ) -> tuple[EvaluationReport, Run]:
     """Score ``collection.runs[run_name]`` and, with a model, its top-``depth`` reranked.
 
-    Returns the report and the evaluated run (the reranked one when a model is given, else the
-    first stage cut at ``depth``).
+    The first stage is evaluated whole; the reranked run holds the same candidates (the top-``depth``
+    in the model's order, then the rest in first-stage order), so every metric compares like with
+    like. Returns the report and the evaluated run (the reranked one when a model is given, else
+    the first stage).
     """
     started = time.perf_counter()
     metrics = get_metric_set(metric_set)
-    first_run = {qid: dict(list(scored.items())[:depth]) for qid, scored in collection.run(run_name).items()}
+    first_run = collection.run(run_name)
     first = evaluate_run(collection.qrels, first_run, metrics)
     warnings = list(first.warnings)
     if model is None:

@@ -30,7 +30,7 @@ def test_one_logit_score_is_the_logit(tiny_cross_encoder_dir):
 
 
 def test_two_logit_score_is_the_log_odds(tiny_cross_encoder_dir, tmp_path, tokenizer):
-    from tests.models.conftest import tiny_config
+    from tests.conftest import tiny_config
 
     torch.manual_seed(1)
     hf = AutoModelForSequenceClassification.from_config(tiny_config(num_labels=2)).eval()
@@ -65,7 +65,7 @@ def test_auto_detects_cross_encoders(tiny_cross_encoder_dir):
 
 
 def test_rejects_heads_with_more_than_two_logits(tmp_path, tokenizer):
-    from tests.models.conftest import tiny_config
+    from tests.conftest import tiny_config
 
     AutoModelForSequenceClassification.from_config(tiny_config(num_labels=3)).save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
