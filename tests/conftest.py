@@ -20,7 +20,7 @@ TREC_DL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trec
 def trec_dl() -> Path:
     """``../shared/data/trec-dl``; missing data fails in CI (CI=true) and skips elsewhere."""
     if not (TREC_DL / "dl19" / "qrels.txt").is_file():
-        if os.environ.get("CI", "").lower() == "true":
+        if os.environ.get("CI", "").lower() in ("true", "1"):
             pytest.fail(f"real evaluation data missing at {TREC_DL} (required in CI)")
         pytest.skip(f"real evaluation data not found at {TREC_DL}")
     return TREC_DL

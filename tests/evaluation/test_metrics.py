@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from math import log2
-from pathlib import Path
 
 import pytest
 
@@ -244,19 +242,6 @@ def test_non_string_query_ids_raise():
 # Real data: TREC DL 2019/2020 passage qrels and the BM25 top-100 run.
 # --------------------------------------------------------------------------------------------
 
-TREC_DL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "trec-dl"
-
-
-def _trec_dl_dir() -> Path:
-    """The data directory; a missing one fails under CI=true and skips elsewhere."""
-    if not TREC_DL.is_dir():
-        message = f"TREC DL data not found at {TREC_DL}"
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(message + " (CI=true: real-data tests must not be skipped)")
-        pytest.skip(message)
-    return TREC_DL
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("year", "expected"),
@@ -265,8 +250,7 @@ def _trec_dl_dir() -> Path:
         ("dl20", {"ndcg@10": 0.4796, "map@100-l2": 0.2685}),
     ],
 )
-def test_bm25_reference_figures(year, expected):
-    trec_dl = _trec_dl_dir()
+def test_bm25_reference_figures(year, expected, trec_dl):
     qrels = read_qrels(trec_dl / year / "qrels.txt")
     run = read_run(trec_dl / year / "runs" / "bm25.run")
     result = evaluate_run(qrels, run, "trec-dl")
