@@ -1,0 +1,118 @@
+"""Batch collation for training: examples (ids) -> tokenised, dynamically padded tensors.
+
+The collator is the one place where training text is tokenised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from hf_rerank.data.examples import GroupExample, PairExample
+
+logger = logging.getLogger("hf_rerank")
+
+
+@dataclass
+class CrossEncoderCollator:
+    """Turn a list of :class:`PairExample` or of :class:`GroupExample` into a cross-encoder batch.
+
+    Usable as a Hugging Face ``Trainer`` ``data_collator``.
+
+    Each row is ``[CLS] query [SEP] passage [SEP]`` cut to ``max_length`` tokens on the passage,
+    never the query. A query so long that not one passage token would fit beside it is the
+    exception: its rows are truncated ``longest_first`` (the query is cut until the passage,
+    cut too if needed, gets an equal share), with a warning the first time.
+
+    Args:
+        tokenizer: the model's tokenizer.
+        queries: ``{qid: text}``.
+        corpus: ``{pid: text}``.
+        max_length: tokens per row, special tokens included.
+        pad_to_multiple_of: pad the batch's length up to a multiple of this (e.g. 8 for tensor
+            cores); ``None`` pads to the longest row only.
+    Returns (``__call__``):
+        the tokenizer's model inputs (``input_ids``, ``attention_mask``, and ``token_type_ids``
+        where the model has them), ``(rows, length)``, padded to the batch's longest row, plus
+        float32 ``labels``: ``(B,)`` for B pairs; for B groups of G passages, rows are the B*G
+        pairs flattened row-major (group i is rows ``i*G .. i*G+G-1``) and labels are ``(B, G)``.
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    queries: Mapping[str, str]
+    corpus: Mapping[str, str]
+    max_length: int
+    pad_to_multiple_of: int | None = None
+    _query_lengths: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _warned_long_query: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self):
+        specials = self.tokenizer.num_special_tokens_to_add(pair=True)
+        if self.max_length < specials + 2:
+            raise ValueError(
+                f"max_length must hold {specials} special tokens plus a query and a passage token, got {self.max_length}"
+            )
+
+    def __call__(self, examples: Sequence[PairExample | GroupExample]) -> dict[str, torch.Tensor]:
+        if not examples:
+            raise ValueError("cannot collate an empty batch")
+        if all(isinstance(example, PairExample) for example in examples):
+            qids = [example.qid for example in examples]
+            pids = [example.pid for example in examples]
+            labels = torch.tensor([example.label for example in examples], dtype=torch.float32)
+        elif all(isinstance(example, GroupExample) for example in examples):
+            sizes = sorted({len(example.pids) for example in examples})
+            if len(sizes) > 1:
+                raise ValueError(f"all groups in a batch must have the same size, found sizes {sizes}")
+            qids = [example.qid for example in examples for _ in example.pids]
+            pids = [pid for example in examples for pid in example.pids]
+            labels = torch.tensor([example.labels for example in examples], dtype=torch.float32)
+        else:
+            kinds = sorted({type(example).__name__ for example in examples})
+            raise TypeError(f"a batch must be all PairExample or all GroupExample, got {', '.join(kinds)}")
+        features = self._encode(qids, pids)
+        batch = self.tokenizer.pad(features, padding=True, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
+        return {**batch, "labels": labels}
+
+    def _encode(self, qids: list[str], pids: list[str]) -> list[dict[str, list[int]]]:
+        """Token lists per row, unpadded: passage-only truncation, longest-first for overlong queries."""
+        room = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=True)
+        overlong = [self._query_length(qid) >= room for qid in qids]
+        if any(overlong) and not self._warned_long_query:
+            first = qids[overlong.index(True)]
+            logger.warning(
+                "query %s is %d tokens, too long to leave room for a passage in max_length=%d; such queries are "
+                "truncated along with their passages (warned once)", first, self._query_length(first), self.max_length,
+            )
+            self._warned_long_query = True
+        rows: list[dict[str, list[int]]] = [{} for _ in qids]
+        for strategy, selected in (("only_second", False), ("longest_first", True)):
+            indices = [i for i, flag in enumerate(overlong) if flag is selected]
+            if not indices:
+                continue
+            encoded = self.tokenizer(
+                [_text(self.queries, qids[i], "query") for i in indices],
+                [_text(self.corpus, pids[i], "passage") for i in indices],
+                truncation=strategy, max_length=self.max_length,
+            )
+            for position, i in enumerate(indices):
+                rows[i] = {key: values[position] for key, values in encoded.items()}
+        return rows
+
+    def _query_length(self, qid: str) -> int:
+        """Tokens of the query alone (no special tokens), cached."""
+        if qid not in self._query_lengths:
+            text = _text(self.queries, qid, "query")
+            self._query_lengths[qid] = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return self._query_lengths[qid]
+
+
+def _text(texts: Mapping[str, str], key: str, kind: str) -> str:
+    try:
+        return texts[key]
+    except KeyError:
+        raise KeyError(f"{kind} {key!r} has no text") from None

@@ -1,0 +1,122 @@
+"""Length-bucketed sampling for training, so batches pad little.
+
+A batch of cross-encoder rows is padded to its longest row; batching examples of similar length
+wastes less compute on padding than a random permutation does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+from torch.utils.data import Sampler
+
+from hf_rerank.data.examples import GroupExample, PairExample
+
+
+class LengthBucketSampler(Sampler[int]):
+    """A per-example sampler (a ``Trainer`` train sampler) that yields similar lengths together.
+
+    Each epoch, seeded by ``seed + epoch`` (call :meth:`set_epoch`; the ``Trainer`` does):
+
+    1. shuffle all indices;
+    2. cut them into mega-batches of ``batch_size * mega_batch_factor`` and sort each by length,
+       longest first;
+    3. cut the result into batches of ``batch_size`` and shuffle the batch order, except that the
+       batch holding the longest example goes first (an out-of-memory error shows at step one)
+       and the one short batch, if ``len(lengths)`` is not a multiple of ``batch_size``, goes
+       last (so the ``DataLoader``'s consecutive ``batch_size`` chunks are exactly these batches).
+       If the longest example is in that short batch, the longest full batch goes first.
+
+    The order depends only on ``lengths``, ``batch_size``, ``seed`` and the epoch, so every
+    process agrees on it and a resumed run replays it exactly.
+
+    One index is one dataset item, that is one whole example: a :class:`GroupExample` (a
+    positive and its negatives) is one item, so when accelerate splits batches across processes
+    under DDP, a group is never split; each process gets whole batches of whole examples.
+
+    Args:
+        lengths: one length per dataset item (e.g. from :func:`example_lengths`).
+        batch_size: the per-device batch size of the ``DataLoader`` this sampler feeds.
+        seed: base seed.
+        mega_batch_factor: batches per mega-batch: larger sorts more globally (less padding),
+            smaller keeps more randomness.
+    Yields:
+        each index in ``range(len(lengths))`` exactly once per epoch.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, mega_batch_factor: int = 50):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if mega_batch_factor < 1:
+            raise ValueError(f"mega_batch_factor must be >= 1, got {mega_batch_factor}")
+        super().__init__()
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.mega_batch_factor = mega_batch_factor
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of ``epoch`` on the next iteration."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng(self.seed + self.epoch)
+        order = rng.permutation(len(self.lengths))
+        mega = self.batch_size * self.mega_batch_factor
+        batches = []
+        for start in range(0, len(order), mega):
+            chunk = order[start : start + mega]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        # A mega-batch is a whole number of batches, so only the very last batch can be short.
+        short = batches.pop() if batches and len(batches[-1]) < self.batch_size else None
+        if batches:
+            longest = int(np.argmax([self.lengths[batch].max() for batch in batches]))
+            first = batches.pop(longest)
+            rest = [batches[i] for i in rng.permutation(len(batches))]
+            batches = [first, *rest]
+        if short is not None:
+            batches.append(short)
+        for batch in batches:
+            yield from (int(index) for index in batch)
+
+
+def example_lengths(
+    examples: Sequence[PairExample | GroupExample],
+    queries: Mapping[str, str],
+    corpus: Mapping[str, str],
+    tokenizer=None,
+) -> list[int]:
+    """A cheap length per example for :class:`LengthBucketSampler`.
+
+    Args:
+        examples: pairs or groups.
+        queries, corpus: ``{id: text}``.
+        tokenizer: if given, lengths count its tokens (no special tokens, untruncated);
+            otherwise whitespace-separated words.
+    Returns:
+        per example, the length of its longest (query, passage) row: query + passage for a
+        pair; query + its longest passage for a group (a batch pads every row to its longest).
+    """
+    qids = {example.qid for example in examples}
+    pids = {pid for example in examples for pid in ((example.pid,) if isinstance(example, PairExample) else example.pids)}
+    query_length = _text_lengths(queries, qids, tokenizer)
+    passage_length = _text_lengths(corpus, pids, tokenizer)
+    return [
+        query_length[example.qid]
+        + (passage_length[example.pid] if isinstance(example, PairExample) else max(passage_length[p] for p in example.pids))
+        for example in examples
+    ]
+
+
+def _text_lengths(texts: Mapping[str, str], keys: set[str], tokenizer) -> dict[str, int]:
+    keys = sorted(keys)
+    if tokenizer is None:
+        return {key: len(texts[key].split()) for key in keys}
+    encoded = tokenizer([texts[key] for key in keys], add_special_tokens=False)["input_ids"] if keys else []
+    return {key: len(ids) for key, ids in zip(keys, encoded)}

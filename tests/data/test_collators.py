@@ -1,0 +1,93 @@
+"""CrossEncoderCollator: passage-side truncation, group flattening, dynamic padding, long queries."""
+
+import logging
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from hf_rerank.data.collators import CrossEncoderCollator
+from hf_rerank.data.examples import GroupExample, PairExample
+
+LONG_PID = "msmarco_passage_08_24643970"
+QUERIES = {
+    "19335": "anthropological definition of environment",
+    "1037798": "who is robert gray",
+    "long": " ".join(f"word{i}" for i in range(30)),
+}
+CORPUS = {
+    LONG_PID: "the environment in anthropology is the sum of the physical and social surroundings in which people live and work",
+    "p1": "robert gray is a poet",
+    "p2": "gray",
+    "p3": "environment",
+}
+
+
+def decoded(tokenizer, batch):
+    return [tokenizer.decode(ids, skip_special_tokens=True) for ids in batch["input_ids"]]
+
+
+def test_pairs_truncate_the_passage_never_the_query(tokenizer):
+    collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=16)
+    batch = collate([PairExample("19335", LONG_PID, 1.0), PairExample("1037798", "p1", 0.0)])
+    assert set(batch) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    assert batch["input_ids"].shape == (2, 16)
+    assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [1.0, 0.0]
+    first = decoded(tokenizer, batch)[0]
+    assert first.startswith("anthropological definition of environment the environment in")
+    assert not first.endswith("work") and int(batch["attention_mask"][0].sum()) == 16
+
+
+def test_groups_flatten_row_major(tokenizer):
+    collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=64)
+    groups = [GroupExample("19335", (LONG_PID, "p3", "p2"), (1.0, 0.0, 0.0)),
+              GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0))]
+    batch = collate(groups)
+    assert batch["input_ids"].shape[0] == 6
+    assert batch["labels"].shape == (2, 3) and batch["labels"].tolist() == [[1.0, 0.0, 0.0], [3.0, 1.0, 0.0]]
+    expected = [f"{QUERIES[group.qid]} {CORPUS[pid]}" for group in groups for pid in group.pids]
+    assert decoded(tokenizer, batch) == expected
+
+
+def test_padding_is_dynamic(tokenizer):
+    collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=128)
+    batch = collate([PairExample("1037798", "p1", 1.0), PairExample("1037798", "p2", 0.0)])
+    longest = len(tokenizer("who is robert gray", "robert gray is a poet")["input_ids"])
+    assert batch["input_ids"].shape == (2, longest) and longest < 128
+    assert batch["attention_mask"].sum(dim=1).tolist() == [longest, longest - 4]
+    padded = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=128, pad_to_multiple_of=8)
+    assert padded([PairExample("1037798", "p1", 1.0)])["input_ids"].shape == (1, 16)
+
+
+def test_a_query_too_long_for_max_length_is_truncated_with_one_warning(tokenizer, caplog):
+    collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=16)
+    with caplog.at_level(logging.WARNING, logger="hf_rerank"):
+        batch = collate([PairExample("long", "p1", 1.0), PairExample("19335", LONG_PID, 0.0)])
+        collate([PairExample("long", "p2", 1.0)])
+    assert caplog.text.count("too long to leave room for a passage") == 1
+    assert "query long is 60 tokens" in caplog.text
+    assert batch["input_ids"].shape == (2, 16)
+    long_row, normal_row = decoded(tokenizer, batch)
+    assert long_row.startswith("word0 word1") and long_row.endswith("robert gray is a poet")  # both kept a share
+    assert normal_row.startswith("anthropological definition of environment the")  # other rows: passage-only cut
+
+
+def test_bad_batches(tokenizer):
+    collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)
+    with pytest.raises(ValueError, match=r"same size, found sizes \[2, 3\]"):
+        collate([GroupExample("19335", ("p1", "p2"), (1.0, 0.0)), GroupExample("19335", ("p1", "p2", "p3"), (1.0, 0.0, 0.0))])
+    with pytest.raises(TypeError, match="all PairExample or all GroupExample"):
+        collate([PairExample("19335", "p1", 1.0), GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
+    with pytest.raises(KeyError, match="passage 'absent' has no text"):
+        collate([PairExample("19335", "absent", 1.0)])
+    with pytest.raises(ValueError, match="max_length"):
+        CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=4)
+
+
+def test_batch_feeds_a_sequence_classification_model(tokenizer, tiny_cross_encoder_dir):
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_cross_encoder_dir)
+    batch = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)(
+        [PairExample("19335", LONG_PID, 1.0), PairExample("1037798", "p2", 0.0)]
+    )
+    output = model(**batch)
+    assert output.logits.shape == (2, 1) and output.loss is not None
