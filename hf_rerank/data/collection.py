@@ -97,6 +97,21 @@ class IRCollection:
             write_run(directory / "runs" / f"{run_name}.run", run, tag=run_name)
         return directory
 
+    def subset(self, qids: list[str], name: str) -> IRCollection:
+        """The same corpus with only the queries ``qids`` (and their qrels and run entries)."""
+        unknown = [qid for qid in qids if qid not in self.queries]
+        if unknown:
+            raise KeyError(f"collection {self.name!r} has no queries {', '.join(unknown[:10])}")
+        keep = set(qids)
+        return IRCollection(
+            name,
+            {qid: text for qid, text in self.queries.items() if qid in keep},
+            self.corpus,
+            {qid: judged for qid, judged in self.qrels.items() if qid in keep},
+            {run_name: {qid: scored for qid, scored in run.items() if qid in keep} for run_name, run in self.runs.items()},
+            self.sources,
+        )
+
     def run(self, name: str) -> Run:
         """The run called ``name``, or a KeyError listing the runs there are."""
         if name not in self.runs:

@@ -360,9 +360,21 @@ def _check_positive(option: str, value: int | None) -> None:
         raise ValueError(f"{option} must be >= 1, got {value}")
 
 
-def _load_sample() -> IRCollection:
-    """The tiny collection shipped in the package (``hf_rerank/data/sample``)."""
-    return IRCollection.from_dir(SAMPLE_DIR, name="sample")
+SAMPLE_TRAIN_QUERIES = 20
+
+
+def _load_sample(part: str = "all") -> IRCollection:
+    """The tiny collection shipped in the package (``hf_rerank/data/sample``).
+
+    ``part``: ``all``; ``train`` (its first 20 queries, in file order) or ``test`` (the other 10),
+    so the demo fine-tunes and evaluates on disjoint queries.
+    """
+    sample = IRCollection.from_dir(SAMPLE_DIR, name="sample")
+    if part == "all":
+        return sample
+    qids = list(sample.queries)
+    chosen = qids[:SAMPLE_TRAIN_QUERIES] if part == "train" else qids[SAMPLE_TRAIN_QUERIES:]
+    return sample.subset(chosen, name=f"sample-{part}")
 
 
 def _load_msmarco_triplets(limit: int = 1_000_000) -> IRCollection:
@@ -401,6 +413,8 @@ SOURCES: dict[str, Source] = {
     source.name: source
     for source in (
         Source("sample", "the tiny collection shipped in the package (hf_rerank/data/sample)", _load_sample, None),
+        Source("sample-train", "the sample's first 20 queries (for the demo's fine-tuning)", functools.partial(_load_sample, "train"), None),
+        Source("sample-test", "the sample's other 10 queries (for the demo's evaluation)", functools.partial(_load_sample, "test"), None),
         Source(
             MSMARCO_TRIPLETS,
             "MS MARCO passage training triplets (qidpidtriples, reshuffled) as a training collection: "

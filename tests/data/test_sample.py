@@ -14,3 +14,11 @@ def test_sample_is_a_small_complete_collection():
     assert {grade for judged in sample.qrels.values() for grade in judged.values()} == {0, 1, 2, 3}
     candidates = sample.candidates("bm25", depth=50)
     assert candidates.skipped == 0 and len(candidates.pairs) == 50 * len(sample.queries)
+
+
+def test_sample_train_and_test_parts_are_disjoint():
+    train, test = load_collection("sample-train"), load_collection("sample-test")
+    assert (len(train.queries), len(test.queries)) == (20, 10)
+    assert not set(train.queries) & set(test.queries)
+    assert set(train.qrels) == set(train.queries) and set(test.runs["bm25"]) == set(test.queries)
+    assert train.corpus == test.corpus

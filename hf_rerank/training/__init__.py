@@ -1,0 +1,1 @@
+"""Trainers, their arguments and callbacks."""

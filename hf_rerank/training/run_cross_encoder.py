@@ -1,0 +1,186 @@
+"""Fine-tune a cross-encoder end to end: data -> examples -> collator -> trainer -> artifacts.
+
+``train_cross_encoder(model_args, data_args, training_args)`` is what ``recipes/ce_lion.py`` and
+``hf-rerank train`` run. It writes to ``training_args.output_dir``:
+
+- the final checkpoint (model + tokenizer; loads with ``AutoModelForSequenceClassification``,
+  ``sentence_transformers.CrossEncoder`` and ``hf_rerank.CrossEncoder``), and ``checkpoint-N/``
+  directories as ``save_strategy`` asks;
+- ``log_history.json``: the Trainer's log history (loss, lr, eval metrics by step);
+- ``eval_<name>/metrics.json`` and ``eval_<name>/run.trec``: the final model reranking the
+  evaluation run, exactly as ``hf-rerank evaluate`` writes them;
+- ``metrics.json``: ``{"eval": {name: {metric: value}}, "first_stage": {name: {...}},
+  "significance": {name: {...}}, "train_seconds", "train_samples_per_second", "train_loss",
+  "optimizer": {effective hyperparameters}, "model", "loss", "train_examples", "world_size", ...}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+from hf_rerank.data.collators import CrossEncoderCollator
+from hf_rerank.data.examples import make_groups, make_judged_pairs, make_pairs
+from hf_rerank.data.formats import atomic_write
+from hf_rerank.data.sources import load_collection
+from hf_rerank.evaluation.report import evaluate_reranking, write_report
+from hf_rerank.losses import GROUPED_LOSSES
+from hf_rerank.models.auto import detect_model_type
+from hf_rerank.models.cross_encoder import CrossEncoder
+from hf_rerank.models.resolve import resolve_model
+from hf_rerank.training.arguments import CrossEncoderTrainingArguments
+from hf_rerank.training.callbacks import IREvaluationCallback
+from hf_rerank.training.cross_encoder import CrossEncoderTrainer
+
+logger = logging.getLogger("hf_rerank")
+
+
+@dataclass
+class ModelArguments:
+    """Which checkpoint to start from."""
+
+    model_name_or_path: str = field(
+        default="microsoft/MiniLM-L12-H384-uncased",
+        metadata={"help": "checkpoint directory, Hub id or id@revision; a fresh 1-logit head is added to encoders"},
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "allow custom model code (needed for GTE)"})
+
+
+@dataclass
+class DataArguments:
+    """Training data and evaluation data."""
+
+    train_data: str = field(default="sentence-transformers/msmarco", metadata={"help": "collection directory or registered source"})
+    train_limit: int | None = field(default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"})
+    train_runs: list[str] | None = field(default=None, metadata={"help": "runs whose candidates give negatives (default: all)"})
+    judged_pairs: bool = field(default=False, metadata={"help": "train on every judged pair instead of positives + sampled negatives"})
+    positive_grade: int = field(default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"})
+    negatives: str = field(default="any", metadata={"help": "judged (judged non-relevant), unjudged, or any"})
+    negatives_per_query: int | None = field(default=None, metadata={"help": "negatives sampled per query for pairs (default: all)"})
+    negative_depth: int = field(default=100, metadata={"help": "candidates per query taken from each run for negatives"})
+    graded_labels: bool = field(default=False, metadata={"help": "labels are grades (losses see 0..3) instead of 0/1"})
+    eval_holdout: int = field(default=10_000, metadata={"help": "training examples held out for the eval loss (paper: 10k pairs)"})
+    eval_data: str = field(default="msmarco-passage/trec-dl-2019/judged", metadata={"help": "collection to rerank at each evaluation"})
+    eval_run: str = field(default="bm25", metadata={"help": "first-stage run of eval_data to rerank"})
+    eval_name: str = field(default="dl19", metadata={"help": "label in metric names: eval_<name>_<metric>"})
+    eval_depth: int = field(default=1000, metadata={"help": "candidates reranked per query (paper: BM25 top-1000)"})
+    eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
+
+
+def build_examples(data_args: DataArguments, args: CrossEncoderTrainingArguments, collection) -> list:
+    """Training examples from the train collection, as the loss needs them (pairs or groups)."""
+    common = dict(runs=data_args.train_runs, depth=data_args.negative_depth, positive_grade=data_args.positive_grade,
+                  negatives=data_args.negatives, graded=data_args.graded_labels, seed=args.seed)
+    if args.loss in GROUPED_LOSSES:
+        if data_args.judged_pairs:
+            raise ValueError(f"judged_pairs gives pairs; loss {args.loss!r} needs groups")
+        return make_groups(collection, group_size=args.group_size, **common)
+    if data_args.judged_pairs:
+        return make_judged_pairs(collection, positive_grade=data_args.positive_grade, graded=data_args.graded_labels)
+    return make_pairs(collection, negatives_per_query=data_args.negatives_per_query, **common)
+
+
+def split_holdout(examples: list, holdout: int, seed: int) -> tuple[list, list]:
+    """Shuffle (seeded) and hold out ``holdout`` examples: ``(train, held_out)``."""
+    if holdout >= len(examples):
+        raise ValueError(f"eval_holdout={holdout} leaves nothing to train on ({len(examples)} examples)")
+    shuffled = list(examples)
+    random.Random(seed).shuffle(shuffled)
+    return shuffled[holdout:], shuffled[:holdout]
+
+
+def load_cross_encoder(model_args: ModelArguments):
+    """``(model, tokenizer)``: a sequence-classification model with 1 logit (kept if it has 2)."""
+    path = resolve_model(model_args.model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=model_args.trust_remote_code)
+    keep_head = detect_model_type(path) == "cross-encoder"
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, trust_remote_code=model_args.trust_remote_code, **({} if keep_head else {"num_labels": 1})
+    )
+    return model, tokenizer
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """sha256 over every parameter's bytes (in name order): equal fingerprints, equal weights."""
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(parameter.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, args: CrossEncoderTrainingArguments) -> dict:
+    """Train, evaluate and save (see the module docstring); returns the ``metrics.json`` object."""
+    logger.info("world size: %d (process %d)", args.world_size, args.process_index)
+    set_seed(args.seed)
+    train_collection = load_collection(data_args.train_data, **({"limit": data_args.train_limit}
+                                       if data_args.train_data == "sentence-transformers/msmarco" else {}))
+    eval_collection = load_collection(data_args.eval_data)
+    examples = build_examples(data_args, args, train_collection)
+    train_examples, held_out = split_holdout(examples, data_args.eval_holdout, args.seed)
+    logger.info("%d training examples (%s), %d held out for the eval loss", len(train_examples),
+                type(examples[0]).__name__, len(held_out))
+
+    model, tokenizer = load_cross_encoder(model_args)
+    collator = CrossEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length)
+    ir_callback = IREvaluationCallback(eval_collection, data_args.eval_run, name=data_args.eval_name,
+                                       depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
+                                       batch_size=args.per_device_eval_batch_size)
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train_examples, eval_dataset=held_out or None,
+                                  data_collator=collator, processing_class=tokenizer, callbacks=[ir_callback])
+    train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
+    trainer.save_model()
+
+    summary: dict = {}
+    if trainer.is_world_process_zero():
+        output_dir = Path(args.output_dir)
+        scorer = CrossEncoder(trainer.accelerator.unwrap_model(trainer.model), tokenizer, max_length=args.max_length,
+                              device=str(args.device), precision="bf16" if args.bf16 else "fp32")
+        report, run = evaluate_reranking(eval_collection, data_args.eval_run, scorer, model_name=str(output_dir),
+                                         depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
+                                         batch_size=args.per_device_eval_batch_size)
+        before = {key.removeprefix(f"eval_{data_args.eval_name}_"): value for entry in trainer.state.log_history
+                  if entry.get("step") == 0 for key, value in entry.items() if key.startswith(f"eval_{data_args.eval_name}_")}
+        print(report.table())
+        if before:
+            print("  before fine-tuning (step 0): " + ", ".join(f"{k} {v:.4f}" for k, v in before.items()))
+        write_report(report, run, output_dir / f"eval_{data_args.eval_name}")
+        summary = {
+            "eval": {data_args.eval_name: report.metrics},
+            "first_stage": {data_args.eval_name: report.first_stage},
+            "before_training": {data_args.eval_name: before} if before else {},
+            "significance": {data_args.eval_name: report.significance},
+            "eval_protocol": {"data": data_args.eval_data, "run": data_args.eval_run, "depth": data_args.eval_depth,
+                              "metric_set": report.metric_set, "convention": report.convention, "queries": report.queries},
+            "train_seconds": train_output.metrics["train_runtime"],
+            "train_samples_per_second": train_output.metrics["train_samples_per_second"],
+            "train_loss": train_output.metrics.get("train_loss"),
+            "global_steps": trainer.state.global_step,
+            "optimizer": trainer.optimizer_hyperparameters,
+            "lr_scheduler": args.lr_scheduler_type,
+            "warmup_steps": args.warmup_steps,
+            "model": model_args.model_name_or_path,
+            "loss": args.loss,
+            "train_data": data_args.train_data,
+            "train_examples": len(train_examples),
+            "example_type": type(examples[0]).__name__,
+            "per_device_train_batch_size": args.per_device_train_batch_size,
+            "world_size": args.world_size,
+            "max_length": args.max_length,
+            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+            "seed": args.seed,
+        }
+        with atomic_write(output_dir / "log_history.json") as handle:
+            json.dump(trainer.state.log_history, handle, indent=2)
+        with atomic_write(output_dir / "metrics.json") as handle:
+            json.dump(summary, handle, indent=2)
+    trainer.accelerator.wait_for_everyone()
+    return summary
