@@ -12,17 +12,21 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, ModernBertConfig, TrainerCallback
+from transformers import (
+    AutoModelForSequenceClassification,
+    ModernBertConfig,
+    TrainerCallback,
+)
 
 from hf_rerank.data.collators import CrossEncoderCollator
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.examples import GroupExample, PairExample, make_groups, make_pairs
 from hf_rerank.optim import (
+    OptimizerSpec,
     SchedulerBindingError,
     assert_scheduler_bound,
     build_optimizer,
     build_scheduler,
-    OptimizerSpec,
 )
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
@@ -43,12 +47,18 @@ def one_thread():
 # ------------------------------------------------------------------------------------ data
 
 _TOPICS = {
-    "q1": ("what do bees make", ["bees make honey from the nectar of flowers", "honey bees store honey in wax combs"]),
-    "q2": ("how tall is mount everest", ["mount everest is 8849 metres tall", "everest is the highest mountain on earth"]),
-    "q3": ("who wrote hamlet", ["hamlet was written by william shakespeare", "shakespeare wrote the tragedy hamlet around 1600"]),
-    "q4": ("boiling point of water", ["water boils at 100 degrees celsius at sea level", "at high altitude water boils at a lower temperature"]),
-    "q5": ("capital city of france", ["paris is the capital of france", "the french capital paris lies on the seine"]),
-    "q6": ("speed of light in vacuum", ["light travels at about 300000 km per second", "the speed of light in vacuum is a constant c"]),
+    "q1": ("what do bees make",
+           ["bees make honey from the nectar of flowers", "honey bees store honey in wax combs"]),
+    "q2": ("how tall is mount everest",
+           ["mount everest is 8849 metres tall", "everest is the highest mountain on earth"]),
+    "q3": ("who wrote hamlet",
+           ["hamlet was written by william shakespeare", "shakespeare wrote the tragedy hamlet around 1600"]),
+    "q4": ("boiling point of water",
+           ["water boils at 100 degrees celsius at sea level", "at high altitude water boils at a lower temperature"]),
+    "q5": ("capital city of france",
+           ["paris is the capital of france", "the french capital paris lies on the seine"]),
+    "q6": ("speed of light in vacuum",
+           ["light travels at about 300000 km per second", "the speed of light in vacuum is a constant c"]),
 }
 _DISTRACTORS = [
     "the stock market fell sharply on monday", "a recipe for chocolate cake with cream", "football season starts in august",
@@ -235,9 +245,15 @@ def test_lion_scaling_divides_lr_and_multiplies_weight_decay(tmp_path, tokenizer
     assert tuple(hp["betas"]) == pytest.approx((0.95, 0.98))
 
 
-def test_lion_scaling_needs_lion(tmp_path):
-    with pytest.raises(ValueError, match="lion"):
-        make_args(tmp_path, optimizer="adamw", lion_scaling=3)
+def test_lion_scaling_is_ignored_without_lion(tmp_path, tokenizer, collection, pairs, caplog):
+    with caplog.at_level("WARNING", logger="hf_rerank"):
+        args = make_args(tmp_path, optimizer="adamw", lion_scaling=3, learning_rate=3e-4, weight_decay=0.02)
+    assert args.lion_scaling is None
+    assert any("lion_scaling" in record.getMessage() for record in caplog.records)
+    trainer = make_trainer(tiny_model(), args, pairs, collection, tokenizer)
+    decay, no_decay = trainer.create_optimizer().param_groups
+    assert decay["lr"] == pytest.approx(3e-4) and decay["weight_decay"] == pytest.approx(0.02)
+    assert trainer.optimizer_hyperparameters["lion_scaling"] is None
 
 
 # ------------------------------------------------------------------- 3. scheduler binding
@@ -391,7 +407,7 @@ def test_resume_from_checkpoint_is_exact(tmp_path, tokenizer, collection, pairs,
 
 # ------------------------------------------------------------------- 5. ModernBERT at 8192 tokens
 
-def test_modernbert_long_context_trains(tmp_path, tokenizer, collection):
+def test_modernbert_long_context_trains(tmp_path, tokenizer):
     config = ModernBertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
         max_position_embeddings=8192, layer_types=["full_attention", "sliding_attention"], local_attention=128,
