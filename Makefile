@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/hf-rerank evaluate --data sample --run bm25 --model sentence-transformers/all-MiniLM-L6-v2 --output outputs/demo
+	$(BIN)/hf-rerank train --config recipes/configs/demo_sample.yaml
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q tests

@@ -89,6 +89,36 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_train(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="fine-tune a cross-encoder (the same code as recipes/ce_lion.py)",
+        description="Fine-tune a cross-encoder reranker from a YAML config plus overrides, then evaluate it. "
+                    "Every training argument is a flag: hf-rerank train --config C.yaml --max_steps 20 --seed 1. "
+                    "For several processes use: accelerate launch recipes/ce_lion.py --config C.yaml",
+        epilog="configs: recipes/configs/*.yaml (paper_*: the first paper's six runs on MS MARCO; offline_*: "
+               "DL20 -> DL19; demo_sample.yaml: the bundled sample)",
+        add_help=False,
+    )
+    parser.add_argument("-h", "--help", action="store_true", help="show the training arguments and exit")
+    parser.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from transformers import HfArgumentParser
+
+    from hf_rerank.training.arguments import CrossEncoderTrainingArguments
+    from hf_rerank.training.config import parse_args
+    from hf_rerank.training.run_cross_encoder import DataArguments, ModelArguments, train_cross_encoder
+
+    parser = HfArgumentParser((ModelArguments, DataArguments, CrossEncoderTrainingArguments), prog="hf-rerank train")
+    if args.help:
+        parser.print_help()
+        return 0
+    train_cross_encoder(*parse_args(parser, args.rest))
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-rerank",
@@ -98,11 +128,15 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_evaluate(subparsers)
+    add_train(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    args, rest = make_parser().parse_known_args(argv)
+    if rest and args.command != "train":
+        make_parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="hf-rerank: %(levelname)s: %(message)s")
     for noisy in ("httpx", "urllib3", "numba", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
