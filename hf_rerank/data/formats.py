@@ -56,12 +56,20 @@ def read_tsv(path: str | os.PathLike, *, kind: str = "text") -> dict[str, str]:
 
     Errors: a line without a tab, an empty id, an empty text, a duplicate id.
     """
-    texts: dict[str, str] = {}
-    first_seen: dict[str, int] = {}
+    records = []
     for number, line in _lines(path):
         if "\t" not in line:
             raise DataFormatError(path, number, f"expected 'id<TAB>{kind} text', found no tab: {line[:80]!r}")
         key, text = line.split("\t", 1)
+        records.append((number, key, text))
+    return _texts(path, records, kind)
+
+
+def _texts(path, records, kind: str) -> dict[str, str]:
+    """``{id: text}`` from ``(line, id, text)``; errors for an empty id or text and a duplicate id."""
+    texts: dict[str, str] = {}
+    first_seen: dict[str, int] = {}
+    for number, key, text in records:
         key, text = key.strip(), text.strip()
         if not key:
             raise DataFormatError(path, number, f"empty {kind} id")
@@ -76,7 +84,7 @@ def read_tsv(path: str | os.PathLike, *, kind: str = "text") -> dict[str, str]:
 
 def read_jsonl(path: str | os.PathLike, *, kind: str = "text") -> dict[str, str]:
     """Read BEIR-style JSONL (``_id``, ``text``, optional ``title``) -> ``{id: "title text"}``."""
-    texts: dict[str, str] = {}
+    records = []
     for number, line in _lines(path):
         try:
             record = json.loads(line)
@@ -84,16 +92,9 @@ def read_jsonl(path: str | os.PathLike, *, kind: str = "text") -> dict[str, str]
             raise DataFormatError(path, number, f"invalid JSON: {error.msg}") from None
         if not isinstance(record, dict) or "_id" not in record or "text" not in record:
             raise DataFormatError(path, number, "expected an object with '_id' and 'text'")
-        key = str(record["_id"]).strip()
         text = " ".join(part for part in (str(record.get("title") or "").strip(), str(record["text"]).strip()) if part)
-        if not key:
-            raise DataFormatError(path, number, f"empty {kind} id")
-        if not text:
-            raise DataFormatError(path, number, f"empty {kind} text for id {key!r}")
-        if key in texts:
-            raise DataFormatError(path, number, f"duplicate {kind} id {key!r}")
-        texts[key] = text
-    return texts
+        records.append((number, str(record["_id"]), text))
+    return _texts(path, records, kind)
 
 
 def read_texts(path: str | os.PathLike, *, kind: str = "text") -> dict[str, str]:

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel
 
 from hf_rerank.models.cross_encoder import default_max_length
-from hf_rerank.models.inference import pick_device, pick_dtype, run_batched
-from hf_rerank.models.resolve import resolve_model
+from hf_rerank.models.inference import load_checkpoint, pick_device, pick_dtype, run_batched
 
 POOLINGS = ("mean", "cls", "max")
 
@@ -84,16 +83,9 @@ class BiEncoder:
         cls, reference: str | Path, *, max_length: int | None = None, device: str | None = None,
         precision: str = "auto", trust_remote_code: bool = False,
     ) -> BiEncoder:
-        """Load from a local directory, a Hub id or ``id@revision`` (see :func:`resolve_model`).
-
-        The weights are loaded in the compute dtype (faster than autocast); a model handed to
-        ``__init__`` in fp32 with a bf16/fp16 precision runs under autocast instead (as a model
-        being trained does).
-        """
-        path = resolve_model(reference)
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        dtype = pick_dtype(precision, pick_device(device))
-        model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, dtype=dtype)
+        """Load from a local directory, a Hub id or ``id@revision`` (see :func:`load_checkpoint`)."""
+        path, model, tokenizer = load_checkpoint(reference, AutoModel, device=device, precision=precision,
+                                                 trust_remote_code=trust_remote_code)
         pooling, normalize = read_pooling(path)
         length = max_length or default_max_length(path, tokenizer, model.config)
         return cls(model, tokenizer, max_length=length, pooling=pooling, normalize=normalize, device=device, precision=precision)

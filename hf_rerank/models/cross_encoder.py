@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification
 
-from hf_rerank.models.inference import pick_device, pick_dtype, run_batched
-from hf_rerank.models.resolve import resolve_model
+from hf_rerank.models.inference import load_checkpoint, pick_device, pick_dtype, run_batched
 
 logger = logging.getLogger("hf_rerank")
 
@@ -32,6 +31,15 @@ def default_max_length(path: Path, tokenizer, config) -> int:
             return int(saved.get("max_seq_length") or saved["max_length"])
     limits = [getattr(config, "max_position_embeddings", None), tokenizer.model_max_length, 8192]
     return int(min(limit for limit in limits if isinstance(limit, int) and limit > 0))
+
+
+def pair_scores(logits: torch.Tensor) -> torch.Tensor:
+    """Scores (N,) from a classification head's logits (N, 1) or (N, 2) (module docstring)."""
+    if logits.shape[-1] == 1:
+        return logits[:, 0]
+    if logits.shape[-1] == 2:
+        return logits[:, 1] - logits[:, 0]
+    raise ValueError(f"a cross-encoder needs a head with 1 or 2 logits, this one has {logits.shape[-1]}")
 
 
 class CrossEncoder:
@@ -66,16 +74,9 @@ class CrossEncoder:
         precision: str = "auto",
         trust_remote_code: bool = False,
     ) -> CrossEncoder:
-        """Load from a local directory, a Hub id or ``id@revision`` (see :func:`resolve_model`).
-
-        The weights are loaded in the compute dtype (faster than autocast); a model handed to
-        ``__init__`` in fp32 with a bf16/fp16 precision runs under autocast instead (as a model
-        being trained does).
-        """
-        path = resolve_model(reference)
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        dtype = pick_dtype(precision, pick_device(device))
-        model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=trust_remote_code, dtype=dtype)
+        """Load from a local directory, a Hub id or ``id@revision`` (see :func:`load_checkpoint`)."""
+        path, model, tokenizer = load_checkpoint(reference, AutoModelForSequenceClassification, device=device,
+                                                 precision=precision, trust_remote_code=trust_remote_code)
         length = max_length or default_max_length(path, tokenizer, model.config)
         return cls(model, tokenizer, max_length=length, device=device, precision=precision)
 
@@ -86,8 +87,7 @@ class CrossEncoder:
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.autocast):
-            logits = self.model(**batch).logits.float()
-        return logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+            return pair_scores(self.model(**batch).logits.float())
 
     def score_pairs(
         self, queries: Sequence[str], passages: Sequence[str], *, batch_size: int = 64, show_progress: bool = True

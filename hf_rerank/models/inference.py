@@ -45,6 +45,24 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
 
 
+def load_checkpoint(reference, auto_class, *, device: str | None, precision: str, trust_remote_code: bool):
+    """``(path, model, tokenizer)`` for a model reference (see :func:`~hf_rerank.models.resolve.resolve_model`).
+
+    The weights are loaded in the compute dtype that ``precision`` picks for ``device`` (faster
+    than autocast); a model handed to a reranker in fp32 with a bf16/fp16 precision runs under
+    autocast instead, as a model being trained does.
+    """
+    from transformers import AutoTokenizer
+
+    from hf_rerank.models.resolve import resolve_model
+
+    path = resolve_model(reference)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    dtype = pick_dtype(precision, pick_device(device))
+    model = auto_class.from_pretrained(path, trust_remote_code=trust_remote_code, dtype=dtype)
+    return path, model, tokenizer
+
+
 def sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
     """Yield index arrays of at most ``batch_size`` items, longest first, grouped by length."""
     if batch_size < 1:

@@ -9,21 +9,11 @@ the loss named by ``args.loss`` (:mod:`hf_rerank.losses`) is applied to the scor
 
 from __future__ import annotations
 
-import torch
-
 from hf_rerank.data.samplers import LengthBucketSampler, example_lengths
 from hf_rerank.losses import GROUPED_LOSSES, get_loss
+from hf_rerank.models.cross_encoder import pair_scores
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments
 from hf_rerank.training.trainer import RerankTrainer
-
-
-def pair_scores(logits: torch.Tensor) -> torch.Tensor:
-    """Scores (N,) from a classification head's logits (N, 1) or (N, 2)."""
-    if logits.shape[-1] == 1:
-        return logits[:, 0]
-    if logits.shape[-1] == 2:
-        return logits[:, 1] - logits[:, 0]
-    raise ValueError(f"a cross-encoder needs a head with 1 or 2 logits, this one has {logits.shape[-1]}")
 
 
 class CrossEncoderTrainer(RerankTrainer):
