@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from transformers import AutoModel
 
 from hf_rerank.models.cross_encoder import default_max_length
-from hf_rerank.models.inference import load_checkpoint, pick_device, pick_dtype, run_batched
+from hf_rerank.models.inference import ModelRunner, load_checkpoint, run_batched
 
 POOLINGS = ("mean", "cls", "max")
 
@@ -51,7 +51,7 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
-class BiEncoder:
+class BiEncoder(ModelRunner):
     """Encode queries and passages separately; score by cosine similarity.
 
     Args:
@@ -69,12 +69,7 @@ class BiEncoder:
     ):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(precision, self.device)
-        self.model = model.to(self.device).eval()
-        self.autocast = self.dtype != torch.float32 and model.dtype != self.dtype
-        self.tokenizer = tokenizer
-        self.max_length = max_length
+        super().__init__(model, tokenizer, max_length=max_length, device=device, precision=precision)
         self.pooling = pooling
         self.normalize = normalize
 

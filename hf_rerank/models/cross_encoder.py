@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from hf_rerank.models.inference import load_checkpoint, pick_device, pick_dtype, run_batched
+from hf_rerank.models.inference import ModelRunner, load_checkpoint, run_batched
 
 logger = logging.getLogger("hf_rerank")
 
@@ -42,7 +42,7 @@ def pair_scores(logits: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"a cross-encoder needs a head with 1 or 2 logits, this one has {logits.shape[-1]}")
 
 
-class CrossEncoder:
+class CrossEncoder(ModelRunner):
     """A reranker that reads query and passage together.
 
     Args:
@@ -57,12 +57,7 @@ class CrossEncoder:
         num_labels = model.config.num_labels
         if num_labels not in (1, 2):
             raise ValueError(f"a cross-encoder needs a head with 1 or 2 logits, this one has {num_labels}")
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(precision, self.device)
-        self.model = model.to(self.device).eval()
-        self.autocast = self.dtype != torch.float32 and model.dtype != self.dtype
-        self.tokenizer = tokenizer
-        self.max_length = max_length
+        super().__init__(model, tokenizer, max_length=max_length, device=device, precision=precision)
 
     @classmethod
     def from_pretrained(

@@ -45,6 +45,22 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
 
 
+class ModelRunner:
+    """What both rerankers hold: a model on its device, its tokenizer, a length limit, a dtype.
+
+    ``precision`` picks the compute dtype for ``device`` (:func:`pick_dtype`); a model whose
+    weights are in another dtype (an fp32 model being trained, scored in bf16) runs under autocast.
+    """
+
+    def __init__(self, model, tokenizer, *, max_length: int, device: str | None, precision: str):
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(precision, self.device)
+        self.model = model.to(self.device).eval()
+        self.autocast = self.dtype != torch.float32 and model.dtype != self.dtype
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+
 def load_checkpoint(reference, auto_class, *, device: str | None, precision: str, trust_remote_code: bool):
     """``(path, model, tokenizer)`` for a model reference (see :func:`~hf_rerank.models.resolve.resolve_model`).
 
