@@ -30,7 +30,7 @@ class CrossEncoderTrainer(RerankTrainer):
         if not self.args.length_bucketing:
             return super()._get_train_sampler(train_dataset)
         collator = self.data_collator
-        lengths = example_lengths(dataset, collator.queries, collator.corpus)
+        lengths = example_lengths(dataset, collator.queries, collator.corpus, tokenizer=collator.tokenizer)
         return LengthBucketSampler(lengths, self.args.per_device_train_batch_size, seed=self.args.seed)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
