@@ -22,7 +22,7 @@ def config_to_argv(config: dict, source: str) -> list[str]:
         if isinstance(value, dict):
             raise ValueError(f"{source}: {key!r} is a mapping; give nested options as a JSON string")
         argv.append(f"--{key}")
-        argv.extend(str(item) for item in value) if isinstance(value, list) else argv.append(str(value))
+        argv.extend(str(item) for item in (value if isinstance(value, list) else [value]))
     return argv
 
 
