@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hf_rerank.data.collection import IRCollection
@@ -56,6 +56,15 @@ class GroupExample:
     def __post_init__(self):
         if len(self.pids) != len(self.labels):
             raise ValueError(f"group for query {self.qid!r}: {len(self.pids)} passages but {len(self.labels)} labels")
+
+
+@dataclass(frozen=True)
+class TripletExample:
+    """A query, one positive and one negative passage; ``negative=None`` for in-batch negatives only."""
+
+    qid: str
+    positive: str
+    negative: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,71 @@ def make_groups(
     return groups
 
 
+def make_triplets(
+    collection: IRCollection,
+    *,
+    negatives: str | Mapping[str, Sequence[str]] | None = "random",
+    positive_grade: int = 2,
+    seed: int = 12,
+) -> list[TripletExample]:
+    """Bi-encoder examples: one per (query, judged positive with text), shuffled.
+
+    Args:
+        collection: queries, corpus and qrels (runs are not used).
+        negatives: where each example's negative comes from:
+
+            - ``None``: no negative (in-batch negatives only, e.g. for ``mnrl``);
+            - ``"random"``: a passage drawn uniformly from the corpus, never one judged
+              ``>= positive_grade`` for the query (arXiv 2506.18535's random-negative triplets);
+            - a mapping ``{qid: [pid, ...]}`` of mined hard negatives
+              (:func:`hf_rerank.data.mining.mine_hard_negatives`): one drawn from the query's
+              list for each of its positives. Queries absent from the mapping, or whose list is
+              empty, are left out (counted in a warning); a listed pid judged ``>= positive_grade``
+              for the query is an error.
+        positive_grade: the lowest grade that counts as relevant.
+        seed: seeds the negative draws and the final shuffle.
+    Returns:
+        :class:`TripletExample` list.
+    """
+    positives = _positives_by_query(collection, positive_grade)
+    rng = random.Random(seed)
+    pool = list(collection.corpus)
+    examples: list[TripletExample] = []
+    without = []
+    for qid, query_positives in positives.items():
+        relevant = {pid for pid, grade in collection.qrels[qid].items() if grade >= positive_grade}
+        if isinstance(negatives, Mapping):
+            mined = list(negatives.get(qid, ()))
+            clash = [pid for pid in mined if pid in relevant]
+            if clash:
+                raise ValueError(f"mined negatives of query {qid!r} include judged positives: {_first(clash)}")
+            missing = [pid for pid in mined if pid not in collection.corpus]
+            if missing:
+                raise ValueError(f"mined negatives of query {qid!r} have no passage text: {_first(missing)}")
+            if not mined:
+                without.append(qid)
+                continue
+        for pid, _ in query_positives:
+            if negatives is None:
+                negative = None
+            elif isinstance(negatives, Mapping):
+                negative = rng.choice(mined)
+            elif negatives == "random":
+                if len(relevant) >= len(pool):
+                    raise ValueError(f"query {qid!r}: every passage of the corpus is a positive; no random negative exists")
+                negative = rng.choice(pool)
+                while negative in relevant:
+                    negative = rng.choice(pool)
+            else:
+                raise ValueError(f"negatives must be None, 'random' or a {{qid: [pid, ...]}} mapping, got {negatives!r}")
+            examples.append(TripletExample(qid, pid, negative))
+    if without:
+        logger.warning("%s: %d queries with positives have no mined negatives and are left out: %s",
+                       collection.name, len(without), _first(without))
+    rng.shuffle(examples)
+    return examples
+
+
 def _query_pools(
     collection: IRCollection, runs: Sequence[str] | None, depth: int, positive_grade: int, negatives: str
 ) -> list[_QueryPool]:
@@ -214,27 +288,40 @@ def _query_pools(
         for qid, pid in collection.candidates(name, depth).pairs:
             candidates.setdefault(qid, {})[pid] = None
 
-    no_query_text, no_positive, not_in_runs = [], [], []
-    positives_without_text = 0
+    not_in_runs = []
     pools: list[_QueryPool] = []
-    for qid in dict.fromkeys([*collection.qrels, *candidates]):
-        judged = collection.qrels.get(qid, {})
+    for qid, positives in _positives_by_query(collection, positive_grade).items():
+        if qid not in candidates:
+            not_in_runs.append(qid)
+            continue
+        judged = collection.qrels[qid]
+        graded_candidates = ((pid, judged.get(pid)) for pid in candidates[qid])
+        pools.append(_QueryPool(qid, positives, [(pid, grade) for pid, grade in graded_candidates if wanted(grade)]))
+    if not_in_runs:
+        logger.warning(
+            "%s: %d queries with positives are in none of the runs %s (no negatives) and are left out: %s",
+            collection.name, len(not_in_runs), ", ".join(names), _first(not_in_runs),
+        )
+    return pools
+
+
+def _positives_by_query(collection: IRCollection, positive_grade: int) -> dict[str, list[tuple[str, int]]]:
+    """``{qid: [(pid, grade), ...]}`` judged ``>= positive_grade`` with texts, in qrels order; warns for the rest."""
+    _check_positive_grade(positive_grade)
+    no_query_text, no_positive = [], []
+    positives_without_text = 0
+    found: dict[str, list[tuple[str, int]]] = {}
+    for qid, judged in collection.qrels.items():
         if qid not in collection.queries:
-            if judged:
-                no_query_text.append(qid)
+            no_query_text.append(qid)
             continue
         relevant = [(pid, grade) for pid, grade in judged.items() if grade >= positive_grade]
         positives = [(pid, grade) for pid, grade in relevant if pid in collection.corpus]
         positives_without_text += len(relevant) - len(positives)
-        if not positives:
+        if positives:
+            found[qid] = positives
+        else:
             no_positive.append(qid)
-            continue
-        if qid not in candidates:
-            not_in_runs.append(qid)
-            continue
-        graded_candidates = ((pid, judged.get(pid)) for pid in candidates[qid])
-        pools.append(_QueryPool(qid, positives, [(pid, grade) for pid, grade in graded_candidates if wanted(grade)]))
-
     where = collection.name
     if no_query_text:
         logger.warning("%s: %d judged queries have no text and are left out: %s", where, len(no_query_text), _first(no_query_text))
@@ -248,12 +335,7 @@ def _query_pools(
             "%s: %d queries have no positive (grade >= %d) with text and are left out: %s",
             where, len(no_positive), positive_grade, _first(no_positive),
         )
-    if not_in_runs:
-        logger.warning(
-            "%s: %d queries with positives are in none of the runs %s (no negatives) and are left out: %s",
-            where, len(not_in_runs), ", ".join(names), _first(not_in_runs),
-        )
-    return pools
+    return found
 
 
 def _run_names(collection: IRCollection, runs: Sequence[str] | None) -> list[str]:

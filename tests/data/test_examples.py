@@ -172,3 +172,41 @@ def test_dl20(trec_dl):
         assert len(group.pids) == 8 and len(set(group.pids)) == 8
         assert dl20.qrels[group.qid][group.pids[0]] >= 2
         assert all(dl20.qrels[group.qid][pid] < 2 and pid in bm25[group.qid] for pid in group.pids[1:])
+
+
+# --------------------------------------------------------------------------- triplets (bi-encoders)
+from hf_rerank.data.examples import TripletExample, make_triplets  # noqa: E402
+
+
+def test_triplets_random_negatives_never_positive(tiny):
+    examples = make_triplets(tiny, negatives="random", positive_grade=2, seed=3)
+    # 19335 has positives LONG_PID and p2 (nt has no text); q_norun has x2 (runs are not needed)
+    assert sorted((e.qid, e.positive) for e in examples) == [("19335", LONG_PID), ("19335", "p2"), ("q_norun", "x2")]
+    for _ in range(20):
+        for example in make_triplets(tiny, negatives="random", positive_grade=2, seed=_):
+            judged = tiny.qrels[example.qid]
+            assert example.negative in tiny.corpus and judged.get(example.negative, 0) < 2
+    assert make_triplets(tiny, negatives="random", seed=3) == make_triplets(tiny, negatives="random", seed=3)
+
+
+def test_triplets_without_negatives_and_positive_grade(tiny):
+    examples = make_triplets(tiny, negatives=None, positive_grade=1)
+    assert all(e.negative is None for e in examples)
+    assert sorted((e.qid, e.positive) for e in examples) == sorted(
+        [("19335", LONG_PID), ("19335", "p2"), ("19335", "p1"), ("1037798", "x1"), ("q_norun", "x2")])
+
+
+def test_triplets_mined_negatives(tiny, caplog):
+    mined = {"19335": ["n1", "u2"]}
+    with caplog.at_level(logging.WARNING, logger="hf_rerank"):
+        examples = make_triplets(tiny, negatives=mined, positive_grade=2, seed=0)
+    assert {e.qid for e in examples} == {"19335"}
+    assert all(e.negative in ("n1", "u2") for e in examples)
+    assert "1 queries with positives have no mined negatives" in caplog.text
+    with pytest.raises(ValueError, match="include judged positives: p2"):
+        make_triplets(tiny, negatives={"19335": ["p2"]})
+    with pytest.raises(ValueError, match="no passage text: ghost"):
+        make_triplets(tiny, negatives={"19335": ["ghost"]})
+    with pytest.raises(ValueError, match="negatives must be None"):
+        make_triplets(tiny, negatives="bm25")
+    assert isinstance(examples[0], TripletExample)
