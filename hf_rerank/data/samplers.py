@@ -120,3 +120,67 @@ def _text_lengths(texts: Mapping[str, str], keys: set[str], tokenizer) -> dict[s
         return {key: len(texts[key].split()) for key in keys}
     encoded = tokenizer([texts[key] for key in keys], add_special_tokens=False)["input_ids"] if keys else []
     return {key: len(ids) for key, ids in zip(keys, encoded)}
+
+
+class NoDuplicateQuerySampler(Sampler[int]):
+    """A per-example sampler whose consecutive ``batch_size`` chunks never repeat a query.
+
+    For in-batch-negative losses: two examples of one query in a batch would make each one's
+    positive a false negative of the other. Each epoch (seeded by ``seed + epoch``):
+
+    1. each query's examples are shuffled into a queue;
+    2. a batch takes the next example of each of the ``batch_size`` queries with the most
+       examples left (ties broken at random), until fewer than ``batch_size`` queries have
+       examples left; those leftovers are not used this epoch;
+    3. the batch order is shuffled.
+
+    Taking the queries with the most left first makes as many full batches as the per-query
+    counts allow, and their number depends only on those counts, so :meth:`__len__` is the same
+    every epoch (the ``Trainer`` plans its steps from it). :attr:`dropped` says how many
+    examples an epoch leaves out (e.g. a query with more positives than there are batches).
+
+    Args:
+        qids: the query of each dataset item.
+        batch_size: the per-device batch size of the ``DataLoader`` this sampler feeds.
+        seed: base seed.
+    Yields:
+        ``len(self)`` distinct indices, a multiple of ``batch_size``.
+    """
+
+    def __init__(self, qids: Sequence[str], batch_size: int, seed: int):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        super().__init__()
+        self.by_query: dict[str, list[int]] = {}
+        for index, qid in enumerate(qids):
+            self.by_query.setdefault(qid, []).append(index)
+        if len(self.by_query) < batch_size:
+            raise ValueError(f"batches of {batch_size} distinct queries need at least {batch_size} queries, the data has {len(self.by_query)}")
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
+        self.batches = self._count_batches([len(indices) for indices in self.by_query.values()])
+        self.dropped = len(qids) - self.batches * batch_size
+
+    def _count_batches(self, counts: list[int]) -> int:
+        counts, batches = sorted(counts, reverse=True), 0
+        while len(counts) >= self.batch_size and counts[self.batch_size - 1] > 0:
+            counts = sorted([count - 1 for count in counts[: self.batch_size]] + counts[self.batch_size :], reverse=True)
+            batches += 1
+        return batches
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of ``epoch`` on the next iteration."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.batches * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng(self.seed + self.epoch)
+        queues = [list(rng.permutation(indices)) for indices in self.by_query.values()]
+        batches = []
+        for _ in range(self.batches):
+            tie_break = rng.random(len(queues))
+            order = sorted(range(len(queues)), key=lambda q: (-len(queues[q]), tie_break[q]))[: self.batch_size]
+            batches.append([int(queues[q].pop()) for q in order])
+        for position in rng.permutation(len(batches)):
+            yield from batches[position]

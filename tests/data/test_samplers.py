@@ -79,3 +79,36 @@ def test_example_lengths(tokenizer):
     tokens = example_lengths(examples, queries, corpus, tokenizer=tokenizer)
     expected = len(tokenizer("cats lifespan", "cats live fifteen years", add_special_tokens=False)["input_ids"])
     assert tokens == [len(tokenizer("cats lifespan no", add_special_tokens=False)["input_ids"]), expected]
+
+
+# --------------------------------------------------------------------------- no duplicate queries
+from hf_rerank.data.samplers import NoDuplicateQuerySampler  # noqa: E402
+
+
+def test_no_duplicate_query_batches_and_stable_length():
+    qids = ["a"] * 7 + ["b"] * 3 + ["c"] * 3 + ["d"] * 2 + ["e"]  # 16 examples, 5 queries
+    sampler = NoDuplicateQuerySampler(qids, batch_size=3, seed=0)
+    # B full batches of 3 distinct queries need sum_q min(count_q, B) >= 3B: counts 7,3,3,2,1
+    # allow B = 4 (4+3+3+2+1 = 13 >= 12) but not B = 5 (5+3+3+2+1 = 14 < 15)
+    assert len(sampler) == 12 and sampler.dropped == 4
+    for epoch in range(4):
+        sampler.set_epoch(epoch)
+        order = list(sampler)
+        assert len(order) == len(sampler) == len(set(order))
+        for start in range(0, len(order), 3):
+            batch = [qids[i] for i in order[start : start + 3]]
+            assert len(set(batch)) == 3, batch
+    sampler.set_epoch(0)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+    sampler.set_epoch(0)
+    assert list(sampler) == first
+
+
+def test_no_duplicate_query_sampler_skewed_counts_and_errors():
+    qids = ["a"] * 10 + ["b", "c"]
+    sampler = NoDuplicateQuerySampler(qids, batch_size=2, seed=1)
+    assert len(sampler) == 4 and sampler.dropped == 8  # b and c can each pair with a once
+    with pytest.raises(ValueError, match="at least 4 queries, the data has 3"):
+        NoDuplicateQuerySampler(qids, batch_size=4, seed=0)
