@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from hf_rerank.data.examples import GroupExample, PairExample
+from hf_rerank.data.examples import GroupExample, PairExample, TripletExample
 
 logger = logging.getLogger("hf_rerank")
 
@@ -109,6 +109,50 @@ class CrossEncoderCollator:
             text = _text(self.queries, qid, "query")
             self._query_lengths[qid] = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
         return self._query_lengths[qid]
+
+
+@dataclass
+class BiEncoderCollator:
+    """Turn a list of :class:`TripletExample` into a bi-encoder batch: texts tokenised separately.
+
+    Usable as a Hugging Face ``Trainer`` ``data_collator``.
+
+    Args:
+        tokenizer: the encoder's tokenizer.
+        queries: ``{qid: text}``.
+        corpus: ``{pid: text}``.
+        max_length: tokens per text, special tokens included (longer texts are truncated).
+    Returns (``__call__``):
+        ``{"query": inputs, "positive": inputs}`` plus ``"negative": inputs`` when the examples
+        have negatives (all or none of them must), where ``inputs`` are the tokenizer's model
+        inputs ``(B, length)`` padded to that field's longest text in the batch; row i of each
+        belongs to example i.
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    queries: Mapping[str, str]
+    corpus: Mapping[str, str]
+    max_length: int
+
+    def __call__(self, examples: Sequence[TripletExample]) -> dict[str, dict[str, torch.Tensor]]:
+        if not examples:
+            raise ValueError("cannot collate an empty batch")
+        if not all(isinstance(example, TripletExample) for example in examples):
+            kinds = sorted({type(example).__name__ for example in examples})
+            raise TypeError(f"a bi-encoder batch must be TripletExample items, got {', '.join(kinds)}")
+        with_negative = [example.negative is not None for example in examples]
+        if any(with_negative) and not all(with_negative):
+            raise ValueError("a batch mixes examples with and without negatives")
+        batch = {
+            "query": self._encode([_text(self.queries, example.qid, "query") for example in examples]),
+            "positive": self._encode([_text(self.corpus, example.positive, "passage") for example in examples]),
+        }
+        if all(with_negative):
+            batch["negative"] = self._encode([_text(self.corpus, example.negative, "passage") for example in examples])
+        return batch
+
+    def _encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return dict(self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"))
 
 
 def _text(texts: Mapping[str, str], key: str, kind: str) -> str:

@@ -91,3 +91,30 @@ def test_batch_feeds_a_sequence_classification_model(tokenizer, tiny_cross_encod
     )
     output = model(**batch)
     assert output.logits.shape == (2, 1) and output.loss is not None
+
+
+# --------------------------------------------------------------------------- bi-encoder batches
+from hf_rerank.data.collators import BiEncoderCollator  # noqa: E402
+from hf_rerank.data.examples import TripletExample  # noqa: E402
+
+
+def test_bi_encoder_collator_fields_rows_and_truncation(tokenizer):
+    collator = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=8)
+    batch = collator([TripletExample("19335", LONG_PID, "p2"), TripletExample("1037798", "p1", "p3")])
+    assert set(batch) == {"query", "positive", "negative"}
+    assert decoded(tokenizer, batch["query"]) == ["anthropological definition of environment", "who is robert gray"]
+    assert decoded(tokenizer, batch["negative"]) == ["gray", "environment"]
+    assert batch["positive"]["input_ids"].shape == (2, 8)  # the long passage is cut to max_length
+    assert batch["negative"]["attention_mask"].sum(dim=1).tolist() == [3, 3]  # [CLS] word [SEP], padding excluded
+    without = collator([TripletExample("19335", LONG_PID), TripletExample("1037798", "p1")])
+    assert set(without) == {"query", "positive"}
+
+
+def test_bi_encoder_collator_rejects_mixed_and_unknown(tokenizer):
+    collator = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=16)
+    with pytest.raises(ValueError, match="mixes examples with and without negatives"):
+        collator([TripletExample("19335", "p1", "p2"), TripletExample("19335", "p1")])
+    with pytest.raises(KeyError, match="passage 'nope' has no text"):
+        collator([TripletExample("19335", "nope")])
+    with pytest.raises(TypeError, match="TripletExample"):
+        collator([PairExample("19335", "p1", 1.0)])
