@@ -118,18 +118,29 @@ class BiEncoder(ModelRunner):
         directory = Path(directory)
         self.model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
-        modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-                   {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
-        if self.normalize:
-            modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
-            (directory / "2_Normalize").mkdir(exist_ok=True)
-        (directory / "1_Pooling").mkdir(exist_ok=True)
-        (directory / "1_Pooling" / "config.json").write_text(json.dumps({
-            "word_embedding_dimension": self.model.config.hidden_size,
-            "pooling_mode_cls_token": self.pooling == "cls",
-            "pooling_mode_mean_tokens": self.pooling == "mean",
-            "pooling_mode_max_tokens": self.pooling == "max",
-            "pooling_mode_mean_sqrt_len_tokens": False,
-        }, indent=2))
-        (directory / "modules.json").write_text(json.dumps(modules, indent=2))
-        (directory / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": self.max_length, "do_lower_case": False}, indent=2))
+        write_sentence_transformers_modules(directory, hidden_size=self.model.config.hidden_size, pooling=self.pooling,
+                                            normalize=self.normalize, max_length=self.max_length)
+
+
+def write_sentence_transformers_modules(directory: Path, *, hidden_size: int, pooling: str, normalize: bool, max_length: int) -> None:
+    """Write ``modules.json``, ``1_Pooling/config.json``, ``2_Normalize/`` (if ``normalize``) and
+    ``sentence_bert_config.json`` into a checkpoint ``directory``, so that
+    ``sentence_transformers.SentenceTransformer(directory)`` loads it with this pooling."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    directory = Path(directory)
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+        (directory / "2_Normalize").mkdir(exist_ok=True)
+    (directory / "1_Pooling").mkdir(exist_ok=True)
+    (directory / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": hidden_size,
+        "pooling_mode_cls_token": pooling == "cls",
+        "pooling_mode_mean_tokens": pooling == "mean",
+        "pooling_mode_max_tokens": pooling == "max",
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }, indent=2))
+    (directory / "modules.json").write_text(json.dumps(modules, indent=2))
+    (directory / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_length, "do_lower_case": False}, indent=2))

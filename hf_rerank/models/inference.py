@@ -64,18 +64,25 @@ class ModelRunner:
 def load_checkpoint(reference, auto_class, *, device: str | None, precision: str, trust_remote_code: bool):
     """``(path, model, tokenizer)`` for a model reference (see :func:`~hf_rerank.models.resolve.resolve_model`).
 
+    A directory of LoRA adapters loads as its base model with the adapters merged in
+    (:func:`~hf_rerank.models.lora.load_model`).
+
     The weights are loaded in the compute dtype that ``precision`` picks for ``device`` (faster
     than autocast); a model handed to a reranker in fp32 with a bf16/fp16 precision runs under
     autocast instead, as a model being trained does.
     """
     from transformers import AutoTokenizer
 
+    from hf_rerank.models.lora import adapter_base, is_adapter_dir, load_model
     from hf_rerank.models.resolve import resolve_model
 
     path = resolve_model(reference)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    tokenizer_source = path
+    if is_adapter_dir(path) and not (path / "tokenizer_config.json").is_file():
+        tokenizer_source = resolve_model(adapter_base(path))
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
     dtype = pick_dtype(precision, pick_device(device))
-    model = auto_class.from_pretrained(path, trust_remote_code=trust_remote_code, dtype=dtype)
+    model = load_model(path, auto_class, trust_remote_code=trust_remote_code, dtype=dtype)
     return path, model, tokenizer
 
 
