@@ -166,7 +166,8 @@ def embedding_space_stats(queries: Embeddings, passages: Embeddings, *, seed: in
     query_matrix, passage_matrix = as_matrix(queries, "queries"), as_matrix(passages, "passages")
     if query_matrix.shape != passage_matrix.shape:
         raise ValueError(
-            f"queries and passages must be aligned pairs of equal shape, got {query_matrix.shape} and {passage_matrix.shape}"
+            "queries and passages must be aligned pairs of equal shape, "
+            f"got {query_matrix.shape} and {passage_matrix.shape}"
         )
     both = np.vstack([query_matrix, passage_matrix])
     return {
