@@ -51,3 +51,28 @@ class CrossEncoderTrainingArguments(RerankTrainingArguments):
     group_size: int = field(default=8, metadata={"help": "passages per group for grouped losses: 1 positive + group_size-1 negatives"})
     max_length: int = field(default=512, metadata={"help": "tokens per (query, passage) pair; the passage is truncated, never the query"})
     length_bucketing: bool = field(default=True, metadata={"help": "batch examples of similar length together (less padding)"})
+
+
+@dataclass
+class EmbeddingTrainingArguments(RerankTrainingArguments):
+    """A bi-encoder (embedding model) run: loss, sequence length, batching, optional LoRA."""
+
+    loss: str = field(default="mnrl", metadata={"help": "mnrl (in-batch negatives InfoNCE, plus the example's negative if any) or triplet"})
+    temperature: float = field(default=0.05, metadata={"help": "mnrl: cosine similarities are divided by it (0.05 = sentence-transformers' scale 20)"})
+    distance: str = field(default="euclidean", metadata={"help": "triplet: euclidean or cosine (arXiv 2506.18535: euclidean)"})
+    margin: float = field(default=5.0, metadata={"help": "triplet: margin (arXiv 2506.18535 / sentence-transformers: 5)"})
+    max_length: int = field(default=256, metadata={"help": "tokens per query or passage (arXiv 2506.18535: 256, LoRA 512)"})
+    no_duplicate_queries: bool = field(default=True, metadata={"help": "mnrl: batches never hold one query twice (its positives would be false negatives)"})
+    length_bucketing: bool = field(default=True, metadata={"help": "triplet: batch examples of similar passage length together (less padding)"})
+    gather_across_devices: bool = field(default=False, metadata={"help": "mnrl under DDP: every process's passages are negatives for every query (with gradients)"})
+    lora_r: int | None = field(default=None, metadata={"help": "train LoRA adapters of this rank instead of all weights (arXiv 2506.18535: 16)"})
+    lora_alpha: float = field(default=32.0, metadata={"help": "LoRA alpha (update scaled by alpha / r)"})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout"})
+    lora_target_modules: list[str] = field(default_factory=lambda: ["query", "value"], metadata={"help": "modules that get adapters (BERT: query key value dense)"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.loss not in ("mnrl", "triplet"):
+            raise ValueError(f"loss must be 'mnrl' or 'triplet' for embedding models, got {self.loss!r}")
+        if self.distance not in ("euclidean", "cosine"):
+            raise ValueError(f"distance must be 'euclidean' or 'cosine', got {self.distance!r}")

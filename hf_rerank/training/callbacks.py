@@ -1,4 +1,7 @@
-"""Training callbacks: IR evaluation of the model being trained.
+"""Training callbacks: IR evaluation and embedding-space diagnostics of the model being trained.
+
+Both are :class:`EvaluationCallback` s: a :class:`~hf_rerank.training.trainer.RerankTrainer`
+calls their ``compute(trainer, prefix)`` inside its evaluation loop and logs what they return.
 
 ``IREvaluationCallback(collection, run, name=...)`` reranks ``run``'s top-``depth`` with the
 current model at every evaluation, with the same code as ``hf-rerank evaluate``
@@ -21,7 +24,6 @@ from transformers import TrainerCallback
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.rerank import rerank
-from hf_rerank.models.cross_encoder import CrossEncoder
 
 logger = logging.getLogger("hf_rerank")
 
@@ -43,7 +45,14 @@ class ShardedScorer:
         return scores
 
 
-class IREvaluationCallback(TrainerCallback):
+class EvaluationCallback(TrainerCallback):
+    """A callback that adds metrics to every evaluation: ``compute(trainer, prefix) -> {name: value}``."""
+
+    def compute(self, trainer, prefix: str = "eval") -> dict[str, float]:
+        raise NotImplementedError
+
+
+class IREvaluationCallback(EvaluationCallback):
     """Rerank a run with the model being trained and report IR metrics.
 
     Args:
@@ -68,9 +77,9 @@ class IREvaluationCallback(TrainerCallback):
         """Rerank with ``trainer``'s current model; ``{f"{prefix}_{name}_{metric}": value}``."""
         model = trainer.accelerator.unwrap_model(trainer.model)
         was_training = model.training
-        precision = "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
-        scorer = CrossEncoder(model, trainer.processing_class, max_length=self.max_length or trainer.args.max_length,
-                              device=str(trainer.args.device), precision=precision)
+        scorer = trainer.scorer(model)
+        if self.max_length:
+            scorer.max_length = self.max_length
         world_size = trainer.args.world_size
         if world_size > 1:
             scorer = ShardedScorer(scorer, trainer.args.process_index, world_size)
@@ -89,4 +98,56 @@ class IREvaluationCallback(TrainerCallback):
         return metrics[0]
 
 
+class EmbeddingSpaceCallback(EvaluationCallback):
+    """Embedding-space numbers of the model being trained, and a loud warning when it regresses.
 
+    At every evaluation it encodes ``pairs`` (query text, positive passage text) with the
+    trainer's current bi-encoder and reports
+    :func:`~hf_rerank.analysis.embedding_space.embedding_space_stats` as
+    ``eval_space_<stat>`` (anisotropy, isotropy, effective rank, participation ratio,
+    alignment, uniformity). After each evaluation it compares ``watch`` (e.g.
+    ``eval_dl19_ndcg@10``) with its value at the first evaluation (the starting point when the
+    run evaluates at step 0, ``eval_on_start``) and logs a WARNING when it has fallen below it.
+
+    Args:
+        pairs: aligned (query, positive passage) texts, e.g. up to 1,000 judged pairs.
+        watch: the metric to compare with the starting point (``None``: no comparison).
+        batch_size: texts per forward pass.
+    """
+
+    def __init__(self, pairs: list[tuple[str, str]], *, watch: str | None = None, batch_size: int = 64):
+        if len(pairs) < 2:
+            raise ValueError(f"embedding-space numbers need at least 2 (query, passage) pairs, got {len(pairs)}")
+        self.pairs, self.watch, self.batch_size = pairs, watch, batch_size
+        self.start: float | None = None
+        self.regressed_at: list[int] = []
+
+    def compute(self, trainer, prefix: str = "eval") -> dict[str, float]:
+        from hf_rerank.analysis.embedding_space import embedding_space_stats
+
+        if not trainer.is_world_process_zero():
+            return {}
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        was_training = model.training
+        encoder = trainer.scorer(model)
+        try:
+            queries = encoder.encode([q for q, _ in self.pairs], batch_size=self.batch_size, show_progress=False)
+            passages = encoder.encode([p for _, p in self.pairs], batch_size=self.batch_size, show_progress=False)
+        finally:
+            model.train(was_training)
+        return {f"{prefix}_space_{key}": value for key, value in embedding_space_stats(queries, passages).items()}
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if self.watch is None or not metrics or self.watch not in metrics:
+            return
+        value = metrics[self.watch]
+        if self.start is None:
+            self.start = value
+            return
+        if value < self.start:
+            self.regressed_at.append(state.global_step)
+            logger.warning(
+                "\n%s\n!!! %s fell to %.4f at step %d, below its starting point %.4f (%+.4f): fine-tuning is making "
+                "this model worse !!!\n%s", "!" * 100, self.watch, value, state.global_step, self.start,
+                value - self.start, "!" * 100,
+            )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from hf_rerank.data.samplers import LengthBucketSampler, example_lengths
 from hf_rerank.losses import GROUPED_LOSSES, get_loss
-from hf_rerank.models.cross_encoder import pair_scores
+from hf_rerank.models.cross_encoder import CrossEncoder, pair_scores
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments
 from hf_rerank.training.trainer import RerankTrainer
 
@@ -41,3 +41,8 @@ class CrossEncoderTrainer(RerankTrainer):
         scores = pair_scores(logits).view(labels.shape)
         loss = self.loss_fn(scores, labels.to(scores.dtype))
         return (loss, {"scores": scores}) if return_outputs else loss
+
+    def scorer(self, model) -> CrossEncoder:
+        precision = "bf16" if self.args.bf16 else "fp16" if self.args.fp16 else "fp32"
+        return CrossEncoder(model, self.processing_class, max_length=self.args.max_length,
+                            device=str(self.args.device), precision=precision)

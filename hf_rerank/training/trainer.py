@@ -5,8 +5,9 @@ What it adds to ``Trainer``:
   on biases and norms, Lion scaling), and its effective hyperparameters are kept in
   ``self.optimizer_hyperparameters``;
 - the LR scheduler is built for, and checked to drive, the optimizer that trains;
-- evaluation runs the :class:`~hf_rerank.training.callbacks.IREvaluationCallback` s attached to
-  the trainer inside the evaluation loop, so their ``eval_<name>_<metric>`` values are logged,
+- evaluation runs the :class:`~hf_rerank.training.callbacks.EvaluationCallback` s attached to
+  the trainer (IR metrics, embedding-space numbers) inside the evaluation loop, so their
+  ``eval_<name>_<metric>`` values are logged,
   seen by every callback and usable as ``metric_for_best_model``; without an ``eval_dataset``
   evaluation runs only those.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import time
 
 from transformers import Trainer
+from transformers.trainer_utils import IntervalStrategy
 
 from hf_rerank.optim import OptimizerSpec, assert_scheduler_bound, build_optimizer, build_scheduler
 from hf_rerank.training.arguments import RerankTrainingArguments
@@ -26,6 +28,22 @@ class RerankTrainer(Trainer):
 
     args: RerankTrainingArguments
     loss_is_scaled_for_ga = False  # our losses are per-batch means; Trainer divides by accumulation steps
+
+    def __init__(self, *args, **kwargs):
+        # Trainer refuses an eval_strategy without an eval_dataset; ours evaluates with its
+        # EvaluationCallbacks alone, so the check is passed over when such callbacks are given.
+        from hf_rerank.training.callbacks import EvaluationCallback
+
+        arguments = kwargs.get("args")
+        strategy = None
+        if (arguments is not None and kwargs.get("eval_dataset") is None
+                and any(isinstance(callback, EvaluationCallback) for callback in kwargs.get("callbacks") or [])):
+            strategy, arguments.eval_strategy = arguments.eval_strategy, IntervalStrategy.NO
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            if strategy is not None:
+                arguments.eval_strategy = strategy
 
     def optimizer_spec(self) -> OptimizerSpec:
         """The optimizer the arguments ask for (before Lion scaling is applied)."""
@@ -62,10 +80,14 @@ class RerankTrainer(Trainer):
             self._created_lr_scheduler = True
         return self.lr_scheduler
 
-    def ir_callbacks(self) -> list:
-        from hf_rerank.training.callbacks import IREvaluationCallback
+    def scorer(self, model):
+        """A reranker (``score_pairs``) around ``model`` as this trainer trains it; subclasses define it."""
+        raise NotImplementedError
 
-        return [cb for cb in self.callback_handler.callbacks if isinstance(cb, IREvaluationCallback)]
+    def ir_callbacks(self) -> list:
+        from hf_rerank.training.callbacks import EvaluationCallback
+
+        return [cb for cb in self.callback_handler.callbacks if isinstance(cb, EvaluationCallback)]
 
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)

@@ -1,0 +1,113 @@
+"""``EmbeddingTrainer``: train a bi-encoder (encoder + pooling + optional normalisation).
+
+Batches come from :class:`~hf_rerank.data.collators.BiEncoderCollator`: ``{"query": inputs,
+"positive": inputs[, "negative": inputs]}``, row i of each field from example i. Each field is
+encoded by the same encoder and pooled (``mean``, ``cls`` or ``max``) into ``(B, d)`` embeddings,
+L2-normalised when the model normalises (as all-MiniLM-L6-v2 does), and the loss named by
+``args.loss`` is applied (:data:`~hf_rerank.losses.EMBEDDING_LOSSES`):
+
+- ``mnrl``: in-batch negatives InfoNCE: every other positive in the batch, and every
+  example's negative, is a negative for each query; with ``gather_across_devices`` under DDP
+  the passages of all processes are gathered (with gradients) and serve as negatives too;
+- ``triplet``: ``max(0, d(q, p) - d(q, n) + margin)`` with Euclidean or cosine distance.
+
+The model may be a ``peft`` LoRA model (only the adapters train). Checkpoints are saved with
+sentence-transformers' module files (``modules.json``, ``1_Pooling/``, ``2_Normalize/``), so
+``SentenceTransformer(checkpoint)`` loads them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from hf_rerank.data.samplers import LengthBucketSampler, NoDuplicateQuerySampler, example_lengths
+from hf_rerank.data.examples import PairExample
+from hf_rerank.losses import in_batch_infonce, triplet_margin
+from hf_rerank.models.bi_encoder import BiEncoder, pool, write_sentence_transformers_modules
+from hf_rerank.training.arguments import EmbeddingTrainingArguments
+from hf_rerank.training.trainer import RerankTrainer
+
+logger = logging.getLogger("hf_rerank")
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``tensor`` ``(B, d)`` from every process in rank order; gradients flow back to each.
+
+    The backward pass sums every process's gradient for a slice into the process that owns it;
+    with DDP's gradient averaging, training equals one batch of ``world_size * B`` examples.
+    """
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(tensor))
+
+
+class EmbeddingTrainer(RerankTrainer):
+    """Trainer for bi-encoders (see module docstring).
+
+    Args (beyond ``Trainer``'s):
+        pooling: ``mean``, ``cls`` or ``max`` (read it from the checkpoint with
+            :func:`~hf_rerank.models.bi_encoder.read_pooling`).
+        normalize: whether the model L2-normalises its embeddings.
+    """
+
+    args: EmbeddingTrainingArguments
+
+    def __init__(self, *args, pooling: str = "mean", normalize: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pooling, self.normalize = pooling, normalize
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        batch_size = self.args.per_device_train_batch_size
+        if self.args.loss == "mnrl" and self.args.no_duplicate_queries:
+            sampler = NoDuplicateQuerySampler([example.qid for example in dataset], batch_size, seed=self.args.seed)
+            if sampler.dropped:
+                logger.warning("batches of %d distinct queries leave out %d of %d examples each epoch (queries with "
+                               "more examples than there are batches)", batch_size, sampler.dropped, len(dataset))
+            return sampler
+        if self.args.length_bucketing:
+            collator = self.data_collator
+            pairs = [PairExample(example.qid, max((example.positive, example.negative or example.positive),
+                                                  key=lambda pid: len(collator.corpus[pid])), 0.0) for example in dataset]
+            lengths = example_lengths(pairs, collator.queries, collator.corpus, tokenizer=collator.tokenizer)
+            return LengthBucketSampler(lengths, batch_size, seed=self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+    def embed(self, model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled (and, if the model normalises, L2-normalised) float32 embeddings ``(B, d)``."""
+        hidden = model(**inputs).last_hidden_state
+        embeddings = pool(hidden.float(), inputs["attention_mask"], self.pooling)
+        return F.normalize(embeddings, dim=-1) if self.normalize else embeddings
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        queries = self.embed(model, inputs["query"])
+        positives = self.embed(model, inputs["positive"])
+        negatives = self.embed(model, inputs["negative"]) if "negative" in inputs else None
+        args = self.args
+        if args.loss == "mnrl":
+            offset = 0
+            if args.gather_across_devices and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                offset = dist.get_rank() * positives.shape[0]
+                positives = gather_with_grad(positives)
+                negatives = None if negatives is None else gather_with_grad(negatives)
+            loss = in_batch_infonce(queries, positives, negatives, temperature=args.temperature, query_offset=offset)
+        else:
+            if negatives is None:
+                raise ValueError("loss 'triplet' needs examples with negatives (random or mined); the data has none")
+            loss = triplet_margin(queries, positives, negatives, distance=args.distance, margin=args.margin)
+        return (loss, {"queries": queries, "positives": positives}) if return_outputs else loss
+
+    def scorer(self, model) -> BiEncoder:
+        precision = "bf16" if self.args.bf16 else "fp16" if self.args.fp16 else "fp32"
+        return BiEncoder(model, self.processing_class, max_length=self.args.max_length, pooling=self.pooling,
+                         normalize=self.normalize, device=str(self.args.device), precision=precision)
+
+    def _save(self, output_dir: str | None = None, state_dict=None):
+        super()._save(output_dir, state_dict)
+        model = self.accelerator.unwrap_model(self.model)
+        write_sentence_transformers_modules(output_dir or self.args.output_dir, hidden_size=model.config.hidden_size,
+                                            pooling=self.pooling, normalize=self.normalize, max_length=self.args.max_length)

@@ -1,0 +1,273 @@
+"""Fine-tune an embedding model (bi-encoder), fully or with LoRA, end to end.
+
+``train_embedding(model_args, data_args, training_args)`` is what ``recipes/paper2_variants.py``
+and ``hf-rerank train-embedding`` run: data -> triplets (random, mined or no negatives) ->
+:class:`~hf_rerank.data.collators.BiEncoderCollator` -> :class:`~hf_rerank.training.embedding.EmbeddingTrainer`
+-> artifacts. :func:`evaluate_embedding_model` is the evaluation both use, also for the
+untrained base model. It writes to ``training_args.output_dir``:
+
+- the final model in sentence-transformers' layout (loads with ``SentenceTransformer``,
+  ``hf_rerank.BiEncoder`` and ``transformers.AutoModel``); with LoRA it is the merged model and
+  ``adapter/`` holds the adapters alone (loads the same way, with peft installed);
+- ``negatives.tsv`` when negatives were mined; ``log_history.json``;
+- ``eval_<name>/`` (reranking the evaluation run) and ``eval_<name>_dense/`` (dense retrieval over
+  the retrieval corpus), each ``metrics.json`` + ``run.trec`` as ``hf-rerank evaluate`` writes them;
+- ``space_embeddings.npz``: the final model's embeddings of the embedding-space pairs
+  (``queries``, ``passages``: ``(n, d)`` float32), for UMAP figures;
+- ``metrics.json``: ``{"eval": {name: {...}, name_dense: {...}}, "first_stage", "significance",
+  "eval_protocol", "embedding_space", "lora" (when used), "trainable_parameters",
+  "total_parameters", "train_seconds", "inference_seconds", "optimizer", ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoTokenizer, set_seed
+
+from hf_rerank.data.collators import BiEncoderCollator
+from hf_rerank.data.collection import IRCollection
+from hf_rerank.data.examples import make_triplets
+from hf_rerank.data.formats import atomic_write
+from hf_rerank.data.mining import mine_hard_negatives, write_negatives
+from hf_rerank.data.sources import load_collection
+from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
+from hf_rerank.evaluation.report import evaluate_reranking, write_report
+from hf_rerank.evaluation.retrieve import EmbeddingScorer, RetrievalReport, dense_retrieve, encode_corpus
+from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_transformers_modules
+from hf_rerank.models.lora import apply_lora, lora_summary
+from hf_rerank.models.resolve import resolve_model
+from hf_rerank.training.arguments import EmbeddingTrainingArguments
+from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
+from hf_rerank.training.embedding import EmbeddingTrainer
+from hf_rerank.training.run_cross_encoder import weights_fingerprint
+
+logger = logging.getLogger("hf_rerank")
+
+NEGATIVE_CHOICES = ("none", "random", "mined")
+
+
+@dataclass
+class EmbeddingModelArguments:
+    """Which embedding model to start from."""
+
+    model_name_or_path: str = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata={"help": "checkpoint directory, Hub id or id@revision (all-MiniLM-L6-v2: the bundled copy)"},
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "allow custom model code"})
+
+
+@dataclass
+class EmbeddingDataArguments:
+    """Training data, negatives, and the evaluation protocol."""
+
+    train_data: str = field(default="sentence-transformers/msmarco", metadata={"help": "collection directory or registered source"})
+    train_limit: int | None = field(default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"})
+    positive_grade: int = field(default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"})
+    negatives: str = field(default="random", metadata={"help": "none (in-batch only), random (from the corpus) or mined (dense window of the base model)"})
+    mine_window: list[int] = field(default_factory=lambda: [50, 200], metadata={"help": "mined: first and last rank (1-based, inclusive) to sample from"})
+    mine_seed: int = field(default=42, metadata={"help": "mined: sampling seed (arXiv 2506.18535: 42)"})
+    eval_data: str = field(default="msmarco-passage/trec-dl-2019/judged", metadata={"help": "collection whose run is reranked and whose queries retrieve"})
+    eval_run: str = field(default="bm25", metadata={"help": "first-stage run of eval_data to rerank"})
+    eval_name: str = field(default="dl19", metadata={"help": "label in metric names: eval_<name>_<metric>"})
+    eval_depth: int = field(default=100, metadata={"help": "candidates reranked per query"})
+    eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
+    retrieval_data: list[str] | None = field(default=None, metadata={"help": "collections whose corpora, with eval_data's, are searched by dense retrieval"})
+    retrieval_k: int = field(default=1000, metadata={"help": "passages retrieved per query"})
+    space_pairs: int = field(default=1000, metadata={"help": "judged (query, positive) pairs of eval_data for embedding-space numbers and UMAP (paper: 1,000)"})
+    embedding_cache_dir: str | None = field(default=None, metadata={"help": "cache corpus embeddings and mining here (keyed by model weights)"})
+
+
+def space_pairs(collection: IRCollection, count: int, positive_grade: int, seed: int) -> list[tuple[str, str]]:
+    """Up to ``count`` (query text, positive passage text) pairs judged ``>= positive_grade``, seeded sample."""
+    pairs = [(collection.queries[qid], collection.corpus[pid]) for qid, judged in collection.qrels.items()
+             for pid, grade in judged.items() if grade >= positive_grade and qid in collection.queries and pid in collection.corpus]
+    if len(pairs) > count:
+        chosen = np.random.default_rng(seed).choice(len(pairs), size=count, replace=False)
+        pairs = [pairs[i] for i in sorted(chosen)]
+    return pairs
+
+
+def load_embedding_model(reference: str, trust_remote_code: bool = False):
+    """``(model, tokenizer, pooling, normalize)`` for a checkpoint (pooling from its sentence-transformers files)."""
+    path = resolve_model(reference)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code)
+    pooling, normalize = read_pooling(path)
+    return model, tokenizer, pooling, normalize
+
+
+def evaluate_embedding_model(encoder: BiEncoder, data_args: EmbeddingDataArguments, output_dir: Path, *,
+                             model_name: str, space_seed: int = 42, show_progress: bool = True) -> dict:
+    """Evaluate ``encoder`` as the recipes do; write ``eval_<name>/``, ``eval_<name>_dense/``, ``space_embeddings.npz``.
+
+    One encoding of the retrieval corpus (``eval_data`` plus ``retrieval_data``) serves both dense
+    retrieval (eval_data's judged queries, top ``retrieval_k``) and reranking ``eval_run``'s
+    top-``eval_depth``. Returns ``{"eval", "first_stage", "significance", "eval_protocol",
+    "embedding_space", "inference_seconds", "per_query"}`` (``per_query``: ``{name: {metric: {qid: value}}}``).
+    """
+    from hf_rerank.analysis.embedding_space import embedding_space_stats
+
+    eval_collection = load_collection(data_args.eval_data)
+    corpus_collections = [eval_collection, *(load_collection(name) for name in data_args.retrieval_data or [])]
+    corpus = IRCollection.union(*corpus_collections).corpus if len(corpus_collections) > 1 else eval_collection.corpus
+    name, dense_name = data_args.eval_name, f"{data_args.eval_name}_dense"
+    started = time.perf_counter()
+    embeddings = encode_corpus(encoder, corpus, cache_dir=data_args.embedding_cache_dir, show_progress=show_progress)
+    encoded = time.perf_counter()
+    report, run = evaluate_reranking(eval_collection, data_args.eval_run, EmbeddingScorer(encoder, corpus, embeddings),
+                                     model_name=model_name, depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
+                                     show_progress=show_progress)
+    write_report(report, run, output_dir / f"eval_{name}")
+    searched = time.perf_counter()
+    queries = {qid: eval_collection.queries[qid] for qid in eval_collection.qrels if qid in eval_collection.queries}
+    dense_run = dense_retrieve(encoder, queries, embeddings, k=data_args.retrieval_k, show_progress=show_progress)
+    retrieved = time.perf_counter()
+    metric_set = get_metric_set(data_args.eval_metrics)
+    dense = evaluate_run(eval_collection.qrels, dense_run, metric_set)
+    dense_report = RetrievalReport(
+        metrics=dense.means, first_stage=dense.means, significance={}, per_query=dense.per_query, model=model_name,
+        run="dense", data=eval_collection.name, depth=data_args.retrieval_k, metric_set=metric_set.name,
+        convention=metric_set.convention, queries=len(dense.queries), pairs=0, pairs_per_second=None,
+        wall_seconds=retrieved - searched + encoded - started, warnings=list(dense.warnings), corpus=len(embeddings.pids),
+        encode_seconds=encoded - started, search_seconds=retrieved - searched,
+    )
+    write_report(dense_report, dense_run, output_dir / f"eval_{dense_name}")
+    print(report.table())
+    print(dense_report.table())
+    pairs = space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, space_seed)
+    space_queries = encoder.encode([q for q, _ in pairs], show_progress=False)
+    space_passages = encoder.encode([p for _, p in pairs], show_progress=False)
+    with atomic_write(output_dir / "space_embeddings.npz", "wb") as handle:
+        np.savez(handle, queries=space_queries.numpy(), passages=space_passages.numpy())
+    return {
+        "eval": {name: report.metrics, dense_name: dense.means},
+        "first_stage": {name: report.first_stage},
+        "significance": {name: report.significance},
+        "eval_protocol": {
+            name: {"data": data_args.eval_data, "run": data_args.eval_run, "depth": data_args.eval_depth,
+                   "metric_set": report.metric_set, "convention": report.convention, "queries": report.queries},
+            dense_name: {"data": data_args.eval_data, "corpus": [data_args.eval_data, *(data_args.retrieval_data or [])],
+                         "corpus_passages": len(embeddings.pids), "k": data_args.retrieval_k, "search": "exact cosine",
+                         "metric_set": metric_set.name, "convention": metric_set.convention, "queries": len(dense.queries)},
+        },
+        "embedding_space": {**embedding_space_stats(space_queries, space_passages), "pairs": len(pairs)},
+        "inference_seconds": {"encode_corpus": encoded - started, "rerank": searched - encoded, "dense_search": retrieved - searched},
+        "per_query": {name: report.per_query, dense_name: dense.per_query},
+    }
+
+
+def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDataArguments, args: EmbeddingTrainingArguments) -> dict:
+    """Train, evaluate and save an embedding model (see the module docstring); returns the ``metrics.json`` object."""
+    logger.info("world size: %d (process %d)", args.world_size, args.process_index)
+    if data_args.negatives not in NEGATIVE_CHOICES:
+        raise ValueError(f"negatives must be one of {', '.join(NEGATIVE_CHOICES)}, got {data_args.negatives!r}")
+    set_seed(args.seed)
+    output_dir = Path(args.output_dir)
+    train_collection = load_collection(data_args.train_data, **({"limit": data_args.train_limit}
+                                       if data_args.train_data == "sentence-transformers/msmarco" else {}))
+    eval_collection = load_collection(data_args.eval_data)
+    model, tokenizer, pooling, normalize = load_embedding_model(model_args.model_name_or_path, model_args.trust_remote_code)
+    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+
+    negatives = {"none": None, "random": "random"}.get(data_args.negatives)
+    if data_args.negatives == "mined":
+        if len(data_args.mine_window) != 2:
+            raise ValueError(f"mine_window must be two ranks (first last), got {data_args.mine_window}")
+        miner = BiEncoder(model, tokenizer, max_length=args.max_length, pooling=pooling, normalize=normalize,
+                          device=str(args.device), precision=precision)
+        negatives = mine_hard_negatives(miner, train_collection, window=tuple(data_args.mine_window),
+                                        positive_grade=data_args.positive_grade, seed=data_args.mine_seed,
+                                        cache_dir=data_args.embedding_cache_dir, show_progress=args.process_index == 0)
+        if args.process_index == 0:
+            write_negatives(negatives, output_dir / "negatives.tsv")
+        model.train()
+    examples = make_triplets(train_collection, negatives=negatives, positive_grade=data_args.positive_grade, seed=args.seed)
+    logger.info("%d training examples (%s negatives)", len(examples), data_args.negatives)
+
+    lora = None
+    if args.lora_r:
+        model = apply_lora(model, r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
+                           target_modules=args.lora_target_modules, base_reference=model_args.model_name_or_path)
+        lora = lora_summary(model)
+        logger.info("LoRA r=%d alpha=%s on %s: %d of %d parameters train (%.2f%%)", lora["r"], lora["alpha"],
+                    ", ".join(lora["target_modules"]), lora["trainable_parameters"], lora["total_parameters"],
+                    100 * lora["trainable_share"])
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+
+    watch = f"eval_{data_args.eval_name}_ndcg@10"
+    callbacks = [
+        IREvaluationCallback(eval_collection, data_args.eval_run, name=data_args.eval_name, depth=data_args.eval_depth,
+                             metric_set=data_args.eval_metrics, batch_size=args.per_device_eval_batch_size),
+        EmbeddingSpaceCallback(space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, 42),
+                               watch=watch, batch_size=args.per_device_eval_batch_size),
+    ]
+    collator = BiEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length)
+    trainer = EmbeddingTrainer(model=model, args=args, train_dataset=examples, data_collator=collator,
+                               processing_class=tokenizer, callbacks=callbacks, pooling=pooling, normalize=normalize)
+    train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
+
+    final_model = trainer.accelerator.unwrap_model(trainer.model)
+    if lora is not None:
+        trainer.save_model(str(output_dir / "adapter"))
+        final_model = final_model.merge_and_unload()  # training is over: merge in place, no copy needed
+        if trainer.is_world_process_zero():
+            final_model.save_pretrained(output_dir)
+            tokenizer.save_pretrained(output_dir)
+            write_sentence_transformers_modules(output_dir, hidden_size=final_model.config.hidden_size, pooling=pooling,
+                                                normalize=normalize, max_length=args.max_length)
+    else:
+        trainer.save_model()
+
+    summary: dict = {}
+    if trainer.is_world_process_zero():
+        encoder = BiEncoder(final_model, tokenizer, max_length=args.max_length, pooling=pooling, normalize=normalize,
+                            device=str(args.device), precision=precision)
+        evaluation = evaluate_embedding_model(encoder, data_args, output_dir, model_name=str(output_dir))
+        before = {key.removeprefix(f"eval_{data_args.eval_name}_"): value for entry in trainer.state.log_history
+                  if entry.get("step") == 0 for key, value in entry.items() if key.startswith(f"eval_{data_args.eval_name}_")}
+        summary = {
+            **{key: value for key, value in evaluation.items() if key != "per_query"},
+            "before_training": {data_args.eval_name: before} if before else {},
+            "regressed_at_steps": callbacks[1].regressed_at,
+            "lora": lora,
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+            "train_seconds": train_output.metrics["train_runtime"],
+            "train_samples_per_second": train_output.metrics["train_samples_per_second"],
+            "train_loss": train_output.metrics.get("train_loss"),
+            "global_steps": trainer.state.global_step,
+            "optimizer": trainer.optimizer_hyperparameters,
+            "lr_scheduler": args.lr_scheduler_type,
+            "warmup_steps": args.warmup_steps,
+            "model": model_args.model_name_or_path,
+            "pooling": pooling,
+            "normalize": normalize,
+            "loss": args.loss,
+            "loss_options": {"temperature": args.temperature} if args.loss == "mnrl" else {"distance": args.distance, "margin": args.margin},
+            "negatives": data_args.negatives,
+            "mine_window": data_args.mine_window if data_args.negatives == "mined" else None,
+            "train_data": data_args.train_data,
+            "train_examples": len(examples),
+            "per_device_train_batch_size": args.per_device_train_batch_size,
+            "num_train_epochs": args.num_train_epochs,
+            "world_size": args.world_size,
+            "max_length": args.max_length,
+            "precision": precision,
+            "seed": args.seed,
+        }
+        with atomic_write(output_dir / "log_history.json") as handle:
+            json.dump(trainer.state.log_history, handle, indent=2)
+        with atomic_write(output_dir / "metrics.json") as handle:
+            json.dump(summary, handle, indent=2)
+    trainer.accelerator.wait_for_everyone()
+    return summary

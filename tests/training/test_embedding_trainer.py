@@ -1,0 +1,142 @@
+"""EmbeddingTrainer and train_embedding end to end on tiny random encoders and the bundled sample.
+
+The bundled sample (``sample-train``: 20 queries; ``sample-test``: 10 queries, BM25 top-50) is
+small enough that a few steps of a 2-layer 32-dim BERT run in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from hf_rerank.models.bi_encoder import BiEncoder
+from hf_rerank.training.arguments import EmbeddingTrainingArguments
+from hf_rerank.training.callbacks import EmbeddingSpaceCallback
+from hf_rerank.training.run_embedding import EmbeddingDataArguments, EmbeddingModelArguments, train_embedding
+
+TEXTS = ["what do bees make", "bees make honey from nectar", "who wrote hamlet", "shakespeare wrote hamlet"]
+
+
+def run(tmp_path, model_dir, *, negatives="random", **overrides):
+    args = dict(output_dir=str(tmp_path), loss="mnrl", per_device_train_batch_size=4, per_device_eval_batch_size=32,
+                max_steps=3, learning_rate=1e-3, max_length=48, logging_steps=1, eval_strategy="steps", eval_steps=3,
+                eval_on_start=True, save_strategy="no", report_to="none", use_cpu=True, seed=3)
+    args.update(overrides)
+    data = EmbeddingDataArguments(train_data="sample-train", positive_grade=2, negatives=negatives, eval_data="sample-test",
+                                  eval_name="sample", eval_depth=50, retrieval_data=["sample-train"], retrieval_k=100,
+                                  space_pairs=20, mine_window=[5, 30])
+    return train_embedding(EmbeddingModelArguments(str(model_dir)), data, EmbeddingTrainingArguments(**args))
+
+
+def test_train_embedding_writes_a_sentence_transformers_model_and_metrics(tmp_path, tiny_encoder_dir):
+    from sentence_transformers import SentenceTransformer
+
+    summary = run(tmp_path, tiny_encoder_dir)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(summary))
+    assert set(saved["eval"]) == {"sample", "sample_dense"}
+    assert saved["eval_protocol"]["sample_dense"]["corpus_passages"] == 300  # sample-test + sample-train corpora
+    assert {"anisotropy", "effective_rank", "alignment", "uniformity"} <= set(saved["embedding_space"])
+    assert saved["trainable_parameters"] == saved["total_parameters"] and saved["lora"] is None
+    assert saved["global_steps"] == 3 and saved["train_seconds"] > 0
+    history = json.loads((tmp_path / "log_history.json").read_text())
+    evaluations = [entry for entry in history if "eval_sample_ndcg@10" in entry]
+    assert [entry["step"] for entry in evaluations] == [0, 3]
+    assert all("eval_space_effective_rank" in entry for entry in evaluations)
+    for name in ("eval_sample", "eval_sample_dense"):
+        assert (tmp_path / name / "run.trec").is_file()
+    # sentence-transformers loads the output directory and embeds as hf-rerank does
+    ours = BiEncoder.from_pretrained(tmp_path, precision="fp32").encode(TEXTS, show_progress=False)
+    theirs = SentenceTransformer(str(tmp_path), device="cpu").encode(TEXTS, convert_to_tensor=True)
+    torch.testing.assert_close(ours, theirs.float(), atol=1e-5, rtol=1e-4)
+    space = np.load(tmp_path / "space_embeddings.npz")
+    assert space["queries"].shape == space["passages"].shape == (20, 32)
+
+
+def test_lora_adapters_and_merged_model_give_the_same_embeddings(tmp_path, tiny_encoder_dir):
+    summary = run(tmp_path, tiny_encoder_dir, lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-2,
+                  eval_on_start=False)
+    lora = summary["lora"]
+    assert lora["r"] == 4 and lora["alpha"] == 8 and lora["target_modules"] == ["query", "value"]
+    # 2 layers x (query + value) x (A: 32x4 + B: 4x32) = 1,024 adapter parameters
+    assert lora["trainable_parameters"] == 1024 == summary["trainable_parameters"]
+    assert lora["trainable_share"] == pytest.approx(1024 / lora["total_parameters"])
+    adapter = tmp_path / "adapter"
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+    assert not (adapter / "model.safetensors").exists()  # the adapters alone
+    merged = BiEncoder.from_pretrained(tmp_path, precision="fp32").encode(TEXTS, show_progress=False)
+    reloaded = BiEncoder.from_pretrained(adapter, precision="fp32").encode(TEXTS, show_progress=False)
+    torch.testing.assert_close(reloaded, merged, atol=1e-5, rtol=1e-5)
+    base = BiEncoder.from_pretrained(tiny_encoder_dir, precision="fp32").encode(TEXTS, show_progress=False)
+    assert (merged - base).abs().max() > 1e-3  # the adapters changed the model
+
+
+def test_triplet_loss_with_mined_negatives(tmp_path, tiny_encoder_dir):
+    summary = run(tmp_path, tiny_encoder_dir, negatives="mined", loss="triplet", distance="cosine", margin=0.5,
+                  eval_on_start=False)
+    assert summary["negatives"] == "mined" and summary["mine_window"] == [5, 30]
+    lines = (tmp_path / "negatives.tsv").read_text().splitlines()
+    assert lines and all(len(line.split("\t")) == 2 for line in lines)
+    assert summary["loss_options"] == {"distance": "cosine", "margin": 0.5}
+
+
+def test_triplet_loss_without_negatives_is_refused(tmp_path, tiny_encoder_dir):
+    with pytest.raises(ValueError, match="needs examples with negatives"):
+        run(tmp_path, tiny_encoder_dir, negatives="none", loss="triplet", eval_on_start=False)
+
+
+def test_embedding_space_callback_warns_loudly_below_the_start(caplog):
+    callback = EmbeddingSpaceCallback([("q", "p"), ("q2", "p2")], watch="eval_x_ndcg@10")
+    state = type("State", (), {"global_step": 0})()
+    with caplog.at_level(logging.WARNING, logger="hf_rerank"):
+        callback.on_evaluate(None, state, None, metrics={"eval_x_ndcg@10": 0.6})
+        state.global_step = 10
+        callback.on_evaluate(None, state, None, metrics={"eval_x_ndcg@10": 0.61})
+        assert caplog.text == ""
+        state.global_step = 20
+        callback.on_evaluate(None, state, None, metrics={"eval_x_ndcg@10": 0.55})
+    assert "fell to 0.5500 at step 20, below its starting point 0.6000" in caplog.text
+    assert callback.regressed_at == [20]
+
+
+GATHER_SCRIPT = textwrap.dedent("""
+    import os, sys, torch, torch.distributed as dist
+    from hf_rerank.losses import in_batch_infonce
+    from hf_rerank.training.embedding import gather_with_grad
+    rank = int(sys.argv[1])
+    dist.init_process_group("gloo", init_method="tcp://127.0.0.1:" + sys.argv[2], rank=rank, world_size=2)
+    torch.manual_seed(0)
+    queries, positives = torch.randn(4, 8), torch.randn(4, 8)   # the same global batch on both ranks
+    full = (in_batch_infonce(queries, positives, temperature=0.1))
+    q = queries[2 * rank: 2 * rank + 2].clone().requires_grad_()
+    p = positives[2 * rank: 2 * rank + 2].clone().requires_grad_()
+    local = in_batch_infonce(q, gather_with_grad(p), temperature=0.1, query_offset=2 * rank)
+    total = local.detach().clone(); dist.all_reduce(total); total /= 2
+    # the gather's backward sums every rank's gradient into the slice's owner; DDP then averages
+    # over the 2 ranks, so grad / 2 must be the big batch's gradient for this rank's slice
+    local.backward()
+    reference = positives.clone().requires_grad_(); in_batch_infonce(queries, reference, temperature=0.1).backward()
+    print("RESULT", rank, abs(total.item() - full.item()), (p.grad / 2 - reference.grad[2 * rank: 2 * rank + 2]).abs().max().item())
+""")
+
+
+def test_gathered_in_batch_negatives_equal_one_big_batch(tmp_path):
+    script = tmp_path / "gather.py"
+    script.write_text(GATHER_SCRIPT)
+    port = str(29500 + os.getpid() % 1000)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    processes = [subprocess.Popen([sys.executable, str(script), str(rank), port], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env) for rank in (0, 1)]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    for process, (out, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-2000:]
+        _, _, loss_error, grad_error = next(line for line in out.splitlines() if line.startswith("RESULT")).split()
+        assert float(loss_error) < 1e-6 and float(grad_error) < 1e-6
