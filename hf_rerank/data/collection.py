@@ -112,6 +112,65 @@ class IRCollection:
             self.sources,
         )
 
+    @classmethod
+    def union(cls, *collections: IRCollection, name: str | None = None) -> IRCollection:
+        """One collection holding all of ``collections`` (e.g. DL19 + DL20, to retrieve over both corpora).
+
+        - corpus: every passage; a pid in several collections must have the same text there.
+        - queries, qrels: every query; a qid in the queries (or qrels) of two collections is an error,
+          since the union would have to pick one text (or one set of judgments).
+        - runs: runs with the same name are combined query by query; a qid in the same-named run of
+          two collections is an error.
+        - sources: each key's distinct paths joined with ``" + "``; name: the names joined with ``+``.
+
+        Raises:
+            ValueError: no collections, or a conflict; the message names the id and both collections.
+        """
+        if not collections:
+            raise ValueError("the union of no collections is undefined; pass at least one")
+        queries: dict[str, str] = {}
+        corpus: dict[str, str] = {}
+        qrels: Qrels = {}
+        runs: dict[str, Run] = {}
+        sources: dict[str, list[str]] = {}
+        owners: dict[tuple[str, str], IRCollection] = {}  # (what, id) -> the collection it came from
+
+        def claim(what: str, key: str, collection: IRCollection, source: str) -> None:
+            if (what, key) in owners:
+                first = owners[what, key]
+                raise ValueError(
+                    f"{what} {key!r} is in both {first.name!r} ({first.sources.get(source, 'in memory')}) and "
+                    f"{collection.name!r} ({collection.sources.get(source, 'in memory')}); a union needs disjoint ids"
+                )
+            owners[what, key] = collection
+
+        for collection in collections:
+            for pid, text in collection.corpus.items():
+                if pid in corpus and corpus[pid] != text:
+                    first = owners["passage", pid]
+                    raise ValueError(
+                        f"passage {pid!r} has different texts in {first.name!r} ({first.sources.get('corpus', 'in memory')}) "
+                        f"and {collection.name!r} ({collection.sources.get('corpus', 'in memory')}): "
+                        f"{corpus[pid][:60]!r} vs {text[:60]!r}"
+                    )
+                owners.setdefault(("passage", pid), collection)
+                corpus[pid] = text
+            for qid, text in collection.queries.items():
+                claim("query", qid, collection, "queries")
+                queries[qid] = text
+            for qid, judged in collection.qrels.items():
+                claim("judged query", qid, collection, "qrels")
+                qrels[qid] = judged
+            for run_name, run in collection.runs.items():
+                for qid, scored in run.items():
+                    claim(f"query of run {run_name!r}", qid, collection, f"run:{run_name}")
+                    runs.setdefault(run_name, {})[qid] = scored
+            for key, path in collection.sources.items():
+                if path not in sources.setdefault(key, []):
+                    sources[key].append(path)
+        name = name or "+".join(collection.name for collection in collections)
+        return cls(name, queries, corpus, qrels, runs, {key: " + ".join(paths) for key, paths in sources.items()})
+
     def run(self, name: str) -> Run:
         """The run called ``name``, or a KeyError listing the runs there are."""
         if name not in self.runs:
