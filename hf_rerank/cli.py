@@ -119,6 +119,156 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+RETRIEVE_EXAMPLES = """examples:
+  hf-rerank retrieve --model sentence-transformers/all-MiniLM-L6-v2 --data ../shared/data/trec-dl/dl19 \\
+      --k 1000 --cache-dir cache/embeddings --output out/dl19-dense
+      exact cosine top-1000 over DL19's passages for its 43 judged queries; writes
+      out/dl19-dense/metrics.json and out/dl19-dense/run.trec, keeps the corpus embeddings in
+      cache/embeddings (a second run with the same model and corpus skips encoding)
+  hf-rerank retrieve --model out/my-bi-encoder --data ../shared/data/trec-dl/dl19 \\
+      --data ../shared/data/trec-dl/dl20
+      one search over the union of both corpora (24,884 passages) for all 97 judged queries
+  hf-rerank retrieve --model sentence-transformers/all-MiniLM-L6-v2 --data sample --k 100
+      the same on the small sample shipped with the package (a demo, not a benchmark)
+
+notes:
+  Search is exhaustive (no approximate index): products in bf16 where the hardware has it
+  natively (--precision), the best 2k rescored in float32; the run holds float32 cosines, ties
+  in corpus order. The cache key hashes the model's weights, tokenizer, pooling, length limit,
+  dtype and every passage id and text, so a fine-tuned model never reuses another's embeddings.
+"""
+
+MINE_EXAMPLES = """examples:
+  hf-rerank mine --model sentence-transformers/all-MiniLM-L6-v2 --data ../shared/data/trec-dl/dl20 \\
+      --window 50 200 --per-query 1 --seed 42 --output out/dl20-negatives.tsv
+      for each DL20 query with a judged positive, one passage sampled from the model's dense
+      ranks 50..200 (1-based, inclusive) that is not a judged positive (arXiv 2506.18535)
+  hf-rerank mine --model sentence-transformers/all-MiniLM-L6-v2 --data sample --window 5 20 \\
+      --per-query 3 --output negatives.tsv
+
+output: one 'qid<TAB>pid' line per negative. Every passage judged at or above --positive-grade
+is left out, not only the one a training pair uses; judged non-relevant passages stay
+candidates. Each query is sampled with its own random.Random("SEED:QID"), so its negatives do
+not depend on the other queries.
+"""
+
+
+def add_dense_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``retrieve`` and ``mine``: the model, the data and the search."""
+    parser.add_argument("--model", required=True, metavar="PATH_OR_ID",
+                        help="a bi-encoder: checkpoint directory, Hub id, or id@revision; "
+                             "'sentence-transformers/all-MiniLM-L6-v2' uses the bundled copy")
+    parser.add_argument("--data", required=True, action="append", metavar="DIR_OR_NAME",
+                        help="a collection directory, 'sample', or a registered source name; give it several "
+                             "times to search the union of the collections (passage ids must agree, query ids must not overlap)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="keep corpus embeddings in DIR/corpus-<sha256>.pt and reuse them")
+    parser.add_argument("--batch-size", type=int, default=128, help="texts per forward pass (default: 128)")
+    parser.add_argument("--max-length", type=int, help="tokens per text (default: the checkpoint's own limit)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="encoding and search dtype; auto: bf16 where the hardware has it natively, else fp32 (default: auto)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints with custom code (e.g. GTE)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def load_dense_inputs(args: argparse.Namespace):
+    """``(collection, bi_encoder)`` from ``--data`` (unioned when repeated) and ``--model``."""
+    from hf_rerank.data.collection import IRCollection
+    from hf_rerank.data.sources import load_collection
+    from hf_rerank.models.auto import detect_model_type
+    from hf_rerank.models.bi_encoder import BiEncoder
+    from hf_rerank.models.resolve import resolve_model
+
+    collections = [load_collection(data) for data in args.data]
+    collection = collections[0] if len(collections) == 1 else IRCollection.union(*collections)
+    path = resolve_model(args.model)
+    if detect_model_type(path) == "cross-encoder":
+        raise ValueError(f"{args.model} is a cross-encoder checkpoint; dense retrieval needs a bi-encoder (it embeds texts)")
+    started = time.perf_counter()
+    model = BiEncoder.from_pretrained(path, max_length=args.max_length, device=args.device, precision=args.precision,
+                                      trust_remote_code=args.trust_remote_code)
+    logging.getLogger("hf_rerank").info(
+        "loaded %s as a BiEncoder (%s, %s pooling, max length %d) in %.1f s; %s: %d passages, %d queries",
+        args.model, str(model.dtype).removeprefix("torch."), model.pooling, model.max_length,
+        time.perf_counter() - started, collection.name, len(collection.corpus), len(collection.queries),
+    )
+    return collection, model
+
+
+def add_retrieve(subparsers) -> None:
+    from hf_rerank.evaluation.metrics import METRIC_SETS
+
+    parser = subparsers.add_parser(
+        "retrieve",
+        help="dense-retrieve with a bi-encoder over a collection's corpus and evaluate the run",
+        description="Embed a collection's corpus with a bi-encoder (optionally cached), retrieve the exact "
+                    "cosine top-k for every judged query, and evaluate the run.",
+        epilog=RETRIEVE_EXAMPLES + "\nmetric sets:\n" + "\n".join(f"  {name}: {s.convention}" for name, s in METRIC_SETS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_dense_arguments(parser)
+    parser.add_argument("--k", type=int, default=1000, help="passages retrieved per query (default: 1000)")
+    parser.add_argument("--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)")
+    parser.add_argument("--chunk-size", type=int, default=65536, help="passages per matrix product, bounds memory (default: 65536)")
+    parser.add_argument("--output", metavar="DIR", help="write DIR/metrics.json and DIR/run.trec")
+    parser.set_defaults(handler=run_retrieve)
+
+
+def run_retrieve(args: argparse.Namespace) -> int:
+    import json
+
+    from hf_rerank.evaluation.report import write_report
+    from hf_rerank.evaluation.retrieve import evaluate_retrieval
+
+    collection, model = load_dense_inputs(args)
+    report, run = evaluate_retrieval(
+        collection, model, model_name=args.model, k=args.k, metric_set=args.metrics, batch_size=args.batch_size,
+        chunk_size=args.chunk_size, precision=args.precision, cache_dir=args.cache_dir, show_progress=not args.quiet,
+    )
+    print(report.table())
+    if args.output:
+        write_report(report, run, args.output)
+        print(f"wrote {args.output}/metrics.json and {args.output}/run.trec")
+    elif args.quiet:
+        print(json.dumps(report.metrics))
+    return 0
+
+
+def add_mine(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "mine",
+        help="mine hard negatives from a bi-encoder's dense ranking (qid<TAB>pid file)",
+        description="For each query with a judged positive, sample passages from a rank window of the "
+                    "bi-encoder's exact dense ranking, leaving out every judged positive.",
+        epilog=MINE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_dense_arguments(parser)
+    parser.add_argument("--window", type=int, nargs=2, default=(50, 200), metavar=("FIRST", "LAST"),
+                        help="ranks to sample from, 1-based and inclusive (default: 50 200)")
+    parser.add_argument("--per-query", type=int, default=1, help="negatives per query (default: 1)")
+    parser.add_argument("--positive-grade", type=int, default=1,
+                        help="judged grades at or above this are positives, never negatives (default: 1)")
+    parser.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42)")
+    parser.add_argument("--output", required=True, metavar="FILE", help="write the negatives here (qid<TAB>pid lines)")
+    parser.set_defaults(handler=run_mine)
+
+
+def run_mine(args: argparse.Namespace) -> int:
+    from hf_rerank.data.mining import mine_hard_negatives, write_negatives
+
+    collection, model = load_dense_inputs(args)
+    negatives = mine_hard_negatives(
+        model, collection, window=tuple(args.window), per_query=args.per_query, positive_grade=args.positive_grade,
+        seed=args.seed, cache_dir=args.cache_dir, batch_size=args.batch_size, precision=args.precision,
+        show_progress=not args.quiet,
+    )
+    write_negatives(negatives, args.output)
+    print(f"{sum(map(len, negatives.values()))} negatives for {len(negatives)} queries of {collection.name} "
+          f"(ranks {args.window[0]}-{args.window[1]}, seed {args.seed}): wrote {args.output}")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-rerank",
@@ -129,6 +279,8 @@ def make_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_evaluate(subparsers)
     add_train(subparsers)
+    add_retrieve(subparsers)
+    add_mine(subparsers)
     return parser
 
 
