@@ -269,6 +269,37 @@ def run_mine(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_train_embedding(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train-embedding",
+        help="fine-tune an embedding model (bi-encoder), fully or with LoRA (the code of recipes/paper2_variants.py)",
+        description="Fine-tune a bi-encoder from a YAML config plus overrides, then evaluate it (reranking and dense "
+                    "retrieval) and measure its embedding space. Every training argument is a flag: "
+                    "hf-rerank train-embedding --config C.yaml --lora_r 16 --negatives mined. The variant configs of "
+                    "recipes/configs/paper2_*.yaml hold shared settings plus a 'variants' mapping: run those with "
+                    "python recipes/paper2_variants.py --config ...",
+        add_help=False,
+    )
+    parser.add_argument("-h", "--help", action="store_true", help="show the training arguments and exit")
+    parser.set_defaults(handler=run_train_embedding)
+
+
+def run_train_embedding(args: argparse.Namespace) -> int:
+    from transformers import HfArgumentParser
+
+    from hf_rerank.training.arguments import EmbeddingTrainingArguments
+    from hf_rerank.training.config import parse_args
+    from hf_rerank.training.run_embedding import EmbeddingDataArguments, EmbeddingModelArguments, train_embedding
+
+    parser = HfArgumentParser((EmbeddingModelArguments, EmbeddingDataArguments, EmbeddingTrainingArguments),
+                              prog="hf-rerank train-embedding")
+    if args.help:
+        parser.print_help()
+        return 0
+    train_embedding(*parse_args(parser, args.rest))
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-rerank",
@@ -279,6 +310,7 @@ def make_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_evaluate(subparsers)
     add_train(subparsers)
+    add_train_embedding(subparsers)
     add_retrieve(subparsers)
     add_mine(subparsers)
     return parser
@@ -286,7 +318,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, rest = make_parser().parse_known_args(argv)
-    if rest and args.command != "train":
+    if rest and args.command not in ("train", "train-embedding"):
         make_parser().error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="hf-rerank: %(levelname)s: %(message)s")

@@ -83,3 +83,12 @@ def test_console_script_help_teaches():
     done = subprocess.run([sys.executable, "-m", "hf_rerank.cli", "evaluate", "--help"], capture_output=True, text=True, check=True)
     for words in ("--data", "--depth", "examples:", "trec-dl:", "grade >= 2"):
         assert words in done.stdout
+
+
+def test_train_embedding_help_lists_the_lora_and_loss_arguments(capsys):
+    from hf_rerank.cli import main
+
+    assert main(["train-embedding", "--help"]) == 0
+    shown = capsys.readouterr().out
+    for flag in ("--lora_r", "--lora_target_modules", "--negatives", "--mine_window", "--temperature", "--retrieval_data"):
+        assert flag in shown
