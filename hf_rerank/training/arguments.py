@@ -63,7 +63,7 @@ class EmbeddingTrainingArguments(RerankTrainingArguments):
     margin: float = field(default=5.0, metadata={"help": "triplet: margin (arXiv 2506.18535 / sentence-transformers: 5)"})
     max_length: int = field(default=256, metadata={"help": "tokens per query or passage (arXiv 2506.18535: 256, LoRA 512)"})
     no_duplicate_queries: bool = field(default=True, metadata={"help": "mnrl: batches never hold one query twice (its positives would be false negatives)"})
-    length_bucketing: bool = field(default=True, metadata={"help": "triplet: batch examples of similar passage length together (less padding)"})
+    length_bucketing: bool = field(default=True, metadata={"help": "batch examples of similar length together (less padding; mnrl: within batches of distinct queries)"})
     gather_across_devices: bool = field(default=False, metadata={"help": "mnrl under DDP: every process's passages are negatives for every query (with gradients)"})
     lora_r: int | None = field(default=None, metadata={"help": "train LoRA adapters of this rank instead of all weights (arXiv 2506.18535: 16)"})
     lora_alpha: float = field(default=32.0, metadata={"help": "LoRA alpha (update scaled by alpha / r)"})

@@ -63,19 +63,24 @@ class EmbeddingTrainer(RerankTrainer):
     def _get_train_sampler(self, train_dataset=None):
         dataset = self.train_dataset if train_dataset is None else train_dataset
         batch_size = self.args.per_device_train_batch_size
+        lengths = self._lengths(dataset) if self.args.length_bucketing else None
         if self.args.loss == "mnrl" and self.args.no_duplicate_queries:
-            sampler = NoDuplicateQuerySampler([example.qid for example in dataset], batch_size, seed=self.args.seed)
+            sampler = NoDuplicateQuerySampler([example.qid for example in dataset], batch_size, seed=self.args.seed,
+                                              lengths=lengths)
             if sampler.dropped:
                 logger.warning("batches of %d distinct queries leave out %d of %d examples each epoch (queries with "
                                "more examples than there are batches)", batch_size, sampler.dropped, len(dataset))
             return sampler
-        if self.args.length_bucketing:
-            collator = self.data_collator
-            pairs = [PairExample(example.qid, max((example.positive, example.negative or example.positive),
-                                                  key=lambda pid: len(collator.corpus[pid])), 0.0) for example in dataset]
-            lengths = example_lengths(pairs, collator.queries, collator.corpus, tokenizer=collator.tokenizer)
+        if lengths is not None:
             return LengthBucketSampler(lengths, batch_size, seed=self.args.seed)
         return super()._get_train_sampler(train_dataset)
+
+    def _lengths(self, dataset) -> list[int]:
+        """Tokens of each example's query plus its longer passage (positive or negative)."""
+        collator = self.data_collator
+        pairs = [PairExample(example.qid, max((example.positive, example.negative or example.positive),
+                                              key=lambda pid: len(collator.corpus[pid])), 0.0) for example in dataset]
+        return example_lengths(pairs, collator.queries, collator.corpus, tokenizer=collator.tokenizer)
 
     def embed(self, model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Pooled (and, if the model normalises, L2-normalised) float32 embeddings ``(B, d)``."""
