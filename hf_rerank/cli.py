@@ -300,6 +300,121 @@ def run_train_embedding(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_card(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "card",
+        help="write a run's model card (README.md with Hub metadata, figures), or regenerate model_cards/",
+        description="Write OUTPUT_DIR/README.md (YAML metadata with model-index, usage, evaluation protocol and "
+                    "table, training details, training-dynamics figure) from what a training run wrote. With "
+                    "--all-offline, regenerate the cards of every offline recipe config into model_cards/.",
+        epilog="examples:\n"
+               "  hf-rerank card outputs/offline_minilm_dl20_lion\n"
+               "  hf-rerank card outputs/x --model-id me/my-reranker --into /tmp/card\n"
+               "  hf-rerank card --all-offline        # recipes/configs/offline_*.yaml, paper2_offline.yaml -> model_cards/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("output_dir", nargs="?", metavar="OUTPUT_DIR", help="a training run's output directory")
+    parser.add_argument("--all-offline", action="store_true",
+                        help="regenerate model_cards/<config>/ for every offline config whose run exists")
+    parser.add_argument("--configs", default="recipes/configs", metavar="DIR",
+                        help="where --all-offline finds the configs (default: recipes/configs)")
+    parser.add_argument("--into", metavar="DIR", help="write the card there (default: OUTPUT_DIR; with --all-offline: model_cards)")
+    add_card_options(parser)
+    parser.set_defaults(handler=run_card)
+
+
+def add_card_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kind", choices=("auto", "cross-encoder", "embedding"), default="auto",
+                        help="auto: from the checkpoint's config (default: auto)")
+    parser.add_argument("--license", help="licence to declare (default: the base model's, read from its card when on this machine)")
+    parser.add_argument("--language", nargs="+", default=["en"], help="language code(s) of the data (default: en)")
+
+
+def offline_runs(configs):
+    """``[(card name, run directory)]`` of the offline recipe configs in ``configs`` (``offline_*.yaml``,
+    ``*_offline.yaml``); a config with ``variants`` gives one run per variant (``OUTPUT_DIR/<variant>``)."""
+    from pathlib import Path
+
+    import yaml
+
+    runs = []
+    for path in sorted(configs.glob("*.yaml")):
+        if not (path.stem.startswith("offline_") or path.stem.endswith("_offline")):
+            continue
+        config = yaml.safe_load(path.read_text()) or {}
+        if "output_dir" not in config:
+            raise ValueError(f"{path}: no output_dir, so no run to make a card of")
+        output_dir = Path(config["output_dir"])
+        variants = config.get("variants") or {}
+        runs += [(f"{path.stem}-{name}", output_dir / name) for name in variants] if variants else [(path.stem, output_dir)]
+    if not runs:
+        raise ValueError(f"{configs}: no offline configs (offline_*.yaml, *_offline.yaml)")
+    return runs
+
+
+def run_card(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hf_rerank.hub.card import detect_kind, write_model_card
+
+    if bool(args.output_dir) == args.all_offline:
+        raise ValueError("give either OUTPUT_DIR or --all-offline")
+    if not args.all_offline:
+        kind = detect_kind(Path(args.output_dir)) if args.kind == "auto" else args.kind
+        path = write_model_card(args.output_dir, kind=kind, license=args.license, language=args.language, into=args.into)
+        print(f"wrote {path}")
+        return 0
+    into, missing = Path(args.into or "model_cards"), []
+    for name, output_dir in offline_runs(Path(args.configs)):
+        if not (output_dir / "metrics.json").is_file():
+            missing.append(f"{name}: {output_dir} has no metrics.json (run its recipe first)")
+            continue
+        kind = detect_kind(output_dir) if args.kind == "auto" else args.kind
+        print(f"wrote {write_model_card(output_dir, kind=kind, license=args.license, language=args.language, into=into / name)}")
+    for line in missing:
+        print(f"hf-rerank: skipped {line}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def add_publish(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "publish",
+        help="push a training run (model, card, figures; optionally its checkpoints) to the Hugging Face Hub",
+        description="Create the repository (private unless --public) and push the run's final model, a freshly "
+                    "rendered model card and its figures in one commit; with --checkpoints, each checkpoint-<step>/ "
+                    "to its own branch. An existing repository whose main branch holds files is refused unless "
+                    "--allow-overwrite. The token comes from HF_TOKEN or `hf auth login` and is never printed.",
+        epilog="examples:\n"
+               "  hf-rerank publish outputs/offline_minilm_dl20_lion --repo-id me/minilm-dl20-lion\n"
+               "  hf-rerank publish outputs/run --repo-id me/run --checkpoints --dry-run /tmp/tree   # nothing is sent",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", metavar="PATH", help="a training run's output directory")
+    parser.add_argument("--repo-id", required=True, metavar="ID", help="owner/name (or name, in the token's namespace)")
+    parser.add_argument("--public", action="store_true", help="create the repository public (default: private)")
+    parser.add_argument("--allow-overwrite", action="store_true", help="replace the files of a repository that already has some")
+    parser.add_argument("--checkpoints", action="store_true", help="also push each checkpoint-<step>/ to branch checkpoint-<step>")
+    parser.add_argument("--dry-run", metavar="DIR", help="write the trees that would be pushed to DIR/<branch>/ and send nothing")
+    add_card_options(parser)
+    parser.set_defaults(handler=run_publish)
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    from hf_rerank.hub.publisher import PublishError, publish
+
+    try:
+        result = publish(args.path, args.repo_id, private=not args.public, allow_overwrite=args.allow_overwrite,
+                         checkpoints=args.checkpoints, dry_run=args.dry_run,
+                         kind=None if args.kind == "auto" else args.kind, license=args.license, language=args.language)
+    except PublishError as error:
+        print(f"hf-rerank: error: {error}", file=sys.stderr)
+        return 2
+    for upload in result.uploads:
+        where = f"{args.dry_run}/{upload.revision}" if args.dry_run else f"{result.url}/tree/{upload.revision}"
+        print(f"{'would push' if args.dry_run else 'pushed'} {len(upload.files)} files to {upload.revision}: {where}")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-rerank",
@@ -313,6 +428,8 @@ def make_parser() -> argparse.ArgumentParser:
     add_train_embedding(subparsers)
     add_retrieve(subparsers)
     add_mine(subparsers)
+    add_card(subparsers)
+    add_publish(subparsers)
     return parser
 
 

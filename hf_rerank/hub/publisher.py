@@ -1,0 +1,448 @@
+"""Publish a training run to the Hugging Face Hub: model, card and figures in one commit per branch.
+
+``publish(output_dir, repo_id)`` pushes what :func:`plan_upload` lists:
+
+- ``main``: every file of the run directory except ``checkpoint-*/`` (they get branches),
+  ``training_args.bin`` (a pickle of the training arguments, which can hold a Hub token), ``runs/``
+  (TensorBoard) and hidden files; ``README.md`` and its figures are rendered afresh
+  (:func:`~hf_rerank.hub.card.write_model_card`) so that the usage snippets load ``repo_id``;
+- with ``checkpoints=True``, each ``checkpoint-<step>/`` (model, tokenizer and trainer state,
+  without ``training_args.bin``) to its own branch ``checkpoint-<step>``, with a short README.
+
+Rules it keeps:
+
+- the repository is created private unless ``private=False``; an existing repository whose
+  ``main`` (or a ``checkpoint-<step>`` branch) already holds files is refused unless
+  ``allow_overwrite=True``, and then that branch's files are replaced: stale ones are deleted in
+  the same commit;
+- each branch gets exactly one commit; calls that fail with a transient error (HTTP 408, 429, 5xx,
+  connection errors, timeouts) are retried with exponential backoff (:class:`Retry`);
+- the token comes from ``HF_TOKEN`` or huggingface_hub's login (``hf auth login``) and is handed to
+  huggingface_hub only: never logged, printed, put in an error message or written into a card;
+  no file containing it is uploaded. A 401/403 becomes a :class:`HubAuthError` saying what to do;
+- ``dry_run=DIR`` writes the exact trees that would be pushed to ``DIR/<branch>/`` and the commit
+  messages to ``DIR/commits.json``, without a token or the network.
+
+:class:`HubPushCallback` does the same during training: it prepares the repository when training
+starts (so a refused overwrite fails before hours of training, not after) and, with
+``strategy="checkpoint"``, pushes each saved checkpoint to its branch in the background.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from hf_rerank.data.formats import atomic_write
+from hf_rerank.hub.card import CardError, checkpoint_card, detect_kind, load_metrics, write_model_card
+
+logger = logging.getLogger("hf_rerank")
+
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
+#: Files never uploaded: the pickled training arguments (may hold a token) and TensorBoard logs.
+EXCLUDED = ("training_args.bin", "runs")
+#: Files of an empty, just-created repository.
+INITIAL_FILES = {".gitattributes"}
+TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+#: Files scanned for the token before upload (larger ones are weights: they cannot hold it as text).
+SCAN_LIMIT = 64 * 1024 * 1024
+NO_TOKEN = ("no Hugging Face token found. Set HF_TOKEN to a token with write access "
+            "(https://huggingface.co/settings/tokens) or run `hf auth login`, then publish again")
+AUTH_FAILED = ("the Hugging Face Hub refused the token ({why}). Set HF_TOKEN to a valid token with write access "
+               "(https://huggingface.co/settings/tokens) or run `hf auth login`, then publish again")
+
+
+class PublishError(RuntimeError):
+    """Publishing stopped; the message says why and what to do."""
+
+
+class HubAuthError(PublishError):
+    """No token, or the Hub refused it."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Retries of transient Hub errors: ``attempts`` tries, waiting ``base_delay * 2**i`` s (at most ``max_delay``)."""
+
+    attempts: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 60.0
+
+    def call(self, what: str, function, *args, **kwargs):
+        """``function(*args, **kwargs)``, retried on transient errors; 401/403 raise :class:`HubAuthError`."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return function(*args, **kwargs)
+            except Exception as error:
+                status = http_status(error)
+                if status in (401, 403):
+                    why = "401 Unauthorized" if status == 401 else "403 Forbidden: no write access to this namespace or repository"
+                    raise HubAuthError(f"{what}: " + AUTH_FAILED.format(why=why)) from None
+                if not is_transient(error) or attempt == self.attempts:
+                    if is_transient(error):
+                        raise PublishError(f"{what}: still failing after {attempt} attempts ({describe(error)})") from error
+                    raise
+                delay = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+                logger.warning("%s: %s; retrying in %.1f s (attempt %d of %d)", what, describe(error), delay,
+                               attempt + 1, self.attempts)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def causes(error: BaseException):
+    """``error`` and the exceptions it was raised from (huggingface_hub wraps upload errors)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def http_status(error: BaseException) -> int | None:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for cause in causes(error):
+        if isinstance(cause, HfHubHTTPError) and cause.response is not None:
+            return cause.response.status_code
+    return None
+
+
+def is_transient(error: BaseException) -> bool:
+    """HTTP 408/429/5xx, or a connection error or timeout anywhere in the cause chain."""
+    import httpx2
+
+    return http_status(error) in TRANSIENT_STATUS or any(
+        isinstance(cause, (httpx2.TransportError, ConnectionError, TimeoutError)) for cause in causes(error))
+
+
+def describe(error: BaseException) -> str:
+    status = http_status(error)
+    return f"HTTP {status}" if status else type(error).__name__
+
+
+# ------------------------------------------------------------------------------ what is pushed
+
+@dataclass
+class BranchUpload:
+    """One commit: ``files`` (``{path in repo: local file}``) become the whole tree of ``revision``."""
+
+    revision: str
+    message: str
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def directory_files(directory: Path, *, skip_checkpoints: bool) -> dict[str, Path]:
+    """``{posix path: file}`` under ``directory``, minus :data:`EXCLUDED`, hidden files and (optionally) checkpoints."""
+    files = {}
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        parts = relative.parts
+        if not path.is_file() or any(part.startswith(".") for part in parts) or parts[-1] in EXCLUDED or parts[0] in EXCLUDED:
+            continue
+        if skip_checkpoints and CHECKPOINT.match(parts[0]):
+            continue
+        files[relative.as_posix()] = path
+    return files
+
+
+def checkpoint_dirs(output_dir: Path) -> list[tuple[int, Path]]:
+    """``[(step, directory)]`` of the run's ``checkpoint-<step>/`` directories, by step."""
+    found = [(int(m.group(1)), p) for p in output_dir.iterdir() if p.is_dir() and (m := CHECKPOINT.match(p.name))]
+    return sorted(found)
+
+
+def checkpoint_upload(checkpoint: Path, step: int, repo_id: str, kind: str, staging: Path) -> BranchUpload:
+    """The branch ``checkpoint-<step>``: the checkpoint's files and its README (written under ``staging``)."""
+    readme = staging / f"checkpoint-{step}" / "README.md"
+    with atomic_write(readme) as handle:
+        handle.write(checkpoint_card(repo_id, step, kind=kind))
+    files = {**directory_files(checkpoint, skip_checkpoints=False), "README.md": readme}
+    return BranchUpload(f"checkpoint-{step}", f"hf-rerank: checkpoint at step {step}", files)
+
+
+def plan_upload(output_dir: str | Path, repo_id: str, staging: str | Path, *, kind: str | None = None,
+                checkpoints: bool = False, license: str | None = None, language: str | list[str] = "en") -> list[BranchUpload]:
+    """What :func:`publish` pushes (see the module docstring), checkpoint branches first, ``main`` last.
+
+    The card and figures are rendered into ``staging``; the run directory is not modified.
+    """
+    output_dir, staging = Path(output_dir), Path(staging)
+    if not output_dir.is_dir():
+        raise PublishError(f"{output_dir}: not a directory")
+    metrics = load_metrics(output_dir)
+    kind = kind or detect_kind(output_dir)
+    write_model_card(output_dir, kind=kind, model_id=repo_id, license=license, language=language, into=staging / "main")
+    main = {**directory_files(output_dir, skip_checkpoints=True), **directory_files(staging / "main", skip_checkpoints=False)}
+    first = next(iter(metrics["eval"]))
+    metric, value = next(iter(metrics["eval"][first].items()))
+    uploads = [checkpoint_upload(path, step, repo_id, kind, staging) for step, path in checkpoint_dirs(output_dir)] if checkpoints else []
+    uploads.append(BranchUpload("main", f"hf-rerank: {kind} {output_dir.resolve().name} ({first} {metric} {value:.4f})", main))
+    return uploads
+
+
+def check_no_token(uploads: list[BranchUpload], token: str | None) -> None:
+    """Refuse to upload any file that contains ``token`` (the message names the file, not the token)."""
+    if not token:
+        return
+    needle = token.encode()
+    for upload in uploads:
+        for path_in_repo, path in upload.files.items():
+            if path.stat().st_size <= SCAN_LIMIT and needle in path.read_bytes():
+                raise PublishError(f"{path} ({upload.revision}:{path_in_repo}) contains your Hugging Face token; "
+                                   "refusing to publish it. Remove the token from that file")
+
+
+def write_tree(uploads: list[BranchUpload], directory: str | Path) -> Path:
+    """The dry run: each branch's files under ``directory/<branch>/``, the commits in ``directory/commits.json``."""
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise PublishError(f"--dry-run {directory}: directory is not empty; give a new or empty directory")
+    for upload in uploads:
+        for path_in_repo, path in upload.files.items():
+            with atomic_write(directory / upload.revision / path_in_repo, "wb") as handle, path.open("rb") as source:
+                shutil.copyfileobj(source, handle)
+    with atomic_write(directory / "commits.json") as handle:
+        json.dump([{"revision": u.revision, "message": u.message, "files": sorted(u.files)} for u in uploads], handle, indent=2)
+    return directory
+
+
+# ------------------------------------------------------------------------------ the repository
+
+class HubRepo:
+    """A Hub model repository and the calls hf-rerank makes on it (each through :class:`Retry`).
+
+    Args:
+        repo_id: ``owner/name``, or ``name`` in the token's own namespace.
+        private: visibility when the repository is created (an existing one keeps its own).
+        allow_overwrite: replace the files of branches that already hold some.
+        token: a token; default ``HF_TOKEN`` or the saved login (huggingface_hub's ``get_token``).
+        endpoint: the Hub URL; default ``HF_ENDPOINT`` or https://huggingface.co.
+    """
+
+    def __init__(self, repo_id: str, *, private: bool = True, allow_overwrite: bool = False, token: str | None = None,
+                 endpoint: str | None = None, retry: Retry = Retry()):
+        from huggingface_hub import HfApi, get_token
+
+        if not REPO_ID.match(repo_id):
+            raise PublishError(f"{repo_id!r} is not a Hub repository id (owner/name)")
+        if not (token or get_token()):
+            raise HubAuthError(NO_TOKEN)
+        self.api = HfApi(endpoint=endpoint, token=token or get_token())
+        self.retry, self.private, self.allow_overwrite = retry, private, allow_overwrite
+        user = self.retry.call("checking the token", self.api.whoami)["name"]
+        self.repo_id = repo_id if "/" in repo_id else f"{user}/{repo_id}"
+        self.fresh: set[str] = set()  # branches that held nothing when this session first saw them
+
+    @property
+    def url(self) -> str:
+        return f"{self.api.endpoint}/{self.repo_id}"
+
+    def branch_files(self, revision: str) -> list[str] | None:
+        """Files on ``revision``, None when the branch does not exist."""
+        from huggingface_hub.errors import RevisionNotFoundError
+
+        try:
+            return self.retry.call(f"listing {self.repo_id}@{revision}", self.api.list_repo_files, self.repo_id, revision=revision)
+        except RevisionNotFoundError:
+            return None
+
+    def claim(self, revision: str, files: list[str] | None) -> None:
+        """Record that ``revision`` may be written: empty, or ``allow_overwrite``; else refuse."""
+        if files is None or set(files) <= INITIAL_FILES:
+            self.fresh.add(revision)
+        elif revision not in self.fresh and not self.allow_overwrite:
+            raise PublishError(f"{self.repo_id} already has {len(files)} file(s) on branch {revision!r}; "
+                               "pass --allow-overwrite to replace them (its stale files are then deleted)")
+
+    def prepare(self) -> None:
+        """Create the repository (private unless told otherwise), or check that ``main`` may be written."""
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            self.retry.call(f"creating {self.repo_id}", self.api.create_repo, self.repo_id, private=self.private, exist_ok=False)
+            logger.info("created %s repository %s", "private" if self.private else "public", self.url)
+            self.fresh.add("main")
+        except HfHubHTTPError as error:
+            if http_status(error) != 409:
+                raise
+            self.claim("main", self.branch_files("main"))
+            logger.info("publishing to the existing repository %s", self.url)
+
+    def push(self, upload: BranchUpload) -> str:
+        """Make ``upload.files`` the tree of ``upload.revision`` in one commit; returns the commit id."""
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+        existing = self.branch_files(upload.revision)
+        self.claim(upload.revision, existing)
+        if existing is None:
+            self.retry.call(f"creating branch {upload.revision}", self.api.create_branch, self.repo_id,
+                            branch=upload.revision, exist_ok=True)
+            existing = self.branch_files(upload.revision) or []
+        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in upload.files.items()]
+        operations += [CommitOperationDelete(path_in_repo=name) for name in existing
+                       if name not in upload.files and name not in INITIAL_FILES]
+        commit = self.retry.call(f"committing to {self.repo_id}@{upload.revision}", self.api.create_commit, self.repo_id,
+                                 operations=operations, commit_message=upload.message, revision=upload.revision)
+        logger.info("pushed %d file(s) to %s@%s (commit %s)", len(upload.files), self.repo_id, upload.revision, commit.oid[:10])
+        return commit.oid
+
+
+@dataclass
+class PublishResult:
+    """What :func:`publish` did: the repository, its URL and ``{branch: commit id}`` (empty for a dry run)."""
+
+    repo_id: str
+    url: str
+    commits: dict[str, str]
+    uploads: list[BranchUpload]
+
+
+def publish(output_dir: str | Path, repo_id: str, *, private: bool = True, allow_overwrite: bool = False,
+            checkpoints: bool = False, dry_run: str | Path | None = None, kind: str | None = None,
+            license: str | None = None, language: str | list[str] = "en", token: str | None = None,
+            endpoint: str | None = None, retry: Retry = Retry()) -> PublishResult:
+    """Publish a run directory to ``repo_id`` (see the module docstring for what and how).
+
+    Raises:
+        PublishError: refused overwrite, persistent transient errors, a file holding the token,
+            a non-empty dry-run directory; :class:`HubAuthError` for a missing or refused token;
+            :class:`~hf_rerank.hub.card.CardError` when the run directory has no usable ``metrics.json``.
+    """
+    from huggingface_hub import get_token
+
+    with tempfile.TemporaryDirectory(prefix="hf-rerank-publish-") as staging:
+        if dry_run is not None:
+            uploads = plan_upload(output_dir, repo_id, staging, kind=kind, checkpoints=checkpoints, license=license,
+                                  language=language)
+            check_no_token(uploads, token or get_token())
+            write_tree(uploads, dry_run)
+            return PublishResult(repo_id, "", {}, uploads)
+        repo = HubRepo(repo_id, private=private, allow_overwrite=allow_overwrite, token=token, endpoint=endpoint, retry=retry)
+        uploads = plan_upload(output_dir, repo.repo_id, staging, kind=kind, checkpoints=checkpoints, license=license,
+                              language=language)
+        check_no_token(uploads, token or get_token())
+        repo.prepare()
+        for upload in uploads:  # refuse before the first commit, not half-way
+            repo.claim(upload.revision, repo.branch_files(upload.revision))
+        commits = {upload.revision: repo.push(upload) for upload in uploads}
+        return PublishResult(repo.repo_id, repo.url, commits, uploads)
+
+
+# ------------------------------------------------------------------------------ during training
+
+@dataclass(frozen=True)
+class HubSettings:
+    """Where and how a training run is published (from the Trainer's ``push_to_hub`` arguments).
+
+    ``strategy``: ``end`` (``main`` once, after training) or ``checkpoint`` (also every saved
+    checkpoint, to its branch ``checkpoint-<step>``, as it is saved).
+    """
+
+    repo_id: str
+    private: bool = True
+    strategy: str = "end"
+    allow_overwrite: bool = False
+
+    @classmethod
+    def from_training_args(cls, args) -> HubSettings | None:
+        """Read ``push_to_hub``, ``hub_model_id``, ``hub_strategy``, ``hub_private_repo`` and
+        ``hub_allow_overwrite`` (None without ``push_to_hub``).
+
+        ``hub_strategy``: ``end`` and transformers' default ``every_save`` publish ``main`` once at
+        the end (hf-rerank never replaces ``main`` mid-training); ``checkpoint`` and
+        ``all_checkpoints`` also push each checkpoint to its branch. ``hub_private_repo``
+        unset means private. ``hub_token`` is refused: the Trainer pickles its arguments into
+        ``training_args.bin``, so a token there would be saved with every checkpoint.
+        """
+        if not args.push_to_hub:
+            return None
+        if args.hub_token:
+            raise ValueError("--hub_token is not accepted (it would be pickled into training_args.bin): "
+                             "set HF_TOKEN or run `hf auth login` instead")
+        if not args.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id OWNER/NAME")
+        strategy = str(getattr(args.hub_strategy, "value", args.hub_strategy))
+        if strategy not in ("end", "every_save", "checkpoint", "all_checkpoints"):
+            raise ValueError(f"hub_strategy must be end or checkpoint, got {strategy!r}")
+        return cls(repo_id=args.hub_model_id, private=True if args.hub_private_repo is None else bool(args.hub_private_repo),
+                   strategy="checkpoint" if strategy in ("checkpoint", "all_checkpoints") else "end",
+                   allow_overwrite=bool(getattr(args, "hub_allow_overwrite", False)))
+
+
+class HubPushCallback(TrainerCallback):
+    """Publishing hooks for a ``transformers.Trainer`` (on the main process only).
+
+    - ``on_train_begin``: create the repository or check that it may be written (fails early);
+    - ``on_save`` (``strategy="checkpoint"``): push ``checkpoint-<step>/`` to its branch in a
+      background thread; the files are hard-linked (or copied) first, so a checkpoint rotated
+      away by ``save_total_limit`` meanwhile still uploads whole;
+    - ``on_train_end``: wait for the pushes; failures are logged and kept in ``errors``.
+
+    The final model goes to ``main`` with :func:`publish` once the run has written its metrics
+    and card.
+    """
+
+    def __init__(self, settings: HubSettings, *, kind: str = "cross-encoder", token: str | None = None,
+                 endpoint: str | None = None, retry: Retry = Retry()):
+        self.settings, self.kind, self.token, self.endpoint, self.retry = settings, kind, token, endpoint, retry
+        self.repo: HubRepo | None = None
+        self.pending: list[tuple[int, Future]] = []
+        self.errors: list[str] = []
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-rerank-hub")
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.repo = HubRepo(self.settings.repo_id, private=self.settings.private,
+                                allow_overwrite=self.settings.allow_overwrite, token=self.token,
+                                endpoint=self.endpoint, retry=self.retry)
+            self.repo.prepare()
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero or self.settings.strategy != "checkpoint":
+            return
+        step = state.global_step
+        staging = Path(tempfile.mkdtemp(prefix=".hub-staging-", dir=args.output_dir))
+        snapshot = staging / "files"
+        shutil.copytree(Path(args.output_dir) / f"checkpoint-{step}", snapshot, copy_function=link_or_copy)
+        upload = checkpoint_upload(snapshot, step, self.repo.repo_id, self.kind, staging)
+        self.pending.append((step, self.executor.submit(self._push, upload, staging)))
+
+    def _push(self, upload: BranchUpload, staging: Path) -> str:
+        try:
+            return self.repo.push(upload)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def wait(self) -> list[str]:
+        """Wait for every pending push; returns (and logs) the failures."""
+        for step, future in self.pending:
+            try:
+                future.result()
+            except Exception as error:
+                self.errors.append(f"checkpoint-{step}: {error}")
+                logger.error("pushing checkpoint-%d to %s failed: %s", step, self.settings.repo_id, error)
+        self.pending = []
+        return self.errors
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.wait()
+
+
+def link_or_copy(source: str, destination: str) -> None:
+    """Hard-link ``source`` to ``destination`` (same filesystem), else copy it."""
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
