@@ -116,11 +116,12 @@ def plot_training_dynamics(log_history: Sequence[Mapping], path: str | os.PathLi
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     if Path(path).suffix.lower() != ".png":
         raise ValueError(f"the figure is written as PNG; path must end in .png, got {os.fspath(path)!r}")
     dynamics = training_dynamics(log_history, metric)
-    figure = Figure(figsize=(7.5, 7.0), layout="constrained")
+    figure = Figure(figsize=(8.0, 5.6), layout="constrained")
     FigureCanvasAgg(figure)
     loss_axes, lr_axes, metric_axes = figure.subplots(3, 1, sharex=True)
     panels = [
@@ -139,7 +140,7 @@ def plot_training_dynamics(log_history: Sequence[Mapping], path: str | os.PathLi
             axes.legend(fontsize=8, frameon=False)
         axes.set_ylabel(label)
         axes.grid(alpha=0.3)
-    lr_axes.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    lr_axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.1e}"))  # no offset text between panels
     metric_axes.set_xlabel("step")
     if title:
         figure.suptitle(title)

@@ -288,23 +288,32 @@ def evaluation_sections(output_dir: Path, metrics: dict) -> list[dict]:
             "rows": rows,
             "base_source": base_source,
             "base_label": base_label,
+            "base_test": {metric: (base_means.get(metric), delta, p_t) for metric, (delta, p_t, _) in base_tests.items()},
         })
     return sections
 
 
+def verdict(delta: float, p: float) -> str:
+    if p >= ALPHA:
+        return "not significantly different from"
+    return "significantly better than" if delta > 0 else "significantly worse than"
+
+
 def headline(metrics: dict, sections: list[dict]) -> str:
-    """One sentence on the first evaluation's first metric against the first stage."""
-    name = sections[0]["name"]
+    """The first evaluation's first metric against the first stage and, when tested, the base model."""
+    section = sections[0]
+    name = section["name"]
     metric, value = next(iter(metrics["eval"][name].items()))
     first = ((metrics.get("first_stage") or {}).get(name) or {}).get(metric)
     test = ((metrics.get("significance") or {}).get(name) or {}).get(metric)
     text = f"On {name} it scores {metric} {value:.4f}"
-    if first is None or not test:
-        return text + "."
-    verdict = ("significantly better than" if test["delta"] > 0 else "significantly worse than") \
-        if test["p_t_test"] < ALPHA else "not significantly different from"
-    return (f"{text}, {verdict} the first stage ({first:.4f}; Δ {test['delta']:+.4f}, paired t-test "
-            f"p {p_value(test['p_t_test'])}).")
+    if first is not None and test:
+        text += (f", {verdict(test['delta'], test['p_t_test'])} the first stage ({first:.4f}; Δ {test['delta']:+.4f}, "
+                 f"paired t-test p {p_value(test['p_t_test'])})")
+    if section["base_test"].get(metric):
+        base, delta, p_t = section["base_test"][metric]
+        text += f"; {verdict(delta, p_t)} the base model ({base:.4f}; Δ {delta:+.4f}, p {p_value(p_t)})"
+    return text + "."
 
 
 # ------------------------------------------------------------------------------ training details

@@ -375,9 +375,13 @@ class HubSettings:
         strategy = str(getattr(args.hub_strategy, "value", args.hub_strategy))
         if strategy not in ("end", "every_save", "checkpoint", "all_checkpoints"):
             raise ValueError(f"hub_strategy must be end or checkpoint, got {strategy!r}")
-        return cls(repo_id=args.hub_model_id, private=True if args.hub_private_repo is None else bool(args.hub_private_repo),
-                   strategy="checkpoint" if strategy in ("checkpoint", "all_checkpoints") else "end",
-                   allow_overwrite=bool(getattr(args, "hub_allow_overwrite", False)))
+        settings = cls(repo_id=args.hub_model_id, private=True if args.hub_private_repo is None else bool(args.hub_private_repo),
+                       strategy="checkpoint" if strategy in ("checkpoint", "all_checkpoints") else "end",
+                       allow_overwrite=bool(getattr(args, "hub_allow_overwrite", False)))
+        if settings.strategy == "checkpoint" and str(getattr(args.save_strategy, "value", args.save_strategy)) == "no":
+            logger.warning("hub_strategy %s pushes each saved checkpoint, but save_strategy is 'no': only the final "
+                           "model will be published", strategy)
+        return settings
 
 
 class HubPushCallback(TrainerCallback):

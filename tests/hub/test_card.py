@@ -78,6 +78,8 @@ def test_significance_against_the_base_model_is_computed_from_per_query_scores(c
     assert cells[6] == "+0.0500 ▲"
     p_t = cells[7].split(" / ")[0]
     assert p_t == ("< 0.0001" if expected_p < 1e-4 else f"{expected_p:.4f}")
+    assert (f"**Result.** On dl19 it scores ndcg@10 0.4750, significantly better than the first stage (0.3750; Δ +0.1000, "
+            f"paired t-test p 0.0010); significantly better than the base model (0.4250; Δ +0.0500, p {p_t}).") in text
 
 
 def test_without_base_per_query_scores_the_step0_means_are_shown_untested(cross_encoder_run):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from huggingface_hub import HfApi, snapshot_download
 from transformers import AutoModelForSequenceClassification
-from transformers.trainer_utils import HubStrategy
+from transformers.trainer_utils import HubStrategy, SaveStrategy
 
 from hf_rerank.data.collators import CrossEncoderCollator
 from hf_rerank.data.collection import IRCollection
@@ -93,11 +93,11 @@ def test_a_refused_overwrite_stops_training_before_the_first_step(hub, tmp_path,
 
 def hub_args(**fields):
     defaults = dict(push_to_hub=True, hub_model_id="alice/run", hub_strategy=HubStrategy("every_save"),
-                    hub_private_repo=None, hub_token=None)
+                    hub_private_repo=None, hub_token=None, save_strategy=SaveStrategy("steps"))
     return SimpleNamespace(**{**defaults, **fields})
 
 
-def test_hub_settings_from_the_trainer_arguments():
+def test_hub_settings_from_the_trainer_arguments(caplog):
     assert HubSettings.from_training_args(hub_args(push_to_hub=False)) is None
     assert HubSettings.from_training_args(hub_args()) == HubSettings("alice/run", private=True, strategy="end")
     settings = HubSettings.from_training_args(hub_args(hub_strategy=HubStrategy("checkpoint"), hub_private_repo=False,
@@ -107,3 +107,6 @@ def test_hub_settings_from_the_trainer_arguments():
         HubSettings.from_training_args(hub_args(hub_token="hf_x"))
     with pytest.raises(ValueError, match="--push_to_hub needs --hub_model_id"):
         HubSettings.from_training_args(hub_args(hub_model_id=None))
+    with caplog.at_level("WARNING", logger="hf_rerank"):
+        HubSettings.from_training_args(hub_args(hub_strategy=HubStrategy("checkpoint"), save_strategy=SaveStrategy("no")))
+    assert "save_strategy is 'no': only the final model will be published" in caplog.text
