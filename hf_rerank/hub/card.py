@@ -136,18 +136,23 @@ def base_model_license(reference: str | None) -> str | None:
     return ModelCard.load(readme, ignore_metadata_errors=True).data.get("license")
 
 
+def installed_versions() -> dict[str, str]:
+    """``{package: version}`` of Python and the installed :data:`FRAMEWORKS` (for a run's ``metrics.json``)."""
+    versions = {"python": platform.python_version()}
+    for package in FRAMEWORKS:
+        try:
+            versions[package] = importlib_metadata.version(package)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
 def framework_versions(metrics: dict) -> tuple[list[tuple[str, str]], str]:
-    """``([(package, version)], note)``: the run's recorded versions, else this environment's."""
+    """``([(package, version)], note)``: the versions the run recorded, else this environment's."""
     recorded = metrics.get("framework_versions")
     if recorded:
         return list(recorded.items()), "recorded by the training run"
-    versions = [("python", platform.python_version())]
-    for package in FRAMEWORKS:
-        try:
-            versions.append((package, importlib_metadata.version(package)))
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return versions, "of the environment that generated this card (the run did not record its own)"
+    return list(installed_versions().items()), "of the environment that generated this card (the run did not record its own)"
 
 
 # ------------------------------------------------------------------------------ formatting

@@ -160,6 +160,26 @@ def test_two_logit_heads_score_with_the_logit_difference(cross_encoder_run):
     assert body.count("scores = logits[:, 1] - logits[:, 0]") == 2 and "logit difference" in body
 
 
+def test_efficiency_summary_fills_hardware_throughput_and_memory(cross_encoder_run):
+    metrics = json.loads((cross_encoder_run / "metrics.json").read_text())
+    efficiency = {"device_name": "NVIDIA H100 80GB HBM3", "tokens_per_second": 123456.7, "padding_ratio": 0.037, "mfu": 0.41,
+                  "peak_gpu_memory_allocated_mib": 2048.4, "peak_host_memory_mib": 3100.0}
+    write_json(cross_encoder_run / "metrics.json", {**metrics, "efficiency": efficiency, "world_size": 2})
+    text = render_model_card(cross_encoder_run, kind="cross-encoder").text
+    assert "| Hardware | NVIDIA H100 80GB HBM3 × 2 |" in text
+    assert "| Throughput | 2.50 examples/s (Trainer, whole run); 123,457 real tokens/s, padding 3.7%, MFU 41.0% |" in text
+    assert "| Peak memory | GPU (allocated) 2,048 MiB, host (resident) 3,100 MiB |" in text
+    assert "| Batch | 4 per device × 2 process(es) = 8 examples per optimizer step |" in text
+
+
+def test_recorded_framework_versions_are_used(cross_encoder_run):
+    assert "Versions of the environment that generated this card" in render_model_card(cross_encoder_run, kind="cross-encoder").text
+    metrics = json.loads((cross_encoder_run / "metrics.json").read_text())
+    write_json(cross_encoder_run / "metrics.json", {**metrics, "framework_versions": {"torch": "2.9.1", "hf-rerank": "0.1.0"}})
+    text = render_model_card(cross_encoder_run, kind="cross-encoder").text
+    assert "Versions recorded by the training run: torch 2.9.1, hf-rerank 0.1.0." in text
+
+
 def test_license_can_be_given_and_is_left_out_when_unknown(cross_encoder_run):
     assert render_model_card(cross_encoder_run, kind="cross-encoder", model_id="a/b", license="mit").data.license == "mit"
     metrics = json.loads((cross_encoder_run / "metrics.json").read_text())
