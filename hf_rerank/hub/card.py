@@ -196,9 +196,9 @@ def base_evaluation(output_dir: Path, name: str) -> Path | None:
     return None
 
 
-def base_comparison(output_dir: Path, name: str) -> tuple[dict, dict] | None:
-    """``(base means, {metric: (delta, p_t, p_rand)})`` from the base model's and this model's
-    per-query scores (:func:`base_evaluation`, ``eval_<name>/``), or None when either is missing."""
+def base_comparison(output_dir: Path, name: str) -> tuple[dict, dict, str | None] | None:
+    """``(base means, {metric: (delta, p_t, p_rand)}, base model name)`` from the base model's and this
+    model's per-query scores (:func:`base_evaluation`, ``eval_<name>/``), or None when either is missing."""
     from hf_rerank.evaluation.significance import compare
 
     model_file, base_file = output_dir / f"eval_{name}" / "metrics.json", base_evaluation(output_dir, name)
@@ -215,7 +215,7 @@ def base_comparison(output_dir: Path, name: str) -> tuple[dict, dict] | None:
             except ValueError as error:
                 raise CardError(f"{model_file} against {base_file}, {metric}: {error}") from None
             tests[metric] = (t_test.delta, t_test.p_value, randomised.p_value)
-    return base.get("metrics", {}), tests
+    return base.get("metrics", {}), tests, base.get("model")
 
 
 def protocol_text(protocol: dict, has_first_stage: bool, base_tested: bool) -> str:
@@ -253,8 +253,9 @@ def evaluation_sections(output_dir: Path, metrics: dict) -> list[dict]:
         significance = (metrics.get("significance") or {}).get(name) or {}
         before = (metrics.get("before_training") or {}).get(name) or {}
         comparison = base_comparison(output_dir, name)
-        base_means, base_tests = comparison if comparison else (before, {})
-        base_source = ("the untrained base model, evaluated the same way (per-query scores)" if comparison
+        base_means, base_tests, base_name = comparison if comparison else (before, {}, None)
+        base_source = ("the untrained base model" + (f" ({display_reference(base_name)})" if base_name else "")
+                       + " on the same candidates, used as it is without fine-tuning (per-query scores)" if comparison
                        else "the model at step 0, evaluated before any update (means only: no per-query scores, so no test)"
                        if before else None)
         base_label = "base model" if comparison else "before fine-tuning"

@@ -131,7 +131,7 @@ def cross_encoder_run(tmp_path, tiny_cross_encoder_dir) -> Path:
     write_json(run / "log_history.json", LOG_HISTORY)
     write_json(run / "eval_dl19" / "metrics.json", eval_report(model, first, str(run)))
     (run / "eval_dl19" / "run.trec").write_text("q0 Q0 p1 1 2.5 run\n")
-    write_json(run / "eval_dl19_base" / "metrics.json", eval_report(base, first, "base"))
+    write_json(run / "eval_dl19_base" / "metrics.json", eval_report(base, first, "sentence-transformers/all-MiniLM-L6-v2"))
     return run
 
 

@@ -76,6 +76,8 @@ def test_significance_against_the_base_model_is_computed_from_per_query_scores(c
     assert cells[:4] == ["ndcg@10", "0.3750", "0.4250", "**0.4750**"]
     assert cells[4] == "+0.1000 ▲" and cells[5] == "0.0010 / 0.0020"  # vs first stage, from metrics.json
     assert cells[6] == "+0.0500 ▲"
+    assert ("Base model: the untrained base model (`sentence-transformers/all-MiniLM-L6-v2`) on the same candidates, "
+            "used as it is without fine-tuning (per-query scores).") in text
     p_t = cells[7].split(" / ")[0]
     assert p_t == ("< 0.0001" if expected_p < 1e-4 else f"{expected_p:.4f}")
     assert (f"**Result.** On dl19 it scores ndcg@10 0.4750, significantly better than the first stage (0.3750; Δ +0.1000, "
