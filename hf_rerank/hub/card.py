@@ -461,7 +461,7 @@ def card_data(metrics: dict, sections: list[dict], *, kind: str, model_name: str
     eval_data = [protocol.get("data") for protocol in protocols(metrics).values()]
     datasets = list(dict.fromkeys(d for d in [metrics.get("train_data"), *eval_data] if d in HUB_DATASETS))
     results = []
-    for section, (name, protocol) in zip(sections, protocols(metrics).items()):
+    for section, (name, protocol) in zip(sections, protocols(metrics).items(), strict=True):
         data = protocol.get("data") or name
         dataset_type = data if not is_local_path(data) or data in HUB_DATASETS else Path(data).name
         for metric, value in metrics["eval"][name].items():

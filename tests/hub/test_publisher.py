@@ -80,9 +80,10 @@ def test_lora_embedding_published_comes_back_identical(hub, embedding_run, tiny_
     # the adapters alone, from the published subfolder, rebuild the merged model exactly
     base = AutoModel.from_pretrained(BASE_ID)  # from the fake Hub, as a user would
     merged = PeftModel.from_pretrained(base, "alice/emb", subfolder="adapter").merge_and_unload()
-    local = AutoModel.from_pretrained(embedding_run)
-    for (name, parameter), (_, reference) in zip(merged.state_dict().items(), local.state_dict().items()):
-        assert np.array_equal(parameter.numpy(), reference.numpy()), name
+    merged_state, local_state = merged.state_dict(), AutoModel.from_pretrained(embedding_run).state_dict()
+    assert merged_state.keys() == local_state.keys()
+    for name, parameter in merged_state.items():
+        assert np.array_equal(parameter.numpy(), local_state[name].numpy()), name
 
 
 def test_lora_adapters_published_alone_load_their_base_from_the_hub(hub, embedding_run, tiny_encoder_dir, tokenizer, tmp_path):
