@@ -39,7 +39,7 @@ Where the numbers go: with :class:`EfficiencyTrainerMixin` in the trainer, every
 gains ``eff_*`` rates over the steps since the previous log (:meth:`EfficiencyCallback.interval_metrics`),
 and the end-of-training log (and so ``TrainOutput.metrics``) gains ``eff_<key>`` for every
 number of :meth:`EfficiencyCallback.summarize`, whose dict is kept as ``callback.summary`` for
-``metrics.json``; :func:`efficiency_markdown` renders it for a model card.
+``metrics.json`` (``"efficiency"``, which :mod:`hf_rerank.hub.card` puts in the model card).
 
 This module imports only torch, transformers, numpy and psutil (and, on CUDA, ``pynvml`` if
 installed), so ``benchmarks/gpu_check.py`` can use it on a machine without hf-rerank's other
@@ -79,7 +79,6 @@ __all__ = [
     "TransformerFlops",
     "UsageSampler",
     "count_batch",
-    "efficiency_markdown",
     "measure_matmul_peak",
     "optimizer_state_bytes",
 ]
@@ -737,36 +736,3 @@ class EfficiencyTrainerMixin:
                              if isinstance(value, (int, float)) and not isinstance(value, bool)})
         super().log(logs, start_time)
 
-
-def efficiency_markdown(summary: Mapping) -> str:
-    """A model-card section (Markdown) for an :meth:`EfficiencyCallback.summarize` dict."""
-
-    def number(key: str, scale: float = 1.0, digits: int = 1, unit: str = "") -> str | None:
-        value = summary.get(key)
-        return None if value is None else f"{value / scale:,.{digits}f}{unit}"
-
-    rows = [
-        ("Device", f"{summary.get('device_name')} ({summary.get('device')}), {summary.get('dtype')} matmuls"),
-        ("Steps measured", f"{summary.get('steps', 0) - summary.get('warmup_steps_excluded', 0)} "
-                           f"of {summary.get('steps')} (warm-up excluded)"),
-        ("Samples / s", number("samples_per_second")),
-        ("Real tokens / s", number("tokens_per_second", digits=0)),
-        ("Padding ratio", number("padding_ratio", scale=0.01, unit="%")),
-        ("Step time p50 / p90 / p99 (s)", " / ".join(filter(None, (number(f"step_time_p{q}_s", digits=3) for q in (50, 90, 99))))),
-        ("Data wait / optimizer step (share of step time)",
-         " / ".join(filter(None, (number("data_wait_fraction", scale=0.01, unit="%"),
-                                  number("optimizer_fraction", scale=0.01, unit="%"))))),
-        ("Model TFLOP/s", number("train_flops_per_second", scale=1e12, digits=2)),
-        ("Matmul peak TFLOP/s (measured)", number("matmul_peak_flops_per_second", scale=1e12, digits=2)),
-        ("MFU", number("mfu", scale=0.01, unit="%")),
-        ("Peak host memory (MiB)", number("peak_host_memory_mib", digits=0)),
-        ("Peak GPU memory allocated (MiB)", number("peak_gpu_memory_allocated_mib", digits=0)),
-        ("Optimizer state (MiB)", number("optimizer_state_mib")),
-        ("GPU utilisation mean / max (NVML)", " / ".join(filter(None, (number("gpu_util_mean_percent", unit="%"),
-                                                                       number("gpu_util_max_percent", unit="%"))))),
-    ]
-    lines = ["## Training efficiency", "", "| | |", "|---|---|"]
-    lines += [f"| {name} | {value} |" for name, value in rows if value]
-    lines += ["", f"Model FLOPs: {summary.get('flops_formula')}. Matmul peak: {summary.get('matmul_peak_method')}. "
-                  f"NVML: {summary.get('nvml')}."]
-    return "\n".join(lines) + "\n"
