@@ -44,7 +44,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from hf_rerank.data.formats import atomic_write
-from hf_rerank.hub.card import CardError, checkpoint_card, detect_kind, load_metrics, write_model_card
+from hf_rerank.hub.card import checkpoint_card, detect_kind, load_metrics, write_model_card
 
 logger = logging.getLogger("hf_rerank")
 
