@@ -229,7 +229,8 @@ def _normalise_device(device) -> torch.device:
 
 
 def measure_matmul_peak(device, dtype: torch.dtype) -> MatmulPeak:
-    """Best matmul rate of ``device`` in ``dtype`` (FLOP/s), measured once per process and cached.
+    """Best matmul rate of ``device`` in ``dtype`` (FLOP/s), measured once per process (and, on a
+    CPU, per ``torch.get_num_threads()``) and cached.
 
     Square ``n x n`` matmuls (``torch.matmul`` into a preallocated output; CPU: n = 2048, using
     the current ``torch.get_num_threads()``; CUDA: n = 4096 and 8192, TF32 as
@@ -238,11 +239,12 @@ def measure_matmul_peak(device, dtype: torch.dtype) -> MatmulPeak:
     round of the best size, at ``2 n^3`` FLOPs per product. Takes about 1 s on a 2-core CPU in
     bf16 (2 s in fp32), well under 1 s on an H100.
     """
-    return _measure_matmul_peak(_normalise_device(device), dtype)
+    device = _normalise_device(device)
+    return _measure_matmul_peak(device, dtype, torch.get_num_threads() if device.type == "cpu" else None)
 
 
 @functools.cache
-def _measure_matmul_peak(device: torch.device, dtype: torch.dtype) -> MatmulPeak:
+def _measure_matmul_peak(device: torch.device, dtype: torch.dtype, threads: int | None) -> MatmulPeak:
     sizes = (4096, 8192) if device.type == "cuda" else (2048,)
     best, best_size, best_inner = 0.0, sizes[0], 1
     for n in sizes:
@@ -268,7 +270,7 @@ def _measure_matmul_peak(device: torch.device, dtype: torch.dtype) -> MatmulPeak
                 best, best_size, best_inner = rate, n, inner
         del a, b, out
     name = str(dtype).removeprefix("torch.")
-    where = (f"{torch.get_num_threads()} CPU threads" if device.type == "cpu"
+    where = (f"torch CPU threads: {threads}" if device.type == "cpu"
              else f"TF32 {'allowed' if torch.backends.cuda.matmul.allow_tf32 else 'off'}" if dtype == torch.float32
              else device_name(device))
     method = (f"best of 5 timed rounds of {best_inner} back-to-back {best_size}x{best_size}x{best_size} {name} "

@@ -212,6 +212,7 @@ def test_matmul_peak_is_measured_once_per_device_and_dtype():
     assert peak.flops_per_second > 1e8 and peak.dtype == "float32" and peak.device == "cpu"
     assert "2048x2048x2048 float32" in peak.method and "best of 5" in peak.method
     assert measure_matmul_peak(torch.device("cpu"), torch.float32) is peak  # cached
+    assert torch.get_num_threads() == 1 and "torch CPU threads: 1" in peak.method  # the module's one_thread fixture
 
 
 # ------------------------------------------------------------------------------------ the callback in training
@@ -225,13 +226,12 @@ CORPUS = {
 }
 
 
-@dataclass
-class EfficiencyArgs(EfficiencyArguments, CrossEncoderTrainingArguments):
-    """Until RerankTrainingArguments mixes EfficiencyArguments in (then this adds nothing)."""
-
-
-class EfficientTrainer(EfficiencyTrainerMixin, CrossEncoderTrainer):
-    """Until RerankTrainer mixes EfficiencyTrainerMixin in (then this adds nothing: one class in the MRO)."""
+# Until RerankTrainingArguments and RerankTrainer mix EfficiencyArguments and EfficiencyTrainerMixin
+# in; then these are CrossEncoderTrainingArguments and CrossEncoderTrainer themselves.
+EfficiencyArgs = (CrossEncoderTrainingArguments if issubclass(CrossEncoderTrainingArguments, EfficiencyArguments)
+                  else dataclass(type("EfficiencyArgs", (EfficiencyArguments, CrossEncoderTrainingArguments), {})))
+EfficientTrainer = (CrossEncoderTrainer if issubclass(CrossEncoderTrainer, EfficiencyTrainerMixin)
+                    else type("EfficientTrainer", (EfficiencyTrainerMixin, CrossEncoderTrainer), {}))
 
 
 class SlowRecordingCollator:
