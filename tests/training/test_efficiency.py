@@ -311,6 +311,48 @@ def test_callback_on_a_tiny_training_run(tmp_path, tokenizer, monkeypatch):
     assert "eff_nvml" not in final and "eff_device" not in final  # strings stay in the summary
 
 
+
+def test_callback_on_cuda_synchronises_and_reads_gpu_memory(monkeypatch):
+    """The CUDA branch, driven by hand with torch.cuda and pynvml faked (no GPU here)."""
+    calls = []
+    fake_cuda = {
+        "synchronize": lambda device=None: calls.append(("sync", device)),
+        "reset_peak_memory_stats": lambda device=None: calls.append(("reset", device)),
+        "max_memory_allocated": lambda device=None: 5 * MIB,
+        "max_memory_reserved": lambda device=None: 8 * MIB,
+        "get_device_name": lambda device=None: "Fake H100",
+    }
+    for name, function in fake_cuda.items():
+        monkeypatch.setattr(torch.cuda, name, function)
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml([60.0, 80.0]))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    peak = efficiency.MatmulPeak(1e12, "cuda:0", "bfloat16", "fake")
+    monkeypatch.setattr(efficiency, "measure_matmul_peak", lambda device, dtype: peak)
+    model = AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1))
+    args = types.SimpleNamespace(device=torch.device("cuda", 0), bf16=True, fp16=False)
+    callback = EfficiencyCallback(warmup_steps=1, sample_interval_s=0.01)
+    callback.on_train_begin(args, None, None, model=model)
+    assert calls == [("reset", torch.device("cuda", 0)), ("sync", torch.device("cuda", 0))]
+    batch = {"attention_mask": torch.tensor([[1, 1, 1, 0]] * 4), "labels": torch.zeros(4)}
+    for _ in range(3):
+        callback.on_step_begin(args, None, None)
+        callback.observe_batch(batch)
+        callback.on_pre_optimizer_step(args, None, None)
+        callback.on_optimizer_step(args, None, None)
+        time.sleep(0.03)
+        callback.on_step_end(args, None, None)
+    assert [call for call, _ in calls].count("sync") == 1 + 3 * 4  # every mark waits for the GPU
+    summary = callback.summarize(torch.optim.SGD(model.parameters()))
+    callback.on_train_end(args, None, None)
+    assert summary["dtype"] == "bfloat16" and summary["device_name"] == "Fake H100"
+    assert summary["peak_gpu_memory_allocated_mib"] == 5.0 and summary["peak_gpu_memory_reserved_mib"] == 8.0
+    assert summary["gpu_util_max_percent"] == 80.0 and summary["gpu_memory_used_max_mib"] == 3.0
+    assert summary["matmul_peak_flops_per_second"] == 1e12 and summary["matmul_peak_method"] == "fake"
+    flops = TransformerFlops.from_model(model).training_flops(np.array([3] * 4))
+    seconds = sum(r.data_s + r.compute_s for r in callback.steps[1:])
+    assert summary["mfu"] == pytest.approx(2 * flops / seconds / 1e12)
+    assert summary["optimizer_state_mib"] == 0.0  # SGD without momentum keeps no state
+
 def test_callback_attaches_only_when_asked(tmp_path, tokenizer):
     collator = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)
     assert make_trainer(tmp_path, tokenizer, collator, efficiency_metrics=False).efficiency is None
