@@ -6,7 +6,8 @@ What is measured, and how (all per process, i.e. per device under DDP):
   logging, evaluation or saving that followed it) to the end of this one, split into *data wait*
   (fetching and collating the step's batches: tokenisation on the critical path shows here) and
   *compute* (forward, backward, optimizer), of which the *optimizer* step (``optimizer.step()``
-  alone) is also timed. CUDA is synchronised at each mark, so GPU work is timed, not queued. The first ``warmup_steps`` steps (allocator warm-up, lazy initialisation,
+  alone) is also timed. CUDA is synchronised at each mark (4 per step), so GPU work is timed,
+  not queued. The first ``warmup_steps`` steps (allocator warm-up, lazy initialisation,
   ``torch.compile``) are left out of every rate below; the summary says how many.
 - **Samples, sequences, tokens**: counted from the batches themselves (:func:`count_batch`): real
   tokens are the ones under an attention mask, padded tokens are every position of the padded
@@ -456,9 +457,9 @@ class _Pending:
 def training_dtype(args, model: nn.Module | None) -> torch.dtype:
     """The dtype matmuls run in: bf16/fp16 under ``args.bf16``/``args.fp16`` (autocast), else the
     model's parameter dtype."""
-    if getattr(args, "bf16", False):
+    if args.bf16:
         return torch.bfloat16
-    if getattr(args, "fp16", False):
+    if args.fp16:
         return torch.float16
     parameter = next(model.parameters(), None) if model is not None else None
     return parameter.dtype if parameter is not None else torch.float32
