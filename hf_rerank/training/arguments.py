@@ -16,9 +16,11 @@ import logging
 import torch
 from transformers import TrainingArguments
 
+from hf_rerank.training.efficiency import EfficiencyArguments
+
 
 @dataclass
-class RerankTrainingArguments(TrainingArguments):
+class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
     """Arguments shared by every hf-rerank trainer (the optimizer factory)."""
 
     optimizer: str = field(default="adamw", metadata={"help": "lion or adamw (hf-rerank's factory; `optim` is ignored)"})

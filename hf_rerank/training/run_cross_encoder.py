@@ -165,6 +165,7 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
             "train_loss": train_output.metrics.get("train_loss"),
             "global_steps": trainer.state.global_step,
             "optimizer": trainer.optimizer_hyperparameters,
+            "efficiency": trainer.efficiency.summary if trainer.efficiency is not None else None,
             "lr_scheduler": args.lr_scheduler_type,
             "warmup_steps": args.warmup_steps,
             "model": model_args.model_name_or_path,

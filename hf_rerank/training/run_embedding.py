@@ -247,6 +247,7 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
             "train_loss": train_output.metrics.get("train_loss"),
             "global_steps": trainer.state.global_step,
             "optimizer": trainer.optimizer_hyperparameters,
+            "efficiency": trainer.efficiency.summary if trainer.efficiency is not None else None,
             "lr_scheduler": args.lr_scheduler_type,
             "warmup_steps": args.warmup_steps,
             "model": model_args.model_name_or_path,

@@ -5,6 +5,9 @@ What it adds to ``Trainer``:
   on biases and norms, Lion scaling), and its effective hyperparameters are kept in
   ``self.optimizer_hyperparameters``;
 - the LR scheduler is built for, and checked to drive, the optimizer that trains;
+- an :class:`~hf_rerank.training.efficiency.EfficiencyCallback` measures every run (samples/s,
+  real tokens/s, padding, step times, memory, MFU; GPU use through NVML) unless
+  ``--efficiency_metrics false``;
 - evaluation runs the :class:`~hf_rerank.training.callbacks.EvaluationCallback` s attached to
   the trainer (IR metrics, embedding-space numbers) inside the evaluation loop, so their
   ``eval_<name>_<metric>`` values are logged,
@@ -21,9 +24,10 @@ from transformers.trainer_utils import IntervalStrategy
 
 from hf_rerank.optim import OptimizerSpec, assert_scheduler_bound, build_optimizer, build_scheduler
 from hf_rerank.training.arguments import RerankTrainingArguments
+from hf_rerank.training.efficiency import EfficiencyTrainerMixin
 
 
-class RerankTrainer(Trainer):
+class RerankTrainer(EfficiencyTrainerMixin, Trainer):
     """A Trainer whose optimizer, scheduler and IR evaluation are hf-rerank's (see module docstring)."""
 
     args: RerankTrainingArguments
@@ -57,6 +61,7 @@ class RerankTrainer(Trainer):
             eps=args.adam_epsilon,
             lion_scaling=args.lion_scaling,
             use_triton=args.lion_triton,
+            foreach=None if args.optimizer_foreach else False,
         )
 
     def create_optimizer(self, model=None):
