@@ -239,7 +239,8 @@ def protocol_text(protocol: dict, has_first_stage: bool, base_tested: bool) -> s
         tests.append("the base model")
     if tests:
         text += (" Significance: two-sided paired t-test and Fisher's randomisation test (10,000 sign flips) on "
-                 f"per-query scores, against {' and '.join(tests)}; ▲/▼ mark t-test p < {ALPHA}.")
+                 f"per-query scores, against {' and '.join(tests)}; each p-value is for its own comparison, not "
+                 f"corrected for the other metrics or models; ▲/▼ mark t-test p < {ALPHA}.")
     return text
 
 

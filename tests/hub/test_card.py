@@ -51,7 +51,7 @@ def test_body_states_protocol_significance_training_and_citations(cross_encoder_
     body = text.split("---", 2)[2]
     for expected in ("top-100 candidates of the `bm25` first-stage run", "8 judged queries", CONVENTION,
                      "paired t-test and Fisher's randomisation test (10,000 sign flips)",
-                     "against the first stage and the base model",
+                     "against the first stage and the base model; each p-value is for its own comparison, not corrected",
                      "| Lion scaling | k = 3: the configured AdamW-style lr 0.0001 and weight decay 0.01 became lr / k = 3.333e-05 "
                      "and weight decay × k = 0.03 |",
                      "| Optimizer | Lion (lion-pytorch foreach): lr 3.333e-05, weight decay 0.03, β 0.9, 0.99 |",
@@ -120,7 +120,7 @@ def test_embedding_card_with_lora_dense_retrieval_and_embedding_space(embedding_
                      "## Embedding space", "Measured on the embeddings of 16 judged", "| anisotropy | 0.2100 |",
                      "| effective rank | 17.5000 |", "over a corpus of 300 passages", "| Evaluations below the starting point | step 4 |",
                      "| Loss | triplet (distance euclidean, margin 5) |", "negatives: mined (ranks 50-200 of the base model)",
-                     "![UMAP projection of query and passage embeddings](umap.png)"):
+                     "![UMAP projections of query and passage embeddings](umap.png)"):
         assert expected in body, expected
     assert sorted(p.name for p in into.iterdir()) == ["README.md", "training_dynamics.png", "umap.png"]
 
