@@ -26,6 +26,7 @@ The card never contains credentials: it is built from the files above only.
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import re
 import shutil
@@ -33,6 +34,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from hf_rerank.data.formats import atomic_write
+
+logger = logging.getLogger("hf_rerank")
 
 KINDS = ("cross-encoder", "embedding")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -563,7 +566,8 @@ def write_model_card(output_dir: str | Path, *, kind: str = "cross-encoder", mod
                      license: str | None = None, language: str | list[str] = "en", into: str | Path | None = None) -> Path:
     """Write ``README.md`` and its figures for a run directory; returns the README's path.
 
-    Draws ``training_dynamics.png`` from ``log_history.json`` (when present), copies ``umap.png``
+    Draws ``training_dynamics.png`` from ``log_history.json`` (when it logged a loss, an lr or an
+    evaluation; a run too short to log any gets no figure), copies ``umap.png``
     (when present) and renders the card (:func:`render_model_card`), all into ``into`` (default:
     ``output_dir`` itself, i.e. next to the final model). Every file is written atomically.
     """
@@ -574,10 +578,13 @@ def write_model_card(output_dir: str | Path, *, kind: str = "cross-encoder", mod
     load_metrics(output_dir)  # fail before drawing anything
     figures = {}
     log_file = output_dir / "log_history.json"
-    if log_file.is_file():
-        plot_training_dynamics(read_json(log_file), into / DYNAMICS_FIGURE,
+    history = read_json(log_file) if log_file.is_file() else []
+    if any("loss" in entry or "learning_rate" in entry or any(k.startswith("eval_") for k in entry) for entry in history):
+        plot_training_dynamics(history, into / DYNAMICS_FIGURE,
                                title=f"{model_id or output_dir.resolve().name}: training dynamics")
         figures["training_dynamics"] = DYNAMICS_FIGURE
+    elif log_file.is_file():
+        logger.info("%s: nothing logged to plot (no loss, lr or evaluation entries); the card has no dynamics figure", log_file)
     umap = next((path for path in (output_dir / UMAP_FIGURE, output_dir.parent / UMAP_FIGURE) if path.is_file()), None)
     if kind == "embedding" and umap is not None:
         if umap.resolve() != (into / UMAP_FIGURE).resolve():

@@ -31,8 +31,15 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
         metadata={"help": "treat learning_rate/weight_decay as AdamW-style and use lr/k, wd*k for Lion (the Lion paper: k = 3-10)"},
     )
     lion_triton: bool = field(default=False, metadata={"help": "use lion-pytorch's Triton kernel (CUDA + triton only; else falls back)"})
+    hub_allow_overwrite: bool = field(default=False, metadata={"help": "with --push_to_hub: replace the files of an existing repository (default: refuse)"})
 
     def __post_init__(self):
+        from hf_rerank.hub.publisher import HubSettings
+
+        # hf-rerank publishes (private by default, our card, checkpoint branches), never the Trainer:
+        # --push_to_hub/--hub_model_id/--hub_strategy are read here and the Trainer's own push is off.
+        self.hub_settings = HubSettings.from_training_args(self)
+        self.push_to_hub = False
         if self.bf16 and not self.use_cpu and not torch.cuda.is_available():
             self.use_cpu = True  # transformers allows bf16 on a CPU only when told it is one
         super().__post_init__()

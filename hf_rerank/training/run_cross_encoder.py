@@ -30,6 +30,8 @@ from hf_rerank.data.collators import CrossEncoderCollator
 from hf_rerank.data.examples import make_groups, make_judged_pairs, make_pairs
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.sources import load_collection
+from hf_rerank.hub.card import installed_versions, write_model_card
+from hf_rerank.hub.publisher import HubPushCallback, publish
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.losses import GROUPED_LOSSES
 from hf_rerank.models.auto import detect_model_type
@@ -116,6 +118,19 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def resume_reference(reference: str | None) -> str | None:
+    """``resume_from_checkpoint`` as the Trainer takes it: a published branch (``owner/name@checkpoint-N``,
+    also from the offline cache) becomes its local directory; a local path is kept."""
+    if reference and "@" in reference and not Path(reference).is_dir():
+        return str(resolve_model(reference))
+    return reference
+
+
+def hub_callbacks(args, kind: str) -> list:
+    """``[HubPushCallback]`` when ``--push_to_hub`` (each saved checkpoint to its branch with ``--hub_strategy checkpoint``)."""
+    return [HubPushCallback(args.hub_settings, kind=kind)] if args.hub_settings is not None else []
+
+
 def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, args: CrossEncoderTrainingArguments) -> dict:
     """Train, evaluate and save (see the module docstring); returns the ``metrics.json`` object."""
     logger.info("world size: %d (process %d)", args.world_size, args.process_index)
@@ -134,8 +149,8 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
                                        depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
                                        batch_size=args.per_device_eval_batch_size)
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train_examples, eval_dataset=held_out or None,
-                                  data_collator=collator, processing_class=tokenizer, callbacks=[ir_callback])
-    train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+                                  data_collator=collator, processing_class=tokenizer, callbacks=[ir_callback, *hub_callbacks(args, "cross-encoder")])
+    train_output = trainer.train(resume_from_checkpoint=resume_reference(args.resume_from_checkpoint))
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
     trainer.save_model()
 
@@ -165,6 +180,9 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
             "train_loss": train_output.metrics.get("train_loss"),
             "global_steps": trainer.state.global_step,
             "optimizer": trainer.optimizer_hyperparameters,
+            "num_train_epochs": args.num_train_epochs,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "framework_versions": installed_versions(),
             "efficiency": trainer.efficiency.summary if trainer.efficiency is not None else None,
             "lr_scheduler": args.lr_scheduler_type,
             "warmup_steps": args.warmup_steps,
@@ -183,5 +201,9 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
             json.dump(trainer.state.log_history, handle, indent=2)
         with atomic_write(output_dir / "metrics.json") as handle:
             json.dump(summary, handle, indent=2)
+        write_model_card(output_dir, kind="cross-encoder")
+        if args.hub_settings is not None:
+            publish(output_dir, args.hub_settings.repo_id, private=args.hub_settings.private,
+                    allow_overwrite=args.hub_settings.allow_overwrite, kind="cross-encoder")
     trainer.accelerator.wait_for_everyone()
     return summary

@@ -37,6 +37,8 @@ from hf_rerank.data.examples import make_triplets
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.mining import mine_hard_negatives, write_negatives
 from hf_rerank.data.sources import load_collection
+from hf_rerank.hub.card import installed_versions, write_model_card
+from hf_rerank.hub.publisher import HubPushCallback, publish
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.evaluation.retrieve import EmbeddingScorer, RetrievalReport, dense_retrieve, encode_corpus
@@ -46,7 +48,7 @@ from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
 from hf_rerank.training.embedding import EmbeddingTrainer
-from hf_rerank.training.run_cross_encoder import weights_fingerprint
+from hf_rerank.training.run_cross_encoder import hub_callbacks, resume_reference, weights_fingerprint
 
 logger = logging.getLogger("hf_rerank")
 
@@ -209,11 +211,12 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
                              metric_set=data_args.eval_metrics, batch_size=args.per_device_eval_batch_size),
         EmbeddingSpaceCallback(space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, 42),
                                watch=watch, batch_size=args.per_device_eval_batch_size),
+        *hub_callbacks(args, "embedding"),
     ]
     collator = BiEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length)
     trainer = EmbeddingTrainer(model=model, args=args, train_dataset=examples, data_collator=collator,
                                processing_class=tokenizer, callbacks=callbacks, pooling=pooling, normalize=normalize)
-    train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    train_output = trainer.train(resume_from_checkpoint=resume_reference(args.resume_from_checkpoint))
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
 
     final_model = trainer.accelerator.unwrap_model(trainer.model)
@@ -247,6 +250,8 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
             "train_loss": train_output.metrics.get("train_loss"),
             "global_steps": trainer.state.global_step,
             "optimizer": trainer.optimizer_hyperparameters,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "framework_versions": installed_versions(),
             "efficiency": trainer.efficiency.summary if trainer.efficiency is not None else None,
             "lr_scheduler": args.lr_scheduler_type,
             "warmup_steps": args.warmup_steps,
@@ -270,5 +275,9 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
             json.dump(trainer.state.log_history, handle, indent=2)
         with atomic_write(output_dir / "metrics.json") as handle:
             json.dump(summary, handle, indent=2)
+        write_model_card(output_dir, kind="embedding")
+        if args.hub_settings is not None:
+            publish(output_dir, args.hub_settings.repo_id, private=args.hub_settings.private,
+                    allow_overwrite=args.hub_settings.allow_overwrite, kind="embedding")
     trainer.accelerator.wait_for_everyone()
     return summary

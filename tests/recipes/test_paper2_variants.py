@@ -66,3 +66,7 @@ def test_two_variants_on_the_sample(tmp_path, tiny_encoder_dir):
         assert test["delta"] == pytest.approx(row["eval"]["sample"]["ndcg@10"] - saved[0]["eval"]["sample"]["ndcg@10"], abs=1e-9)
     assert (tmp_path / "out" / "umap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| lora_random |" in (tmp_path / "out" / "variants.md").read_text()
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(tmp_path / "out" / "lora_random" / "README.md")  # every trained model gets its card
+    assert card.data.pipeline_tag == "sentence-similarity" and "hf-rerank" in card.data.tags
