@@ -58,10 +58,9 @@ def add_evaluate(subparsers) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    import json
 
     from hf_rerank.data.sources import load_collection
-    from hf_rerank.evaluation.report import evaluate_reranking, write_report
+    from hf_rerank.evaluation.report import evaluate_reranking
     from hf_rerank.models.auto import load_reranker
 
     collection = load_collection(args.data)
@@ -80,12 +79,35 @@ def run_evaluate(args: argparse.Namespace) -> int:
         collection, args.run, model, model_name=args.model, depth=args.depth, metric_set=args.metrics,
         batch_size=args.batch_size, show_progress=not args.quiet,
     )
+    show_report(report, run, args)
+    return 0
+
+
+def show_report(report, run, args: argparse.Namespace) -> None:
+    """Print ``report``'s table; write ``--output``'s metrics.json and run.trec, or with ``--quiet`` print the metrics as JSON."""
+    import json
+
+    from hf_rerank.evaluation.report import write_report
+
     print(report.table())
     if args.output:
         write_report(report, run, args.output)
         print(f"wrote {args.output}/metrics.json and {args.output}/run.trec")
     elif args.quiet:
         print(json.dumps(report.metrics))
+
+
+def run_training(args: argparse.Namespace, dataclasses: tuple, train, prog: str) -> int:
+    """Parse ``--config`` + overrides (``args.rest``) into ``dataclasses`` and call ``train`` (``--help``: list them)."""
+    from transformers import HfArgumentParser
+
+    from hf_rerank.training.config import parse_args
+
+    parser = HfArgumentParser(dataclasses, prog=prog)
+    if args.help:
+        parser.print_help()
+        return 0
+    train(*parse_args(parser, args.rest))
     return 0
 
 
@@ -105,18 +127,11 @@ def add_train(subparsers) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from transformers import HfArgumentParser
-
     from hf_rerank.training.arguments import CrossEncoderTrainingArguments
-    from hf_rerank.training.config import parse_args
     from hf_rerank.training.run_cross_encoder import DataArguments, ModelArguments, train_cross_encoder
 
-    parser = HfArgumentParser((ModelArguments, DataArguments, CrossEncoderTrainingArguments), prog="hf-rerank train")
-    if args.help:
-        parser.print_help()
-        return 0
-    train_cross_encoder(*parse_args(parser, args.rest))
-    return 0
+    return run_training(args, (ModelArguments, DataArguments, CrossEncoderTrainingArguments), train_cross_encoder,
+                        "hf-rerank train")
 
 
 RETRIEVE_EXAMPLES = """examples:
@@ -215,9 +230,7 @@ def add_retrieve(subparsers) -> None:
 
 
 def run_retrieve(args: argparse.Namespace) -> int:
-    import json
 
-    from hf_rerank.evaluation.report import write_report
     from hf_rerank.evaluation.retrieve import evaluate_retrieval
 
     collection, model = load_dense_inputs(args)
@@ -225,12 +238,7 @@ def run_retrieve(args: argparse.Namespace) -> int:
         collection, model, model_name=args.model, k=args.k, metric_set=args.metrics, batch_size=args.batch_size,
         chunk_size=args.chunk_size, precision=args.precision, cache_dir=args.cache_dir, show_progress=not args.quiet,
     )
-    print(report.table())
-    if args.output:
-        write_report(report, run, args.output)
-        print(f"wrote {args.output}/metrics.json and {args.output}/run.trec")
-    elif args.quiet:
-        print(json.dumps(report.metrics))
+    show_report(report, run, args)
     return 0
 
 
@@ -285,19 +293,11 @@ def add_train_embedding(subparsers) -> None:
 
 
 def run_train_embedding(args: argparse.Namespace) -> int:
-    from transformers import HfArgumentParser
-
     from hf_rerank.training.arguments import EmbeddingTrainingArguments
-    from hf_rerank.training.config import parse_args
     from hf_rerank.training.run_embedding import EmbeddingDataArguments, EmbeddingModelArguments, train_embedding
 
-    parser = HfArgumentParser((EmbeddingModelArguments, EmbeddingDataArguments, EmbeddingTrainingArguments),
-                              prog="hf-rerank train-embedding")
-    if args.help:
-        parser.print_help()
-        return 0
-    train_embedding(*parse_args(parser, args.rest))
-    return 0
+    return run_training(args, (EmbeddingModelArguments, EmbeddingDataArguments, EmbeddingTrainingArguments),
+                        train_embedding, "hf-rerank train-embedding")
 
 
 def add_card(subparsers) -> None:

@@ -33,6 +33,11 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
     lion_triton: bool = field(default=False, metadata={"help": "use lion-pytorch's Triton kernel (CUDA + triton only; else falls back)"})
     hub_allow_overwrite: bool = field(default=False, metadata={"help": "with --push_to_hub: replace the files of an existing repository (default: refuse)"})
 
+    @property
+    def precision(self) -> str:
+        """``bf16``, ``fp16`` or ``fp32``: what the model computes in (for scoring with the model being trained)."""
+        return "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
+
     def __post_init__(self):
         from hf_rerank.hub.publisher import HubSettings
 

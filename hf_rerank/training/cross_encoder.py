@@ -43,6 +43,5 @@ class CrossEncoderTrainer(RerankTrainer):
         return (loss, {"scores": scores}) if return_outputs else loss
 
     def scorer(self, model) -> CrossEncoder:
-        precision = "bf16" if self.args.bf16 else "fp16" if self.args.fp16 else "fp32"
         return CrossEncoder(model, self.processing_class, max_length=self.args.max_length,
-                            device=str(self.args.device), precision=precision)
+                            device=str(self.args.device), precision=self.args.precision)

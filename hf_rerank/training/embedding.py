@@ -107,9 +107,8 @@ class EmbeddingTrainer(RerankTrainer):
         return (loss, {"queries": queries, "positives": positives}) if return_outputs else loss
 
     def scorer(self, model) -> BiEncoder:
-        precision = "bf16" if self.args.bf16 else "fp16" if self.args.fp16 else "fp32"
         return BiEncoder(model, self.processing_class, max_length=self.args.max_length, pooling=self.pooling,
-                         normalize=self.normalize, device=str(self.args.device), precision=precision)
+                         normalize=self.normalize, device=str(self.args.device), precision=self.args.precision)
 
     def _save(self, output_dir: str | None = None, state_dict=None):
         super()._save(output_dir, state_dict)

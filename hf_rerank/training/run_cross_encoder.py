@@ -118,6 +118,11 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def load_train_collection(name: str, limit: int | None):
+    """The training collection; ``limit`` (triplets to read) applies to ``sentence-transformers/msmarco`` only."""
+    return load_collection(name, **({"limit": limit} if name == "sentence-transformers/msmarco" else {}))
+
+
 def resume_reference(reference: str | None) -> str | None:
     """``resume_from_checkpoint`` as the Trainer takes it: a published branch (``owner/name@checkpoint-N``,
     also from the offline cache) becomes its local directory; a local path is kept."""
@@ -135,8 +140,7 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
     """Train, evaluate and save (see the module docstring); returns the ``metrics.json`` object."""
     logger.info("world size: %d (process %d)", args.world_size, args.process_index)
     set_seed(args.seed)
-    train_collection = load_collection(data_args.train_data, **({"limit": data_args.train_limit}
-                                       if data_args.train_data == "sentence-transformers/msmarco" else {}))
+    train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
     eval_collection = load_collection(data_args.eval_data)
     examples = build_examples(data_args, args, train_collection)
     train_examples, held_out = split_holdout(examples, data_args.eval_holdout, args.seed)
@@ -158,7 +162,7 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
     if trainer.is_world_process_zero():
         output_dir = Path(args.output_dir)
         scorer = CrossEncoder(trainer.accelerator.unwrap_model(trainer.model), tokenizer, max_length=args.max_length,
-                              device=str(args.device), precision="bf16" if args.bf16 else "fp32")
+                              device=str(args.device), precision=args.precision)
         report, run = evaluate_reranking(eval_collection, data_args.eval_run, scorer, model_name=str(output_dir),
                                          depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
                                          batch_size=args.per_device_eval_batch_size)
@@ -194,7 +198,7 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
             "per_device_train_batch_size": args.per_device_train_batch_size,
             "world_size": args.world_size,
             "max_length": args.max_length,
-            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+            "precision": args.precision,
             "seed": args.seed,
         }
         with atomic_write(output_dir / "log_history.json") as handle:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from transformers import AutoModel, AutoTokenizer, set_seed
 
 from hf_rerank.data.collators import BiEncoderCollator
@@ -38,7 +37,7 @@ from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.mining import mine_hard_negatives, write_negatives
 from hf_rerank.data.sources import load_collection
 from hf_rerank.hub.card import installed_versions, write_model_card
-from hf_rerank.hub.publisher import HubPushCallback, publish
+from hf_rerank.hub.publisher import publish
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.evaluation.retrieve import EmbeddingScorer, RetrievalReport, dense_retrieve, encode_corpus
@@ -48,7 +47,12 @@ from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
 from hf_rerank.training.embedding import EmbeddingTrainer
-from hf_rerank.training.run_cross_encoder import hub_callbacks, resume_reference, weights_fingerprint
+from hf_rerank.training.run_cross_encoder import (
+    hub_callbacks,
+    load_train_collection,
+    resume_reference,
+    weights_fingerprint,
+)
 
 logger = logging.getLogger("hf_rerank")
 
@@ -173,11 +177,10 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
         raise ValueError(f"negatives must be one of {', '.join(NEGATIVE_CHOICES)}, got {data_args.negatives!r}")
     set_seed(args.seed)
     output_dir = Path(args.output_dir)
-    train_collection = load_collection(data_args.train_data, **({"limit": data_args.train_limit}
-                                       if data_args.train_data == "sentence-transformers/msmarco" else {}))
+    train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
     eval_collection = load_collection(data_args.eval_data)
     model, tokenizer, pooling, normalize = load_embedding_model(model_args.model_name_or_path, model_args.trust_remote_code)
-    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+    precision = args.precision
 
     negatives = {"none": None, "random": "random"}.get(data_args.negatives)
     if data_args.negatives == "mined":
