@@ -26,6 +26,15 @@ def trec_dl() -> Path:
     return TREC_DL
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a test module of tiny matmuls: on a shared 2-core machine more threads only add contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # Tiny random-initialised checkpoints (bundled MiniLM tokenizer, 2-layer 32-dim BERT).
 def tiny_config(**overrides) -> BertConfig:
     return BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
