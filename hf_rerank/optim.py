@@ -127,7 +127,7 @@ class OptimizerSpec:
     ``use_triton`` (Lion only) asks for lion-pytorch's Triton kernel; it is used only on CUDA
     parameters with ``triton`` importable, otherwise a warning is logged and the foreach (or
     for-loop) implementation is used. ``foreach``: ``None`` = fastest available (Lion: foreach;
-    AdamW: fused on CUDA, foreach otherwise), ``True`` = foreach, ``False`` = per-parameter loop.
+    AdamW: fused, on CPUs too), ``True`` = foreach, ``False`` = per-parameter loop.
     """
 
     name: str = "adamw"
@@ -264,8 +264,7 @@ def _resolve_implementation(spec: OptimizerSpec, params: list[torch.Tensor] | No
             if refused is None:
                 return "lion-pytorch triton", None
         return _lion_fallback(spec), refused
-    on_cuda = all(p.is_cuda for p in params) if params else torch.cuda.is_available()
-    if spec.foreach is None and on_cuda:
+    if spec.foreach is None:
         return "torch.optim.AdamW (fused)", None
     if spec.foreach is False:
         return "torch.optim.AdamW (for-loop)", None

@@ -174,7 +174,8 @@ def test_effective_contents():
     assert (eff["lr"], eff["weight_decay"], eff["eps"]) == (2e-5, 0.01, 1e-8)
     assert eff["betas"] == (0.9, 0.999)
     assert eff["lion_scaling"] is None and eff["adamw_lr"] is None and eff["adamw_weight_decay"] is None
-    assert eff["implementation"] == "torch.optim.AdamW (foreach)"
+    assert eff["implementation"] == "torch.optim.AdamW (fused)"  # torch's fused kernel runs on CPUs too
+    assert OptimizerSpec("adamw", foreach=True).effective(model)["implementation"] == "torch.optim.AdamW (foreach)"
     assert OptimizerSpec("adamw", foreach=False).effective(model)["implementation"] == "torch.optim.AdamW (for-loop)"
     assert OptimizerSpec("lion", foreach=False).effective(model)["implementation"] == "lion-pytorch for-loop"
     assert OptimizerSpec("lion").effective()["n_params_decay"] is None

@@ -701,8 +701,14 @@ class EfficiencyArguments:
     )
     optimizer_foreach: bool = field(
         default=True,
-        metadata={"help": "vectorised optimizer update (Lion: lion-pytorch foreach; AdamW: fused on CUDA, foreach "
-                          "elsewhere); false: one parameter at a time"},
+        metadata={"help": "vectorised optimizer update (Lion: lion-pytorch foreach; AdamW: torch's fused kernel, "
+                          "CPUs included); false: one parameter at a time"},
+    )
+    fast_cpu_dropout: bool = field(
+        default=True,
+        metadata={"help": "training on a CPU: dropout masks from NumPy's PCG64 instead of torch's single-threaded "
+                          "Bernoulli, and attention computed eagerly so that its dropout uses them too (same "
+                          "distribution, p rounded to 1/65536; hf_rerank.training.cpu_dropout); no effect on GPUs"},
     )
 
 

@@ -5,6 +5,9 @@ What it adds to ``Trainer``:
   on biases and norms, Lion scaling), and its effective hyperparameters are kept in
   ``self.optimizer_hyperparameters``;
 - the LR scheduler is built for, and checked to drive, the optimizer that trains;
+- on a CPU, dropout uses fast masks and attention runs eagerly
+  (:func:`~hf_rerank.training.cpu_dropout.use_fast_cpu_dropout`) unless
+  ``--fast_cpu_dropout false``;
 - an :class:`~hf_rerank.training.efficiency.EfficiencyCallback` measures every run (samples/s,
   real tokens/s, padding, step times, memory, MFU; GPU use through NVML) unless
   ``--efficiency_metrics false``;
@@ -17,6 +20,7 @@ What it adds to ``Trainer``:
 
 from __future__ import annotations
 
+import logging
 import time
 
 from transformers import Trainer
@@ -24,7 +28,10 @@ from transformers.trainer_utils import IntervalStrategy
 
 from hf_rerank.optim import OptimizerSpec, assert_scheduler_bound, build_optimizer, build_scheduler
 from hf_rerank.training.arguments import RerankTrainingArguments
+from hf_rerank.training.cpu_dropout import use_fast_cpu_dropout
 from hf_rerank.training.efficiency import EfficiencyTrainerMixin
+
+logger = logging.getLogger("hf_rerank")
 
 
 class RerankTrainer(EfficiencyTrainerMixin, Trainer):
@@ -48,6 +55,10 @@ class RerankTrainer(EfficiencyTrainerMixin, Trainer):
         finally:
             if strategy is not None:
                 arguments.eval_strategy = strategy
+        if self.args.fast_cpu_dropout and self.args.device.type == "cpu":
+            changed = use_fast_cpu_dropout(self.model)
+            logger.info("fast CPU dropout: %d dropout modules replaced; attention %s (was %s)",
+                        changed["dropout_modules"], changed["attention"], changed["previous_attention"])
 
     def optimizer_spec(self) -> OptimizerSpec:
         """The optimizer the arguments ask for (before Lion scaling is applied)."""
