@@ -25,8 +25,9 @@ What is measured, and how (all per process, i.e. per device under DDP):
   either (a classification head applied to one token per sequence is counted per token: < 1.5%
   too much for MiniLM-L6, < 0.5% for ModernBERT-base).
 - **MFU** = model FLOPs / step time / a matmul peak *measured on this device for the dtype in
-  use* (:func:`measure_matmul_peak`: timed square matmuls, best of several), not a datasheet
-  peak, so it says how close training comes to what this chip does on large matmuls.
+  use* (:func:`measure_matmul_peak`: timed square matmuls, best of 9 rounds, with a warning when
+  the median round is more than 10% below the best, i.e. the device was shared), not a
+  datasheet peak, so it says how close training comes to what this chip does on large matmuls.
 - **Memory**: peak resident memory of the process, sampled every ``sample_interval_s`` seconds
   during training (psutil), and the process's lifetime maximum (``getrusage``); on CUDA, the
   peak allocated and reserved by PyTorch during training; the bytes of the optimizer's state
@@ -55,6 +56,7 @@ import math
 import os
 import platform
 import resource
+import statistics
 import sys
 import threading
 import time
@@ -106,6 +108,10 @@ def _tensors_named(inputs: Mapping, suffix: str):
     for name, value in inputs.items():
         if isinstance(value, Mapping):
             yield from _tensors_named(value, suffix)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, Mapping):
+                    yield from _tensors_named(item, suffix)
         elif torch.is_tensor(value) and (name == suffix or name.endswith("_" + suffix)):
             yield value
 
@@ -114,7 +120,8 @@ def count_batch(inputs: Mapping, samples: int | None = None) -> BatchCounts:
     """Count a model-input batch.
 
     Args:
-        inputs: the batch (a mapping, possibly nested): every tensor named ``attention_mask`` or
+        inputs: the batch (a mapping, possibly nested in mappings and lists of mappings): every
+            tensor named ``attention_mask`` or
             ``*_attention_mask`` counts as sequences of rows (leading dimensions flattened) whose
             real tokens are the mask's nonzero entries. Without any mask, tensors named
             ``input_ids`` / ``*_input_ids`` count, every position real (nothing was padded).
@@ -209,12 +216,21 @@ class TransformerFlops:
 
 @dataclass(frozen=True)
 class MatmulPeak:
-    """A measured matmul rate: ``flops_per_second`` for ``dtype`` on ``device``; ``method`` says how."""
+    """A measured matmul rate: ``flops_per_second`` (the best timed round) for ``dtype`` on
+    ``device``; ``median_flops_per_second``, the median round, and ``steady``, whether the median
+    is within 10% of the best (if not, something else was using the device while it was measured,
+    and MFU against it is not comparable between runs); ``method`` says how."""
 
     flops_per_second: float
     device: str
     dtype: str
     method: str
+    median_flops_per_second: float | None = None
+    steady: bool = True
+
+
+PEAK_ROUNDS = 9
+PEAK_ROUND_SECONDS = 0.1
 
 
 def _synchronize(device: torch.device) -> None:
@@ -235,10 +251,12 @@ def measure_matmul_peak(device, dtype: torch.dtype) -> MatmulPeak:
 
     Square ``n x n`` matmuls (``torch.matmul`` into a preallocated output; CPU: n = 2048, using
     the current ``torch.get_num_threads()``; CUDA: n = 4096 and 8192, TF32 as
-    ``torch.backends.cuda.matmul`` allows), 2 warm-up products, then 5 timed rounds of as many
-    back-to-back products as fill about 50 ms (CUDA synchronised around each round); the best
-    round of the best size, at ``2 n^3`` FLOPs per product. Takes about 1 s on a 2-core CPU in
-    bf16 (2 s in fp32), well under 1 s on an H100.
+    ``torch.backends.cuda.matmul`` allows), 2 warm-up products, then 9 timed rounds of as many
+    back-to-back products as fill about 0.1 s (CUDA synchronised around each round); the best
+    round of the best size, at ``2 n^3`` FLOPs per product, and that size's median round. A
+    median more than 10% below the best is logged as a warning (``steady`` false): the device
+    was shared while it was measured. Takes about 1.5 s on a 2-core CPU in bf16 (3 s in fp32),
+    about 2 s on an H100.
     """
     device = _normalise_device(device)
     return _measure_matmul_peak(device, dtype, torch.get_num_threads() if device.type == "cpu" else None)
@@ -247,7 +265,7 @@ def measure_matmul_peak(device, dtype: torch.dtype) -> MatmulPeak:
 @functools.cache
 def _measure_matmul_peak(device: torch.device, dtype: torch.dtype, threads: int | None) -> MatmulPeak:
     sizes = (4096, 8192) if device.type == "cuda" else (2048,)
-    best, best_size, best_inner = 0.0, sizes[0], 1
+    best, best_median, best_size, best_inner = 0.0, 0.0, sizes[0], 1
     for n in sizes:
         generator = torch.Generator(device=device).manual_seed(0)
         a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
@@ -259,24 +277,32 @@ def _measure_matmul_peak(device: torch.device, dtype: torch.dtype, threads: int 
         start = time.perf_counter()
         torch.matmul(a, b, out=out)
         _synchronize(device)
-        inner = max(1, math.ceil(0.05 / max(time.perf_counter() - start, 1e-9)))
-        for _ in range(5):
+        inner = max(1, math.ceil(PEAK_ROUND_SECONDS / max(time.perf_counter() - start, 1e-9)))
+        rates = []
+        for _ in range(PEAK_ROUNDS):
             _synchronize(device)
             start = time.perf_counter()
             for _ in range(inner):
                 torch.matmul(a, b, out=out)
             _synchronize(device)
-            rate = 2 * n**3 * inner / (time.perf_counter() - start)
-            if rate > best:
-                best, best_size, best_inner = rate, n, inner
+            rates.append(2 * n**3 * inner / (time.perf_counter() - start))
+        if max(rates) > best:
+            best, best_median, best_size, best_inner = max(rates), statistics.median(rates), n, inner
         del a, b, out
     name = str(dtype).removeprefix("torch.")
     where = (f"torch CPU threads: {threads}" if device.type == "cpu"
              else f"TF32 {'allowed' if torch.backends.cuda.matmul.allow_tf32 else 'off'}" if dtype == torch.float32
              else device_name(device))
-    method = (f"best of 5 timed rounds of {best_inner} back-to-back {best_size}x{best_size}x{best_size} {name} "
-              f"torch.matmul products after 2 warm-ups (sizes tried: {', '.join(map(str, sizes))}; {where})")
-    return MatmulPeak(flops_per_second=best, device=str(device), dtype=name, method=method)
+    steady = best_median >= 0.9 * best
+    method = (f"best of {PEAK_ROUNDS} timed rounds of {best_inner} back-to-back {best_size}x{best_size}x{best_size} "
+              f"{name} torch.matmul products after 2 warm-ups (median round {best_median / 1e9:.1f} GFLOP/s; "
+              f"sizes tried: {', '.join(map(str, sizes))}; {where})")
+    if not steady:
+        logger.warning("matmul peak on %s: the median round (%.1f GFLOP/s) is more than 10%% below the best (%.1f): "
+                       "the device was busy while it was measured; MFU is relative to the best round",
+                       device, best_median / 1e9, best / 1e9)
+    return MatmulPeak(flops_per_second=best, device=str(device), dtype=name, method=method,
+                      median_flops_per_second=best_median, steady=steady)
 
 
 def device_name(device: torch.device) -> str:
@@ -546,7 +572,7 @@ class EfficiencyCallback(TrainerCallback):
         ``optimizer_fraction`` (shares of the step time), ``optimizer_step_mean_s``;
         ``samples_per_second``, ``sequences_per_second``, ``tokens_per_second`` (real tokens),
         ``padding_ratio``; ``train_flops_per_second`` (model FLOPs achieved),
-        ``matmul_peak_flops_per_second``, ``matmul_peak_method``, ``mfu``, ``flops_formula``,
+        ``matmul_peak_flops_per_second``, ``matmul_peak_steady``, ``matmul_peak_method``, ``mfu``, ``flops_formula``,
         ``non_embedding_parameters``; ``peak_host_memory_mib`` (sampled during training),
         ``process_max_rss_mib`` (lifetime), ``peak_gpu_memory_allocated_mib``,
         ``peak_gpu_memory_reserved_mib``, ``optimizer_state_mib`` (of ``optimizer``);
@@ -575,6 +601,7 @@ class EfficiencyCallback(TrainerCallback):
                                                 "samples_per_second", "sequences_per_second",
                                                 "tokens_per_second", "padding_ratio", "train_flops_per_second")},
             "matmul_peak_flops_per_second": self.peak.flops_per_second if self.peak else None,
+            "matmul_peak_steady": self.peak.steady if self.peak else None,
             "matmul_peak_method": self.peak.method if self.peak else None,
             "mfu": rates.get("mfu"),
             "flops_formula": FLOPS_FORMULA if self.flops else None,
@@ -730,9 +757,13 @@ class EfficiencyTrainerMixin:
             self.efficiency = EfficiencyCallback()
             self.add_callback(self.efficiency)
 
+    def batch_samples(self, inputs) -> int | None:
+        """Training examples in a batch, where ``count_batch`` cannot tell (None: it can)."""
+        return None
+
     def training_step(self, model, inputs, num_items_in_batch=None):
         if self.efficiency is not None:
-            self.efficiency.observe_batch(inputs)
+            self.efficiency.observe_batch(inputs, self.batch_samples(inputs))
         return super().training_step(model, inputs, num_items_in_batch)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:

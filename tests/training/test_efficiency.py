@@ -204,9 +204,30 @@ def test_usage_sampler_without_nvml_or_when_it_fails(monkeypatch):
 def test_matmul_peak_is_measured_once_per_device_and_dtype():
     peak = measure_matmul_peak("cpu", torch.float32)
     assert peak.flops_per_second > 1e8 and peak.dtype == "float32" and peak.device == "cpu"
-    assert "2048x2048x2048 float32" in peak.method and "best of 5" in peak.method
+    assert "2048x2048x2048 float32" in peak.method and "best of 9" in peak.method
+    assert 0 < peak.median_flops_per_second <= peak.flops_per_second
+    assert peak.steady == (peak.median_flops_per_second >= 0.9 * peak.flops_per_second)
     assert measure_matmul_peak(torch.device("cpu"), torch.float32) is peak  # cached
     assert torch.get_num_threads() == 1 and "torch CPU threads: 1" in peak.method  # the module's one_thread fixture
+
+
+def test_matmul_peak_warns_when_the_device_was_busy(monkeypatch, caplog):
+    # A fake matmul: 2 ms per product, 6 ms in every other timed round (as if another process
+    # shared the cores): five of the nine rounds are slow, so the median is a third of the best.
+    calls = {"n": 0}
+    monkeypatch.setattr(efficiency, "PEAK_ROUND_SECONDS", 0.01)  # 5 products per round
+
+    def matmul(a, b, out=None):
+        calls["n"] += 1
+        timed_round = (calls["n"] - 4) // 5  # 2 warm-ups and 1 probe first
+        time.sleep(0.006 if timed_round >= 0 and timed_round % 2 == 0 else 0.002)
+
+    monkeypatch.setattr(efficiency.torch, "matmul", matmul)
+    with caplog.at_level("WARNING", logger="hf_rerank"):
+        peak = efficiency._measure_matmul_peak.__wrapped__(torch.device("cpu"), torch.float32, 1)
+    assert not peak.steady
+    assert peak.median_flops_per_second == pytest.approx(peak.flops_per_second / 3, rel=0.25)
+    assert "the device was busy" in caplog.text
 
 
 # ------------------------------------------------------------------------------------ the callback in training
