@@ -16,9 +16,12 @@ sentence-transformers: ``BatchSamplers.NO_DUPLICATES``).
 Both: same batch size, max length, precision (TrainingArguments ``bf16`` on the CPU), optimizer
 (torch AdamW, lr 2e-5, weight decay 0.01, no warmup, linear decay), seed, ``max_steps`` optimizer
 steps, no evaluation, no saving, no data-loader workers. What differs is each library's own way
-of feeding the model, which is what is measured: hf-rerank tokenises in its collators and batches
-cross-encoder pairs of similar length (``length_bucketing``, default on); sentence-transformers
-(random batches) tokenises each batch and pads it to its longest row. hf-rerank's own arguments
+of feeding and running the model, which is what is measured: hf-rerank tokenises in its collators,
+batches cross-encoder pairs of similar length (``length_bucketing``), encodes a bi-encoder
+batch's texts in chunks of similar length (``length_chunks``), draws dropout masks with NumPy and
+computes attention eagerly on CPUs (``fast_cpu_dropout``) and uses torch's fused AdamW, all
+default on; sentence-transformers (random batches) tokenises each batch and pads it to its longest
+row. hf-rerank's own arguments
 can be changed with ``--hf-set KEY=VALUE`` (e.g. ``--hf-set length_bucketing=false``) to measure
 its speed options.
 
@@ -30,8 +33,12 @@ Measured per training run, the same way for both libraries:
   batches each side trained on (its collator, or sentence-transformers' cross-encoder tokeniser,
   is wrapped; the data loader collates one batch ahead, which is not counted);
 - MFU: model FLOPs of those batches (``hf_rerank.training.efficiency.TransformerFlops``:
-  6 N per real token + attention) per second, over one matmul peak measured at the start for the
-  precision in use (``measure_matmul_peak``);
+  6 N per real token + attention) per second of ``train()``, over one matmul peak measured at
+  the start for the precision in use (``measure_matmul_peak``, best of 9 rounds); the peak is
+  measured again at the end, and a difference of more than 10% is reported (the CPU was shared);
+- step MFU (hf-rerank only): what its ``EfficiencyCallback`` reports in every run's metrics.json,
+  the same FLOPs over the optimizer steps' time after two warm-up steps (the trainer's set-up and
+  the first steps' one-off work, e.g. oneDNN kernel creation, excluded);
 - peak RSS: the run's process's resident memory, sampled every 0.1 s during ``train()``, and its
   rise over the RSS at the start of ``train()`` (activations, gradients, optimizer state).
 
@@ -91,18 +98,20 @@ TREC_DL = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl"
 SEED = 12
 SYSTEMS = ("sentence-transformers", "hf-rerank")
 KEYS = ("samples_per_s", "tokens_per_s", "padding", "mfu", "peak_rss_mib", "rss_rise_mib")
+STEP_MFU = "step_mfu"  # hf-rerank's EfficiencyCallback's own MFU (eff_mfu); None for sentence-transformers
 
 
 class TokenCounter:
-    """Wraps a callable that returns model-input batches; counts each batch (``count_batch``)."""
+    """Wraps a callable that returns model-input batches; counts each batch (``count_batch``;
+    ``samples(batch)``, if given, says how many training examples it holds)."""
 
-    def __init__(self, tokenise):
-        self.tokenise = tokenise
+    def __init__(self, tokenise, samples=None):
+        self.tokenise, self.samples = tokenise, samples
         self.batches = []
 
     def __call__(self, *args, **kwargs):
         batch = self.tokenise(*args, **kwargs)
-        self.batches.append(count_batch(batch))
+        self.batches.append(count_batch(batch, None if self.samples is None else self.samples(batch)))
         return batch
 
     def __getattr__(self, name):  # trainers read the wrapped collator's attributes (queries, corpus, ...)
@@ -148,7 +157,8 @@ def timed_train(trainer, counter: TokenCounter, model, args) -> dict[str, float]
     peak = max(s.rss_bytes for s in samples)
     return {"samples_per_s": totals["samples"] / seconds, "tokens_per_s": totals["real"] / seconds,
             "padding": 1 - totals["real"] / totals["padded"], "mfu": totals["flops"] / seconds / args.peak,
-            "peak_rss_mib": peak / MIB, "rss_rise_mib": (peak - samples[0].rss_bytes) / MIB, "loss": output.training_loss}
+            "peak_rss_mib": peak / MIB, "rss_rise_mib": (peak - samples[0].rss_bytes) / MIB, "loss": output.training_loss,
+            STEP_MFU: output.metrics.get("eff_mfu")}
 
 
 # ------------------------------------------------------------------------------------ cross-encoder
@@ -203,9 +213,11 @@ def train_hf_rerank_bi_encoder(data: dict, args, output_dir: str):
     path = bundled_model_path()
     model, tokenizer = AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
     collection = data["collection"]
-    counter = TokenCounter(BiEncoderCollator(tokenizer, collection.queries, collection.corpus, args.max_length))
     training_args = hf_arguments(EmbeddingTrainingArguments, args, output_dir, loss="mnrl", temperature=0.05,
                                  max_length=args.max_length)
+    counter = TokenCounter(BiEncoderCollator(tokenizer, collection.queries, collection.corpus, args.max_length,
+                                             chunk_overhead_tokens=training_args.chunk_overhead_tokens),
+                           samples=lambda batch: len(batch["rows"]["query"]))
     trainer = EmbeddingTrainer(model=model, args=training_args, train_dataset=data["triplets"], data_collator=counter,
                                processing_class=tokenizer, pooling="mean", normalize=True)
     result = timed_train(trainer, counter, model, args)
@@ -281,7 +293,8 @@ def alternate(kind: str, args, workspace: str) -> dict[str, list[dict]]:
                                       not args.no_eval and round_number == args.rounds)
             results[name].append(result)
             print(f"  round {round_number} {kind:<13} {name:<22} {result['samples_per_s']:7.1f} samples/s "
-                  f"{result['tokens_per_s']:9.0f} real tokens/s  padding {result['padding']:.1%}  MFU {result['mfu']:.1%}  "
+                  f"{result['tokens_per_s']:9.0f} real tokens/s  padding {result['padding']:.1%}  MFU {result['mfu']:.1%}"
+                  f"{'' if result[STEP_MFU] is None else f' (step MFU {result[STEP_MFU]:.1%})'}  "
                   f"peak RSS {result['peak_rss_mib']:.0f} MiB  loss {result['loss']:.4f}  ({result['data']})", flush=True)
     return results
 
@@ -331,7 +344,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workspace:
         results = {kind: bench(args, workspace) for kind, bench in benches.items() if args.only in (None, kind)}
 
-    medians = {kind: {name: {key: statistics.median(run[key] for run in runs) for key in KEYS}
+    peak_end = in_fresh_process(measure_matmul_peak, "cpu", args.dtype)  # a fresh process: not the cached one
+    drift = peak_end.flops_per_second / args.peak - 1
+    print(f"matmul peak at the end {peak_end.flops_per_second / 1e9:.1f} GFLOP/s ({drift:+.1%} from the start)"
+          + (": the CPU was shared during the benchmark, timings and MFU are not reliable" if abs(drift) > 0.1 else ""),
+          flush=True)
+    medians = {kind: {name: {key: statistics.median(run[key] for run in runs)
+                             for key in KEYS + ((STEP_MFU,) if runs[0][STEP_MFU] is not None else ())}
                       for name, runs in by_system.items()} for kind, by_system in results.items()}
     ratios = {kind: {key: m["hf-rerank"][key] / m["sentence-transformers"][key]
                      for key in ("samples_per_s", "tokens_per_s", "peak_rss_mib")}
@@ -343,16 +362,17 @@ def main() -> None:
     print(f"\n{args.steps} steps x batch {args.batch_size}, max length {args.max_length}, {args.precision}, "
           f"{args.rounds} round(s) (medians), torch threads {torch.get_num_threads()}, "
           f"hf-rerank settings {args.hf_set or 'default'}; nDCG@10: {args.eval_data.name} BM25 top-100 reranked")
-    print(f"{'model':<14} {'system':<22} {'samples/s':>10} {'tokens/s':>9} {'padding':>8} {'MFU':>6} "
+    print(f"{'model':<14} {'system':<22} {'samples/s':>10} {'tokens/s':>9} {'padding':>8} {'MFU':>6} {'step MFU':>9} "
           f"{'peak RSS MiB':>13} {'rise MiB':>9} {'nDCG@10':>8}")
     for kind, by_system in medians.items():
         for name, m in by_system.items():
             score = ndcg.get(kind, {}).get(name)
             print(f"{kind:<14} {name:<22} {m['samples_per_s']:>10.1f} {m['tokens_per_s']:>9.0f} {m['padding']:>8.1%} "
-                  f"{m['mfu']:>6.1%} {m['peak_rss_mib']:>13.0f} {m['rss_rise_mib']:>9.0f} "
+                  f"{m['mfu']:>6.1%} {f'{m[STEP_MFU]:.1%}' if STEP_MFU in m else '-':>9} "
+                  f"{m['peak_rss_mib']:>13.0f} {m['rss_rise_mib']:>9.0f} "
                   f"{'-' if score is None else f'{score:.4f}':>8}")
         print(f"{kind:<14} {'hf-rerank / ST':<22} {ratios[kind]['samples_per_s']:>9.2f}x {ratios[kind]['tokens_per_s']:>8.2f}x"
-              f"{'':>16} {ratios[kind]['peak_rss_mib']:>12.2f}x"
+              f"{'':>26} {ratios[kind]['peak_rss_mib']:>12.2f}x"
               + (f"{'BM25':>11} {ndcg[kind]['bm25']:.4f}" if kind in ndcg else ""))
     summary = {
         "cross_encoder_speedup": round(ratios["cross-encoder"]["samples_per_s"], 3) if "cross-encoder" in ratios else None,
@@ -362,7 +382,8 @@ def main() -> None:
         "medians": {kind: {name: {key: round(value, 4) for key, value in m.items()} for name, m in by_system.items()}
                     for kind, by_system in medians.items()},
         "ndcg@10": {kind: {name: round(value, 4) for name, value in scores.items()} for kind, scores in ndcg.items()},
-        "matmul_peak_flops_per_second": round(args.peak), "steps": args.steps, "batch_size": args.batch_size,
+        "matmul_peak_flops_per_second": round(args.peak), "matmul_peak_end_flops_per_second": round(peak_end.flops_per_second),
+        "steps": args.steps, "batch_size": args.batch_size,
         "max_length": args.max_length, "precision": args.precision, "rounds": args.rounds, "hf_set": args.hf_set,
     }
     print(json.dumps(summary))

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
@@ -111,6 +112,34 @@ class CrossEncoderCollator:
         return self._query_lengths[qid]
 
 
+def length_chunks(lengths: Sequence[int], overhead_tokens: int) -> list[list[int]]:
+    """Split texts into chunks, each to be padded to its own longest text, at the least cost.
+
+    Args:
+        lengths: tokens per text.
+        overhead_tokens: the cost of one more chunk (one more forward pass), in padded tokens.
+    Returns:
+        chunks of indices into ``lengths`` covering each index once, each chunk a run of the
+        texts sorted by length (shortest first): the partition minimising ``sum(len(chunk) *
+        longest in chunk) + overhead_tokens * chunks`` (exact, dynamic programming over the sorted
+        lengths).
+    """
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    sorted_lengths = np.asarray(lengths, dtype=np.int64)[order]
+    n = len(order)
+    best = np.zeros(n + 1)
+    cut = np.zeros(n + 1, dtype=np.int64)
+    for end in range(1, n + 1):  # best[end]: cheapest split of the `end` shortest texts
+        costs = best[:end] + (end - np.arange(end)) * sorted_lengths[end - 1] + overhead_tokens
+        cut[end] = int(np.argmin(costs))
+        best[end] = costs[cut[end]]
+    chunks, end = [], n
+    while end > 0:
+        chunks.append(order[cut[end]:end].tolist())
+        end = int(cut[end])
+    return chunks[::-1]
+
+
 @dataclass
 class BiEncoderCollator:
     """Turn a list of :class:`TripletExample` into a bi-encoder batch: texts tokenised separately.
@@ -122,19 +151,25 @@ class BiEncoderCollator:
         queries: ``{qid: text}``.
         corpus: ``{pid: text}``.
         max_length: tokens per text, special tokens included (longer texts are truncated).
+        chunk_overhead_tokens: ``None``: one chunk per field (queries, positives, negatives), each
+            padded to its longest text. A number: all the batch's texts are split jointly into
+            chunks of similar length (:func:`length_chunks` with this cost per chunk), so much less
+            padding is encoded; the embeddings are the same.
     Returns (``__call__``):
-        ``{"query": inputs, "positive": inputs}`` plus ``"negative": inputs`` when the examples
-        have negatives (all or none of them must), where ``inputs`` are the tokenizer's model
-        inputs ``(B, length)`` padded to that field's longest text in the batch; row i of each
-        belongs to example i.
+        ``{"chunks": [inputs, ...], "rows": {"query": (B,), "positive": (B,)[, "negative": (B,)]}}``:
+        ``inputs`` are the tokenizer's model inputs ``(rows, length)`` of one chunk, padded to its
+        longest text; ``rows[field][i]`` (int64) is where example i's text of that field is in the
+        chunks' rows concatenated in order. ``"negative"`` is there when the examples have
+        negatives (all or none of them must).
     """
 
     tokenizer: PreTrainedTokenizerBase
     queries: Mapping[str, str]
     corpus: Mapping[str, str]
     max_length: int
+    chunk_overhead_tokens: int | None = None
 
-    def __call__(self, examples: Sequence[TripletExample]) -> dict[str, dict[str, torch.Tensor]]:
+    def __call__(self, examples: Sequence[TripletExample]) -> dict:
         if not examples:
             raise ValueError("cannot collate an empty batch")
         if not all(isinstance(example, TripletExample) for example in examples):
@@ -143,16 +178,27 @@ class BiEncoderCollator:
         with_negative = [example.negative is not None for example in examples]
         if any(with_negative) and not all(with_negative):
             raise ValueError("a batch mixes examples with and without negatives")
-        batch = {
-            "query": self._encode([_text(self.queries, example.qid, "query") for example in examples]),
-            "positive": self._encode([_text(self.corpus, example.positive, "passage") for example in examples]),
+        fields = {
+            "query": [_text(self.queries, example.qid, "query") for example in examples],
+            "positive": [_text(self.corpus, example.positive, "passage") for example in examples],
         }
         if all(with_negative):
-            batch["negative"] = self._encode([_text(self.corpus, example.negative, "passage") for example in examples])
-        return batch
-
-    def _encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        return dict(self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"))
+            fields["negative"] = [_text(self.corpus, example.negative, "passage") for example in examples]
+        texts = [text for field_texts in fields.values() for text in field_texts]
+        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+        features = [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
+        size = len(examples)
+        if self.chunk_overhead_tokens is None:
+            chunks = [list(range(start, start + size)) for start in range(0, len(texts), size)]
+        else:
+            chunks = length_chunks([len(feature["input_ids"]) for feature in features], self.chunk_overhead_tokens)
+        position = torch.empty(len(texts), dtype=torch.int64)
+        position[torch.tensor([i for chunk in chunks for i in chunk])] = torch.arange(len(texts))
+        return {
+            "chunks": [dict(self.tokenizer.pad([features[i] for i in chunk], padding=True, return_tensors="pt"))
+                       for chunk in chunks],
+            "rows": {name: position[k * size:(k + 1) * size] for k, name in enumerate(fields)},
+        }
 
 
 def _text(texts: Mapping[str, str], key: str, kind: str) -> str:

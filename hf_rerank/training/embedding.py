@@ -1,8 +1,9 @@
 """``EmbeddingTrainer``: train a bi-encoder (encoder + pooling + optional normalisation).
 
-Batches come from :class:`~hf_rerank.data.collators.BiEncoderCollator`: ``{"query": inputs,
-"positive": inputs[, "negative": inputs]}``, row i of each field from example i. Each field is
-encoded by the same encoder and pooled (``mean``, ``cls`` or ``max``) into ``(B, d)`` embeddings,
+Batches come from :class:`~hf_rerank.data.collators.BiEncoderCollator`: ``{"chunks": [inputs,
+...], "rows": {"query": (B,), "positive": (B,)[, "negative": (B,)]}}``. Every chunk is encoded
+by the same encoder and pooled (``mean``, ``cls`` or ``max``), the chunks' embeddings are
+concatenated and ``rows`` picks each field's ``(B, d)`` embeddings (row i from example i),
 L2-normalised when the model normalises (as all-MiniLM-L6-v2 does), and the loss named by
 ``args.loss`` is applied (:data:`~hf_rerank.losses.EMBEDDING_LOSSES`):
 
@@ -88,10 +89,14 @@ class EmbeddingTrainer(RerankTrainer):
         embeddings = pool(hidden.float(), inputs["attention_mask"], self.pooling)
         return F.normalize(embeddings, dim=-1) if self.normalize else embeddings
 
+    def batch_samples(self, inputs) -> int:
+        return len(inputs["rows"]["query"])
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        queries = self.embed(model, inputs["query"])
-        positives = self.embed(model, inputs["positive"])
-        negatives = self.embed(model, inputs["negative"]) if "negative" in inputs else None
+        embeddings = torch.cat([self.embed(model, chunk) for chunk in inputs["chunks"]])
+        rows = inputs["rows"]
+        queries, positives = embeddings[rows["query"]], embeddings[rows["positive"]]
+        negatives = embeddings[rows["negative"]] if "negative" in rows else None
         args = self.args
         if args.loss == "mnrl":
             offset = 0

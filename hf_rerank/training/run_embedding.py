@@ -216,7 +216,8 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
                                watch=watch, batch_size=args.per_device_eval_batch_size),
         *hub_callbacks(args, "embedding"),
     ]
-    collator = BiEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length)
+    collator = BiEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length,
+                                 chunk_overhead_tokens=args.chunk_overhead_tokens)
     trainer = EmbeddingTrainer(model=model, args=args, train_dataset=examples, data_collator=collator,
                                processing_class=tokenizer, callbacks=callbacks, pooling=pooling, normalize=normalize)
     train_output = trainer.train(resume_from_checkpoint=resume_reference(args.resume_from_checkpoint))

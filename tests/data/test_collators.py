@@ -98,16 +98,59 @@ from hf_rerank.data.collators import BiEncoderCollator  # noqa: E402
 from hf_rerank.data.examples import TripletExample  # noqa: E402
 
 
+def field_texts(tokenizer, batch, field):
+    """The decoded texts of ``field``, example by example, wherever the chunks put them."""
+    rows = [row for chunk in batch["chunks"] for row in decoded(tokenizer, chunk)]
+    return [rows[i] for i in batch["rows"][field].tolist()]
+
+
 def test_bi_encoder_collator_fields_rows_and_truncation(tokenizer):
     collator = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=8)
     batch = collator([TripletExample("19335", LONG_PID, "p2"), TripletExample("1037798", "p1", "p3")])
-    assert set(batch) == {"query", "positive", "negative"}
-    assert decoded(tokenizer, batch["query"]) == ["anthropological definition of environment", "who is robert gray"]
-    assert decoded(tokenizer, batch["negative"]) == ["gray", "environment"]
-    assert batch["positive"]["input_ids"].shape == (2, 8)  # the long passage is cut to max_length
-    assert batch["negative"]["attention_mask"].sum(dim=1).tolist() == [3, 3]  # [CLS] word [SEP], padding excluded
+    assert set(batch) == {"chunks", "rows"} and set(batch["rows"]) == {"query", "positive", "negative"}
+    assert len(batch["chunks"]) == 3  # one per field
+    assert field_texts(tokenizer, batch, "query") == ["anthropological definition of environment", "who is robert gray"]
+    assert field_texts(tokenizer, batch, "negative") == ["gray", "environment"]
+    assert batch["chunks"][1]["input_ids"].shape == (2, 8)  # the positives: the long passage is cut to max_length
+    assert batch["chunks"][2]["attention_mask"].sum(dim=1).tolist() == [3, 3]  # [CLS] word [SEP], padding excluded
     without = collator([TripletExample("19335", LONG_PID), TripletExample("1037798", "p1")])
-    assert set(without) == {"query", "positive"}
+    assert set(without["rows"]) == {"query", "positive"} and len(without["chunks"]) == 2
+
+
+def test_bi_encoder_collator_chunks_by_length_with_the_same_rows(tokenizer):
+    examples = [TripletExample("19335", LONG_PID, "p2"), TripletExample("1037798", "p1", "p3")]
+    plain = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)(examples)
+    chunked = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32, chunk_overhead_tokens=2)(examples)
+    for field in ("query", "positive", "negative"):
+        assert field_texts(tokenizer, chunked, field) == field_texts(tokenizer, plain, field)
+    lengths = [chunk["attention_mask"].sum(dim=1).tolist() for chunk in chunked["chunks"]]
+    padded = sum(chunk["attention_mask"].numel() for chunk in chunked["chunks"])
+    assert sorted(n for chunk in lengths for n in chunk) == sorted(
+        n for chunk in plain["chunks"] for n in chunk["attention_mask"].sum(dim=1).tolist())
+    assert padded < sum(chunk["attention_mask"].numel() for chunk in plain["chunks"])
+    one = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32, chunk_overhead_tokens=10_000)(examples)
+    assert len(one["chunks"]) == 1  # a forward pass costing more than any padding: everything in one chunk
+
+
+def test_length_chunks_minimise_padding_plus_overhead():
+    from hf_rerank.data.collators import length_chunks
+
+    lengths = [10, 3, 11, 4, 50, 3]
+    assert length_chunks(lengths, overhead_tokens=0) == [[1, 5], [3], [0], [2], [4]]  # no overhead: no padding
+    assert length_chunks(lengths, overhead_tokens=10_000) == [[1, 5, 3, 0, 2, 4]]
+    # overhead 20: {3,3,4} 12 + {10,11} 22 + {50} 50 = 84 + 60 beats e.g. {3,3,4,10,11} 55 + 50 + 40 = 145
+    assert length_chunks(lengths, overhead_tokens=20) == [[1, 5, 3], [0, 2], [4]]
+
+    def cost(chunks, overhead):
+        return sum(len(c) * max(lengths[i] for i in c) + overhead for c in chunks)
+
+    import itertools
+
+    order = [1, 5, 3, 0, 2, 4]  # by length
+    for overhead in (0, 5, 20, 60):
+        best = min(cost([order[a:b] for a, b in zip((0, *cuts), (*cuts, 6))], overhead)
+                   for k in range(6) for cuts in itertools.combinations(range(1, 6), k))
+        assert cost(length_chunks(lengths, overhead), overhead) == best  # exhaustive check
 
 
 def test_bi_encoder_collator_rejects_mixed_and_unknown(tokenizer):

@@ -140,3 +140,37 @@ def test_gathered_in_batch_negatives_equal_one_big_batch(tmp_path):
         assert process.returncode == 0, err[-2000:]
         _, _, loss_error, grad_error = next(line for line in out.splitlines() if line.startswith("RESULT")).split()
         assert float(loss_error) < 1e-6 and float(grad_error) < 1e-6
+
+
+def test_chunked_batches_give_the_same_loss_and_gradients(tmp_path, tokenizer):
+    from transformers import AutoModel
+
+    from hf_rerank.data.collators import BiEncoderCollator
+    from hf_rerank.data.examples import TripletExample
+    from hf_rerank.training.embedding import EmbeddingTrainer
+    from tests.conftest import tiny_config
+
+    queries = {"q1": "what do bees make", "q2": "who wrote hamlet", "q3": "how tall is the tallest mountain on earth"}
+    corpus = {"p1": "bees make honey from the nectar of flowers they visit", "p2": "shakespeare",
+              "p3": "mount everest is 8849 metres tall", "n1": "rain", "n2": "the sea is blue and deep and wide"}
+    examples = [TripletExample("q1", "p1", "n1"), TripletExample("q2", "p2", "n2"), TripletExample("q3", "p3", "n1")]
+    torch.manual_seed(0)
+    model = AutoModel.from_config(tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    args = EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", max_length=32)
+    assert args.chunk_overhead_tokens == 128  # on by default on a CPU
+    assert EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, length_chunks=False).chunk_overhead_tokens is None
+    trainer = EmbeddingTrainer(model=model, args=args, processing_class=tokenizer, pooling="mean", normalize=True)
+    results = []
+    for overhead in (None, 2):
+        batch = BiEncoderCollator(tokenizer, queries, corpus, max_length=32, chunk_overhead_tokens=overhead)(examples)
+        assert trainer.batch_samples(batch) == 3
+        model.zero_grad()
+        loss = trainer.compute_loss(model, batch)
+        loss.backward()
+        results.append((len(batch["chunks"]), loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (plain_chunks, plain_loss, plain_grads), (chunks, loss, grads) = results
+    assert plain_chunks == 3 and chunks > 3  # split by length, not by field
+    assert len(grads) == len(plain_grads) > 0
+    torch.testing.assert_close(loss, plain_loss, rtol=1e-5, atol=1e-6)
+    for grad, plain in zip(grads, plain_grads):
+        torch.testing.assert_close(grad, plain, rtol=1e-4, atol=1e-6)
