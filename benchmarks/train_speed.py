@@ -36,8 +36,8 @@ Measured per training run, the same way for both libraries:
   6 N per real token + attention) per second of ``train()``, over one matmul peak measured at
   the start for the precision in use (``measure_matmul_peak``, best of 9 rounds); the peak is
   measured again at the end, and a difference of more than 10% is reported (the CPU was shared);
-- step MFU (hf-rerank only): what its ``EfficiencyCallback`` reports in every run's metrics.json,
-  the same FLOPs over the optimizer steps' time after two warm-up steps (the trainer's set-up and
+- step samples/s and step MFU (hf-rerank only): what its ``EfficiencyCallback`` reports in every
+  run's metrics.json, over the optimizer steps after two warm-up steps (the trainer's set-up and
   the first steps' one-off work, e.g. oneDNN kernel creation, excluded);
 - peak RSS: the run's process's resident memory, sampled every 0.1 s during ``train()``, and its
   rise over the RSS at the start of ``train()`` (activations, gradients, optimizer state).
@@ -48,13 +48,15 @@ state, and both sides import the same modules. What a process does before ``trai
 data, model loading, and filling hf-rerank's matmul-peak cache, ~1 s that a real run pays once)
 is not timed. The table shows medians and the hf-rerank / sentence-transformers ratios. Each
 side's last model then (unless ``--no-eval``) reranks the DL19 BM25 top-100 in its process
-(hf-rerank's evaluation, same precision) and nDCG@10 is printed, so speed is never bought with
-quality. The last line is JSON:
+(hf-rerank's evaluation, same precision) and nDCG@10 is printed with the difference and its
+two-sided paired t-test over the 43 queries, so speed is never bought with quality. With
+``--systems hf-rerank`` only hf-rerank trains (to compare its ``--hf-set`` options; no ratios).
+The last line is JSON:
 ``{"cross_encoder_speedup": ..., "bi_encoder_speedup": ..., ...}`` (hf-rerank samples/s divided
 by sentence-transformers').
 
     .venv/bin/python benchmarks/train_speed.py [--steps 40] [--rounds 2] [--precision bf16|fp32]
-        [--only cross-encoder|bi-encoder] [--hf-set KEY=VALUE ...] [--no-eval]
+        [--only cross-encoder|bi-encoder] [--systems hf-rerank] [--hf-set KEY=VALUE ...] [--no-eval]
     .venv/bin/python benchmarks/train_speed.py --quick          # 8 steps, 1 round
 """
 
@@ -85,6 +87,7 @@ from hf_rerank.data.collators import BiEncoderCollator, CrossEncoderCollator
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.examples import TripletExample, make_judged_pairs
 from hf_rerank.evaluation.report import evaluate_reranking
+from hf_rerank.evaluation.significance import paired_t_test
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.models.cross_encoder import CrossEncoder
 from hf_rerank.models.inference import native_bf16
@@ -98,7 +101,8 @@ TREC_DL = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl"
 SEED = 12
 SYSTEMS = ("sentence-transformers", "hf-rerank")
 KEYS = ("samples_per_s", "tokens_per_s", "padding", "mfu", "peak_rss_mib", "rss_rise_mib")
-STEP_MFU = "step_mfu"  # hf-rerank's EfficiencyCallback's own MFU (eff_mfu); None for sentence-transformers
+# hf-rerank's EfficiencyCallback's own numbers (None for sentence-transformers): ours -> its metric
+STEP_KEYS = {"step_samples_per_s": "eff_samples_per_second", "step_mfu": "eff_mfu"}
 
 
 class TokenCounter:
@@ -158,7 +162,7 @@ def timed_train(trainer, counter: TokenCounter, model, args) -> dict[str, float]
     return {"samples_per_s": totals["samples"] / seconds, "tokens_per_s": totals["real"] / seconds,
             "padding": 1 - totals["real"] / totals["padded"], "mfu": totals["flops"] / seconds / args.peak,
             "peak_rss_mib": peak / MIB, "rss_rise_mib": (peak - samples[0].rss_bytes) / MIB, "loss": output.training_loss,
-            STEP_MFU: output.metrics.get("eff_mfu")}
+            **{key: output.metrics.get(metric) for key, metric in STEP_KEYS.items()}}
 
 
 # ------------------------------------------------------------------------------------ cross-encoder
@@ -274,6 +278,7 @@ def run_system(kind: str, system: str, args, workspace: str, evaluate: bool) -> 
     if evaluate:
         report, _ = evaluate_reranking(IRCollection.from_dir(args.eval_data), "bm25", scorer, depth=100, show_progress=False)
         result["ndcg@10"], result["bm25_ndcg@10"] = report.metrics["ndcg@10"], report.first_stage["ndcg@10"]
+        result["per_query_ndcg@10"] = report.per_query["ndcg@10"]
     return result
 
 
@@ -286,17 +291,37 @@ def in_fresh_process(function, *arguments):
 def alternate(kind: str, args, workspace: str) -> dict[str, list[dict]]:
     """Each system of ``kind`` in turn, ``args.rounds`` times, each run in its own process; the last
     round's models are evaluated unless ``--no-eval``."""
-    results: dict[str, list[dict]] = {name: [] for name in SYSTEMS}
+    results: dict[str, list[dict]] = {name: [] for name in args.systems}
     for round_number in range(1, args.rounds + 1):
-        for name in SYSTEMS:
+        for name in args.systems:
             result = in_fresh_process(run_system, kind, name, args, workspace,
                                       not args.no_eval and round_number == args.rounds)
             results[name].append(result)
             print(f"  round {round_number} {kind:<13} {name:<22} {result['samples_per_s']:7.1f} samples/s "
                   f"{result['tokens_per_s']:9.0f} real tokens/s  padding {result['padding']:.1%}  MFU {result['mfu']:.1%}"
-                  f"{'' if result[STEP_MFU] is None else f' (step MFU {result[STEP_MFU]:.1%})'}  "
+                  f"{step_note(result)}  "
                   f"peak RSS {result['peak_rss_mib']:.0f} MiB  loss {result['loss']:.4f}  ({result['data']})", flush=True)
     return results
+
+
+def step_note(result: dict) -> str:
+    """`` (steps: N samples/s, MFU M)`` from hf-rerank's callback, or nothing."""
+    if result["step_mfu"] is None:
+        return ""
+    return f" (steps: {result['step_samples_per_s']:.1f} samples/s, MFU {result['step_mfu']:.1%})"
+
+
+def number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def quality_difference(ours: dict, theirs: dict) -> dict[str, float]:
+    """hf-rerank's DL19 nDCG@10 minus sentence-transformers', with the two-sided paired t-test over
+    the queries both evaluated."""
+    qids = sorted(ours["per_query_ndcg@10"])
+    a = [ours["per_query_ndcg@10"][qid] for qid in qids]
+    b = [theirs["per_query_ndcg@10"][qid] for qid in qids]
+    return {"difference": statistics.fmean(a) - statistics.fmean(b), "p_value": paired_t_test(a, b), "queries": len(qids)}
 
 
 def parse_setting(text: str) -> tuple[str, object]:
@@ -320,6 +345,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16" if native_bf16("cpu") else "fp32")
     parser.add_argument("--only", choices=("cross-encoder", "bi-encoder"), help="run one comparison (default both)")
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS),
+                        help="whose training to run (default both; hf-rerank alone measures its --hf-set options, "
+                             "without ratios)")
     parser.add_argument("--hf-set", type=parse_setting, action="append", default=[], metavar="KEY=VALUE",
                         help="set one of hf-rerank's training arguments (e.g. length_bucketing=false); repeatable")
     parser.add_argument("--quick", action="store_true", help="8 steps, 1 round")
@@ -350,30 +378,38 @@ def main() -> None:
           + (": the CPU was shared during the benchmark, timings and MFU are not reliable" if abs(drift) > 0.1 else ""),
           flush=True)
     medians = {kind: {name: {key: statistics.median(run[key] for run in runs)
-                             for key in KEYS + ((STEP_MFU,) if runs[0][STEP_MFU] is not None else ())}
+                             for key in KEYS + (tuple(STEP_KEYS) if runs[0]["step_mfu"] is not None else ())}
                       for name, runs in by_system.items()} for kind, by_system in results.items()}
+    both = len(args.systems) == 2
     ratios = {kind: {key: m["hf-rerank"][key] / m["sentence-transformers"][key]
                      for key in ("samples_per_s", "tokens_per_s", "peak_rss_mib")}
-              for kind, m in medians.items()}
+              for kind, m in medians.items()} if both else {}
     ndcg = {kind: {**{name: runs[-1]["ndcg@10"] for name, runs in by_system.items()},
-                   "bm25": by_system["hf-rerank"][-1]["bm25_ndcg@10"]}
+                   "bm25": next(iter(by_system.values()))[-1]["bm25_ndcg@10"]}
             for kind, by_system in results.items() if not args.no_eval}
+    quality = {kind: quality_difference(by_system["hf-rerank"][-1], by_system["sentence-transformers"][-1])
+               for kind, by_system in results.items() if both and not args.no_eval}
 
     print(f"\n{args.steps} steps x batch {args.batch_size}, max length {args.max_length}, {args.precision}, "
           f"{args.rounds} round(s) (medians), torch threads {torch.get_num_threads()}, "
           f"hf-rerank settings {args.hf_set or 'default'}; nDCG@10: {args.eval_data.name} BM25 top-100 reranked")
-    print(f"{'model':<14} {'system':<22} {'samples/s':>10} {'tokens/s':>9} {'padding':>8} {'MFU':>6} {'step MFU':>9} "
-          f"{'peak RSS MiB':>13} {'rise MiB':>9} {'nDCG@10':>8}")
+    print(f"{'model':<14} {'system':<22} {'samples/s':>10} {'tokens/s':>9} {'padding':>8} {'MFU':>6} "
+          f"{'step s/s':>9} {'step MFU':>9} {'peak RSS MiB':>13} {'rise MiB':>9} {'nDCG@10':>8}")
     for kind, by_system in medians.items():
         for name, m in by_system.items():
             score = ndcg.get(kind, {}).get(name)
             print(f"{kind:<14} {name:<22} {m['samples_per_s']:>10.1f} {m['tokens_per_s']:>9.0f} {m['padding']:>8.1%} "
-                  f"{m['mfu']:>6.1%} {f'{m[STEP_MFU]:.1%}' if STEP_MFU in m else '-':>9} "
+                  f"{m['mfu']:>6.1%} {number(m.get('step_samples_per_s'), '.1f'):>9} {number(m.get('step_mfu'), '.1%'):>9} "
                   f"{m['peak_rss_mib']:>13.0f} {m['rss_rise_mib']:>9.0f} "
                   f"{'-' if score is None else f'{score:.4f}':>8}")
-        print(f"{kind:<14} {'hf-rerank / ST':<22} {ratios[kind]['samples_per_s']:>9.2f}x {ratios[kind]['tokens_per_s']:>8.2f}x"
-              f"{'':>26} {ratios[kind]['peak_rss_mib']:>12.2f}x"
-              + (f"{'BM25':>11} {ndcg[kind]['bm25']:.4f}" if kind in ndcg else ""))
+        if kind in ratios:
+            print(f"{kind:<14} {'hf-rerank / ST':<22} {ratios[kind]['samples_per_s']:>9.2f}x {ratios[kind]['tokens_per_s']:>8.2f}x"
+                  f"{'':>36} {ratios[kind]['peak_rss_mib']:>12.2f}x"
+                  + (f"{'BM25':>11} {ndcg[kind]['bm25']:.4f}" if kind in ndcg else ""))
+        if kind in quality:
+            q = quality[kind]
+            print(f"{kind:<14} nDCG@10 hf-rerank - sentence-transformers {q['difference']:+.4f} over {q['queries']} queries, "
+                  f"paired t-test p = {q['p_value']:.3f}")
     summary = {
         "cross_encoder_speedup": round(ratios["cross-encoder"]["samples_per_s"], 3) if "cross-encoder" in ratios else None,
         "bi_encoder_speedup": round(ratios["bi-encoder"]["samples_per_s"], 3) if "bi-encoder" in ratios else None,
@@ -382,9 +418,11 @@ def main() -> None:
         "medians": {kind: {name: {key: round(value, 4) for key, value in m.items()} for name, m in by_system.items()}
                     for kind, by_system in medians.items()},
         "ndcg@10": {kind: {name: round(value, 4) for name, value in scores.items()} for kind, scores in ndcg.items()},
+        "ndcg@10_difference": {kind: {key: round(value, 4) for key, value in q.items()} for kind, q in quality.items()},
         "matmul_peak_flops_per_second": round(args.peak), "matmul_peak_end_flops_per_second": round(peak_end.flops_per_second),
         "steps": args.steps, "batch_size": args.batch_size,
         "max_length": args.max_length, "precision": args.precision, "rounds": args.rounds, "hf_set": args.hf_set,
+        "systems": list(args.systems),
     }
     print(json.dumps(summary))
 

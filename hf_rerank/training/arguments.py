@@ -67,11 +67,6 @@ class CrossEncoderTrainingArguments(RerankTrainingArguments):
     length_bucketing: bool = field(default=True, metadata={"help": "batch examples of similar length together (less padding)"})
 
 
-CPU_CHUNK_OVERHEAD_TOKENS = 128
-"""What one more forward pass costs a bi-encoder batch on a CPU, in padded tokens: the chunking
-cost that gave the fastest all-MiniLM-L6-v2 training here (README, "Training speed")."""
-
-
 @dataclass
 class EmbeddingTrainingArguments(RerankTrainingArguments):
     """A bi-encoder (embedding model) run: loss, sequence length, batching, optional LoRA."""
@@ -83,7 +78,8 @@ class EmbeddingTrainingArguments(RerankTrainingArguments):
     max_length: int = field(default=256, metadata={"help": "tokens per query or passage (arXiv 2506.18535: 256, LoRA 512)"})
     no_duplicate_queries: bool = field(default=True, metadata={"help": "mnrl: batches never hold one query twice (its positives would be false negatives)"})
     length_bucketing: bool = field(default=True, metadata={"help": "batch examples of similar length together (less padding; mnrl: within batches of distinct queries)"})
-    length_chunks: bool = field(default=True, metadata={"help": "on CPUs: encode each batch's texts in chunks of similar length, each padded to its own longest (same embeddings, less padding; BiEncoderCollator.chunk_overhead_tokens); GPUs encode one padded batch per field"})
+    length_chunks: bool = field(default=True, metadata={"help": "on CPUs: encode each batch's texts in chunks of similar length, each padded to its own longest (same embeddings, less padding); GPUs encode one padded batch per field"})
+    length_chunk_overhead: int = field(default=128, metadata={"help": "length_chunks: what one more forward pass costs, in padded tokens (128: fastest for all-MiniLM-L6-v2 on the README's 2-core CPU)"})
     gather_across_devices: bool = field(default=False, metadata={"help": "mnrl under DDP: every process's passages are negatives for every query (with gradients)"})
     lora_r: int | None = field(default=None, metadata={"help": "train LoRA adapters of this rank instead of all weights (arXiv 2506.18535: 16)"})
     lora_alpha: float = field(default=32.0, metadata={"help": "LoRA alpha (update scaled by alpha / r)"})
@@ -92,13 +88,15 @@ class EmbeddingTrainingArguments(RerankTrainingArguments):
 
     @property
     def chunk_overhead_tokens(self) -> int | None:
-        """The collator's ``chunk_overhead_tokens``: :data:`CPU_CHUNK_OVERHEAD_TOKENS` when
-        ``length_chunks`` is on and training runs on a CPU, else ``None`` (one chunk per field)."""
-        return CPU_CHUNK_OVERHEAD_TOKENS if self.length_chunks and self.device.type == "cpu" else None
+        """The collator's ``chunk_overhead_tokens``: ``length_chunk_overhead`` when ``length_chunks``
+        is on and training runs on a CPU, else ``None`` (one chunk per field)."""
+        return self.length_chunk_overhead if self.length_chunks and self.device.type == "cpu" else None
 
     def __post_init__(self):
         super().__post_init__()
         if self.loss not in ("mnrl", "triplet"):
             raise ValueError(f"loss must be 'mnrl' or 'triplet' for embedding models, got {self.loss!r}")
+        if self.length_chunk_overhead < 0:
+            raise ValueError(f"length_chunk_overhead must be >= 0 tokens, got {self.length_chunk_overhead}")
         if self.distance not in ("euclidean", "cosine"):
             raise ValueError(f"distance must be 'euclidean' or 'cosine', got {self.distance!r}")
