@@ -1,6 +1,8 @@
 """Where a MiniLM cross-encoder training step's time goes on this CPU, and what each speed-up buys.
 
-One process, the bundled all-MiniLM-L6-v2 with a fresh seeded one-logit head, one synthetic batch
+One process, the bundled all-MiniLM-L6-v2 with a fresh seeded one-logit head (``--model
+modernbert``: a random ModernBERT of MiniLM's size instead: hidden 384, 6 layers, 6 heads, FFN
+1152, sliding windows of 128 tokens in two layers of three, no dropout, its defaults), one synthetic batch
 (``--batch`` rows of ``--length`` tokens, the last ``--padding`` positions of each padded), bf16
 autocast, BCE on the logit, lr 2e-5; per variant a fresh copy of the model and optimizer, 2
 warm-up steps, then ``--steps`` timed steps (forward, backward, optimizer step, zero_grad):
@@ -16,7 +18,7 @@ the bf16 matmul peak measured first; ``--profile VARIANT`` adds torch.profiler's
 operators that took the most time in two more steps of that variant.
 
     .venv/bin/python benchmarks/step_profile.py [--batch 32] [--length 96] [--padding 6] [--steps 6]
-        [--profile torch-dropout-sdpa]
+        [--profile torch-dropout-sdpa] [--model modernbert]
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 import torch
 import torch.nn.functional as F
 import transformers
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoModelForSequenceClassification, ModernBertConfig, ModernBertForSequenceClassification
 
 from hf_rerank.models.resolve import bundled_model_path
 from hf_rerank.training.cpu_dropout import use_fast_cpu_dropout
@@ -55,6 +57,7 @@ def prepare(base, variant: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=("minilm", "modernbert"), default="minilm")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--length", type=int, default=96)
     parser.add_argument("--padding", type=int, default=6, help="padded positions at the end of every row")
@@ -67,7 +70,12 @@ def main() -> None:
     print(f"bf16 matmul peak {peak.flops_per_second / 1e9:.1f} GFLOP/s (median round "
           f"{peak.median_flops_per_second / 1e9:.1f}); torch threads {torch.get_num_threads()}")
     torch.manual_seed(12)
-    base = AutoModelForSequenceClassification.from_pretrained(bundled_model_path(), num_labels=1)
+    if args.model == "modernbert":
+        base = ModernBertForSequenceClassification(ModernBertConfig(
+            vocab_size=50368, hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1152,
+            max_position_embeddings=max(1024, args.length), num_labels=1, pad_token_id=0))
+    else:
+        base = AutoModelForSequenceClassification.from_pretrained(bundled_model_path(), num_labels=1)
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, 20000, (args.batch, args.length), generator=generator)
     mask = torch.ones(args.batch, args.length, dtype=torch.long)

@@ -79,7 +79,7 @@ class EmbeddingTrainingArguments(RerankTrainingArguments):
     no_duplicate_queries: bool = field(default=True, metadata={"help": "mnrl: batches never hold one query twice (its positives would be false negatives)"})
     length_bucketing: bool = field(default=True, metadata={"help": "batch examples of similar length together (less padding; mnrl: within batches of distinct queries)"})
     length_chunks: bool = field(default=True, metadata={"help": "on CPUs: encode each batch's texts in chunks of similar length, each padded to its own longest (same embeddings, less padding); GPUs encode one padded batch per field"})
-    length_chunk_overhead: int = field(default=128, metadata={"help": "length_chunks: what one more forward pass costs, in padded tokens (128: fastest for all-MiniLM-L6-v2 on the README's 2-core CPU)"})
+    length_chunk_overhead: int = field(default=256, metadata={"help": "length_chunks: what one more forward pass costs, in padded tokens (256: fastest of 128-1024 for all-MiniLM-L6-v2 on the README's 2-core CPU)"})
     gather_across_devices: bool = field(default=False, metadata={"help": "mnrl under DDP: every process's passages are negatives for every query (with gradients)"})
     lora_r: int | None = field(default=None, metadata={"help": "train LoRA adapters of this rank instead of all weights (arXiv 2506.18535: 16)"})
     lora_alpha: float = field(default=32.0, metadata={"help": "LoRA alpha (update scaled by alpha / r)"})

@@ -157,7 +157,7 @@ def test_chunked_batches_give_the_same_loss_and_gradients(tmp_path, tokenizer):
     torch.manual_seed(0)
     model = AutoModel.from_config(tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
     args = EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", max_length=32)
-    assert args.chunk_overhead_tokens == 128  # on by default on a CPU
+    assert args.chunk_overhead_tokens == 256  # on by default on a CPU
     assert EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, length_chunk_overhead=7).chunk_overhead_tokens == 7
     with pytest.raises(ValueError, match="length_chunk_overhead must be >= 0"):
         EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, length_chunk_overhead=-1)
