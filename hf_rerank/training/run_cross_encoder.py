@@ -16,22 +16,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from hf_rerank.data.collators import CrossEncoderCollator
 from hf_rerank.data.examples import make_groups, make_judged_pairs, make_pairs
-from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.sources import load_collection
-from hf_rerank.hub.card import installed_versions, write_model_card
-from hf_rerank.hub.publisher import HubPushCallback, publish
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.losses import GROUPED_LOSSES
 from hf_rerank.models.auto import detect_model_type
@@ -40,6 +34,15 @@ from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments
 from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
+from hf_rerank.training.run_common import (
+    hub_callbacks,
+    load_train_collection,
+    resume_reference,
+    scores_before_training,
+    training_summary,
+    weights_fingerprint,
+    write_run_outputs,
+)
 
 logger = logging.getLogger("hf_rerank")
 
@@ -109,33 +112,6 @@ def load_cross_encoder(model_args: ModelArguments):
     return model, tokenizer
 
 
-def weights_fingerprint(model: torch.nn.Module) -> str:
-    """sha256 over every parameter's bytes (in name order): equal fingerprints, equal weights."""
-    digest = hashlib.sha256()
-    for name, parameter in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(parameter.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def load_train_collection(name: str, limit: int | None):
-    """The training collection; ``limit`` (triplets to read) applies to ``sentence-transformers/msmarco`` only."""
-    return load_collection(name, **({"limit": limit} if name == "sentence-transformers/msmarco" else {}))
-
-
-def resume_reference(reference: str | None) -> str | None:
-    """``resume_from_checkpoint`` as the Trainer takes it: a published branch (``owner/name@checkpoint-N``,
-    also from the offline cache) becomes its local directory; a local path is kept."""
-    if reference and "@" in reference and not Path(reference).is_dir():
-        return str(resolve_model(reference))
-    return reference
-
-
-def hub_callbacks(args, kind: str) -> list:
-    """``[HubPushCallback]`` when ``--push_to_hub`` (each saved checkpoint to its branch with ``--hub_strategy checkpoint``)."""
-    return [HubPushCallback(args.hub_settings, kind=kind)] if args.hub_settings is not None else []
-
-
 def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, args: CrossEncoderTrainingArguments) -> dict:
     """Train, evaluate and save (see the module docstring); returns the ``metrics.json`` object."""
     logger.info("world size: %d (process %d)", args.world_size, args.process_index)
@@ -166,8 +142,7 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
         report, run = evaluate_reranking(eval_collection, data_args.eval_run, scorer, model_name=str(output_dir),
                                          depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
                                          batch_size=args.per_device_eval_batch_size)
-        before = {key.removeprefix(f"eval_{data_args.eval_name}_"): value for entry in trainer.state.log_history
-                  if entry.get("step") == 0 for key, value in entry.items() if key.startswith(f"eval_{data_args.eval_name}_")}
+        before = scores_before_training(trainer.state.log_history, data_args.eval_name)
         print(report.table())
         if before:
             print("  before fine-tuning (step 0): " + ", ".join(f"{k} {v:.4f}" for k, v in before.items()))
@@ -179,35 +154,13 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
             "significance": {data_args.eval_name: report.significance},
             "eval_protocol": {"data": data_args.eval_data, "run": data_args.eval_run, "depth": data_args.eval_depth,
                               "metric_set": report.metric_set, "convention": report.convention, "queries": report.queries},
-            "train_seconds": train_output.metrics["train_runtime"],
-            "train_samples_per_second": train_output.metrics["train_samples_per_second"],
-            "train_loss": train_output.metrics.get("train_loss"),
-            "global_steps": trainer.state.global_step,
-            "optimizer": trainer.optimizer_hyperparameters,
-            "num_train_epochs": args.num_train_epochs,
-            "gradient_accumulation_steps": args.gradient_accumulation_steps,
-            "framework_versions": installed_versions(),
-            "efficiency": trainer.efficiency.summary if trainer.efficiency is not None else None,
-            "lr_scheduler": args.lr_scheduler_type,
-            "warmup_steps": args.warmup_steps,
+            **training_summary(trainer, train_output, args),
             "model": model_args.model_name_or_path,
             "loss": args.loss,
             "train_data": data_args.train_data,
             "train_examples": len(train_examples),
             "example_type": type(examples[0]).__name__,
-            "per_device_train_batch_size": args.per_device_train_batch_size,
-            "world_size": args.world_size,
-            "max_length": args.max_length,
-            "precision": args.precision,
-            "seed": args.seed,
         }
-        with atomic_write(output_dir / "log_history.json") as handle:
-            json.dump(trainer.state.log_history, handle, indent=2)
-        with atomic_write(output_dir / "metrics.json") as handle:
-            json.dump(summary, handle, indent=2)
-        write_model_card(output_dir, kind="cross-encoder")
-        if args.hub_settings is not None:
-            publish(output_dir, args.hub_settings.repo_id, private=args.hub_settings.private,
-                    allow_overwrite=args.hub_settings.allow_overwrite, kind="cross-encoder")
+        write_run_outputs(output_dir, trainer.state.log_history, summary, args, "cross-encoder")
     trainer.accelerator.wait_for_everyone()
     return summary

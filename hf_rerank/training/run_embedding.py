@@ -21,7 +21,6 @@ untrained base model. It writes to ``training_args.output_dir``:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -36,8 +35,6 @@ from hf_rerank.data.examples import make_triplets
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.mining import mine_hard_negatives, write_negatives
 from hf_rerank.data.sources import load_collection
-from hf_rerank.hub.card import installed_versions, write_model_card
-from hf_rerank.hub.publisher import publish
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.evaluation.retrieve import EmbeddingScorer, RetrievalReport, dense_retrieve, encode_corpus
@@ -47,11 +44,14 @@ from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
 from hf_rerank.training.embedding import EmbeddingTrainer
-from hf_rerank.training.run_cross_encoder import (
+from hf_rerank.training.run_common import (
     hub_callbacks,
     load_train_collection,
     resume_reference,
+    scores_before_training,
+    training_summary,
     weights_fingerprint,
+    write_run_outputs,
 )
 
 logger = logging.getLogger("hf_rerank")
@@ -180,14 +180,13 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
     train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
     eval_collection = load_collection(data_args.eval_data)
     model, tokenizer, pooling, normalize = load_embedding_model(model_args.model_name_or_path, model_args.trust_remote_code)
-    precision = args.precision
 
     negatives = {"none": None, "random": "random"}.get(data_args.negatives)
     if data_args.negatives == "mined":
         if len(data_args.mine_window) != 2:
             raise ValueError(f"mine_window must be two ranks (first last), got {data_args.mine_window}")
         miner = BiEncoder(model, tokenizer, max_length=args.max_length, pooling=pooling, normalize=normalize,
-                          device=str(args.device), precision=precision)
+                          device=str(args.device), precision=args.precision)
         negatives = mine_hard_negatives(miner, train_collection, window=tuple(data_args.mine_window),
                                         positive_grade=data_args.positive_grade, seed=data_args.mine_seed,
                                         cache_dir=data_args.embedding_cache_dir, show_progress=args.process_index == 0)
@@ -238,10 +237,9 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
     summary: dict = {}
     if trainer.is_world_process_zero():
         encoder = BiEncoder(final_model, tokenizer, max_length=args.max_length, pooling=pooling, normalize=normalize,
-                            device=str(args.device), precision=precision)
+                            device=str(args.device), precision=args.precision)
         evaluation = evaluate_embedding_model(encoder, data_args, output_dir, model_name=str(output_dir))
-        before = {key.removeprefix(f"eval_{data_args.eval_name}_"): value for entry in trainer.state.log_history
-                  if entry.get("step") == 0 for key, value in entry.items() if key.startswith(f"eval_{data_args.eval_name}_")}
+        before = scores_before_training(trainer.state.log_history, data_args.eval_name)
         summary = {
             **{key: value for key, value in evaluation.items() if key != "per_query"},
             "before_training": {data_args.eval_name: before} if before else {},
@@ -249,16 +247,7 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
             "lora": lora,
             "trainable_parameters": trainable,
             "total_parameters": total,
-            "train_seconds": train_output.metrics["train_runtime"],
-            "train_samples_per_second": train_output.metrics["train_samples_per_second"],
-            "train_loss": train_output.metrics.get("train_loss"),
-            "global_steps": trainer.state.global_step,
-            "optimizer": trainer.optimizer_hyperparameters,
-            "gradient_accumulation_steps": args.gradient_accumulation_steps,
-            "framework_versions": installed_versions(),
-            "efficiency": trainer.efficiency.summary if trainer.efficiency is not None else None,
-            "lr_scheduler": args.lr_scheduler_type,
-            "warmup_steps": args.warmup_steps,
+            **training_summary(trainer, train_output, args),
             "model": model_args.model_name_or_path,
             "pooling": pooling,
             "normalize": normalize,
@@ -268,20 +257,7 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
             "mine_window": data_args.mine_window if data_args.negatives == "mined" else None,
             "train_data": data_args.train_data,
             "train_examples": len(examples),
-            "per_device_train_batch_size": args.per_device_train_batch_size,
-            "num_train_epochs": args.num_train_epochs,
-            "world_size": args.world_size,
-            "max_length": args.max_length,
-            "precision": precision,
-            "seed": args.seed,
         }
-        with atomic_write(output_dir / "log_history.json") as handle:
-            json.dump(trainer.state.log_history, handle, indent=2)
-        with atomic_write(output_dir / "metrics.json") as handle:
-            json.dump(summary, handle, indent=2)
-        write_model_card(output_dir, kind="embedding")
-        if args.hub_settings is not None:
-            publish(output_dir, args.hub_settings.repo_id, private=args.hub_settings.private,
-                    allow_overwrite=args.hub_settings.allow_overwrite, kind="embedding")
+        write_run_outputs(output_dir, trainer.state.log_history, summary, args, "embedding")
     trainer.accelerator.wait_for_everyone()
     return summary

@@ -1,0 +1,89 @@
+"""What a cross-encoder run and an embedding run share, from loading to their written artifacts.
+
+Used by :func:`~hf_rerank.training.run_cross_encoder.train_cross_encoder` and
+:func:`~hf_rerank.training.run_embedding.train_embedding`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from hf_rerank.data.formats import atomic_write
+from hf_rerank.data.sources import load_collection
+from hf_rerank.hub.card import installed_versions, write_model_card
+from hf_rerank.hub.publisher import HubPushCallback, publish
+from hf_rerank.models.resolve import resolve_model
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """sha256 over every parameter's bytes (in name order): equal fingerprints, equal weights."""
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(parameter.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_train_collection(name: str, limit: int | None):
+    """The training collection; ``limit`` (triplets to read) applies to ``sentence-transformers/msmarco`` only."""
+    return load_collection(name, **({"limit": limit} if name == "sentence-transformers/msmarco" else {}))
+
+
+def resume_reference(reference: str | None) -> str | None:
+    """``resume_from_checkpoint`` as the Trainer takes it: a published branch (``owner/name@checkpoint-N``,
+    also from the offline cache) becomes its local directory; a local path is kept."""
+    if reference and "@" in reference and not Path(reference).is_dir():
+        return str(resolve_model(reference))
+    return reference
+
+
+def hub_callbacks(args, kind: str) -> list:
+    """``[HubPushCallback]`` when ``--push_to_hub`` (each saved checkpoint to its branch with ``--hub_strategy checkpoint``)."""
+    return [HubPushCallback(args.hub_settings, kind=kind)] if args.hub_settings is not None else []
+
+
+def scores_before_training(log_history: list[dict], eval_name: str) -> dict[str, float]:
+    """``{metric: value}`` of evaluation ``eval_name`` logged at step 0 (``eval_on_start``); empty without one."""
+    prefix = f"eval_{eval_name}_"
+    return {key.removeprefix(prefix): value for entry in log_history if entry.get("step") == 0
+            for key, value in entry.items() if key.startswith(prefix)}
+
+
+def training_summary(trainer, train_output, args) -> dict:
+    """The ``metrics.json`` entries every training run has: time, loss, steps, optimizer, schedule,
+    batch, precision, seed, efficiency and library versions."""
+    return {
+        "train_seconds": train_output.metrics["train_runtime"],
+        "train_samples_per_second": train_output.metrics["train_samples_per_second"],
+        "train_loss": train_output.metrics.get("train_loss"),
+        "global_steps": trainer.state.global_step,
+        "optimizer": trainer.optimizer_hyperparameters,
+        "num_train_epochs": args.num_train_epochs,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "framework_versions": installed_versions(),
+        "efficiency": trainer.efficiency.summary if trainer.efficiency is not None else None,
+        "lr_scheduler": args.lr_scheduler_type,
+        "warmup_steps": args.warmup_steps,
+        "per_device_train_batch_size": args.per_device_train_batch_size,
+        "world_size": args.world_size,
+        "max_length": args.max_length,
+        "precision": args.precision,
+        "seed": args.seed,
+    }
+
+
+def write_run_outputs(output_dir: Path, log_history: list[dict], summary: dict, args, kind: str) -> None:
+    """Write ``log_history.json`` and ``metrics.json`` (atomically) and the model card into
+    ``output_dir``; with ``--push_to_hub``, publish it (``kind``: ``cross-encoder`` or ``embedding``)."""
+    with atomic_write(output_dir / "log_history.json") as handle:
+        json.dump(log_history, handle, indent=2)
+    with atomic_write(output_dir / "metrics.json") as handle:
+        json.dump(summary, handle, indent=2)
+    write_model_card(output_dir, kind=kind)
+    if args.hub_settings is not None:
+        publish(output_dir, args.hub_settings.repo_id, private=args.hub_settings.private,
+                allow_overwrite=args.hub_settings.allow_overwrite, kind=kind)
