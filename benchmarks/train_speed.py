@@ -21,9 +21,8 @@ batches cross-encoder pairs of similar length (``length_bucketing``), encodes a 
 batch's texts in chunks of similar length (``length_chunks``), draws dropout masks with NumPy and
 computes attention eagerly on CPUs (``fast_cpu_dropout``) and uses torch's fused AdamW, all
 default on; sentence-transformers (random batches) tokenises each batch and pads it to its longest
-row. hf-rerank's own arguments
-can be changed with ``--hf-set KEY=VALUE`` (e.g. ``--hf-set length_bucketing=false``) to measure
-its speed options.
+row. hf-rerank's own arguments can be changed with ``--hf-set KEY=VALUE`` (e.g. ``--hf-set
+length_bucketing=false``) to measure its speed options.
 
 Measured per training run, the same way for both libraries:
 
@@ -221,7 +220,7 @@ def train_hf_rerank_bi_encoder(data: dict, args, output_dir: str):
                                  max_length=args.max_length)
     counter = TokenCounter(BiEncoderCollator(tokenizer, collection.queries, collection.corpus, args.max_length,
                                              chunk_overhead_tokens=training_args.chunk_overhead_tokens),
-                           samples=lambda batch: len(batch["rows"]["query"]))
+                           samples=BiEncoderCollator.examples_in)
     trainer = EmbeddingTrainer(model=model, args=training_args, train_dataset=data["triplets"], data_collator=counter,
                                processing_class=tokenizer, pooling="mean", normalize=True)
     result = timed_train(trainer, counter, model, args)

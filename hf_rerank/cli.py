@@ -58,7 +58,6 @@ def add_evaluate(subparsers) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-
     from hf_rerank.data.sources import load_collection
     from hf_rerank.evaluation.report import evaluate_reranking
     from hf_rerank.models.auto import load_reranker
@@ -230,7 +229,6 @@ def add_retrieve(subparsers) -> None:
 
 
 def run_retrieve(args: argparse.Namespace) -> int:
-
     from hf_rerank.evaluation.retrieve import evaluate_retrieval
 
     collection, model = load_dense_inputs(args)

@@ -200,6 +200,11 @@ class BiEncoderCollator:
             "rows": {name: position[k * size:(k + 1) * size] for k, name in enumerate(fields)},
         }
 
+    @staticmethod
+    def examples_in(batch: dict) -> int:
+        """The number of examples in a ``batch`` this collator made."""
+        return len(batch["rows"]["query"])
+
 
 def _text(texts: Mapping[str, str], key: str, kind: str) -> str:
     try:

@@ -13,8 +13,9 @@ is the fastest there.
 - attention is computed by :func:`eager_attention` (registered with transformers as
   :data:`ATTENTION`), whose attention-probability dropout is the fast one too. It is the eager
   attention of BERT and ModernBERT (scores + additive mask, softmax, dropout, values) with the
-  mask cast once to the scores' dtype (masked positions at that dtype's minimum), so that under bf16 autocast the softmax runs in bf16
-  with float accumulation instead of promoting the scores to float32.
+  mask cast once to the scores' dtype (masked positions at that dtype's minimum), so that under
+  bf16 autocast the softmax runs in bf16 with float accumulation instead of promoting the scores
+  to float32.
 
 The distribution is the same: each element is kept with probability ``1 - p`` and scaled by
 ``1 / (1 - p)``, where ``p`` is rounded to a multiple of 1/65536 (0.1 becomes 0.100006). Each
@@ -96,10 +97,6 @@ def eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, v
     return torch.matmul(probabilities, value).transpose(1, 2).contiguous(), probabilities
 
 
-AttentionInterface.register(ATTENTION, eager_attention)
-AttentionMaskInterface.register(ATTENTION, eager_mask)
-
-
 def use_fast_cpu_dropout(model: nn.Module) -> dict[str, int | str | None]:
     """Switch ``model`` (a transformers model, possibly inside a peft wrapper) to fast dropout, in
     place; see the module docstring. Idempotent.
@@ -114,6 +111,8 @@ def use_fast_cpu_dropout(model: nn.Module) -> dict[str, int | str | None]:
             if type(child) is nn.Dropout:
                 setattr(parent, name, FastDropout(child.p, child.inplace).train(child.training))
                 replaced += 1
+    AttentionInterface.register(ATTENTION, eager_attention)  # registered here, not at import: idempotent
+    AttentionMaskInterface.register(ATTENTION, eager_mask)
     pretrained = next((m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
     previous = attention = getattr(getattr(pretrained, "config", None), "_attn_implementation", None)
     if pretrained is not None and previous != ATTENTION:
@@ -123,4 +122,3 @@ def use_fast_cpu_dropout(model: nn.Module) -> dict[str, int | str | None]:
         except (ValueError, NotImplementedError, AttributeError) as exc:
             logger.info("fast CPU dropout: %s keeps its %s attention (%s)", type(pretrained).__name__, previous, exc)
     return {"dropout_modules": replaced, "attention": attention, "previous_attention": previous}
-

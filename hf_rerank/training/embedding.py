@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from hf_rerank.data.collators import BiEncoderCollator
 from hf_rerank.data.samplers import LengthBucketSampler, NoDuplicateQuerySampler, example_lengths
 from hf_rerank.data.examples import PairExample
 from hf_rerank.losses import in_batch_infonce, triplet_margin
@@ -90,7 +91,7 @@ class EmbeddingTrainer(RerankTrainer):
         return F.normalize(embeddings, dim=-1) if self.normalize else embeddings
 
     def batch_samples(self, inputs) -> int:
-        return len(inputs["rows"]["query"])
+        return BiEncoderCollator.examples_in(inputs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         embeddings = torch.cat([self.embed(model, chunk) for chunk in inputs["chunks"]])
