@@ -12,14 +12,16 @@ Configurations (each a fresh model, optimizer and ``transformers.Trainer``):
 - optimizers: Lion (lion-pytorch's foreach Lion; where lion-pytorch is missing, the same
   update written here with ``torch._foreach`` ops, and the output says so) and AdamW
   (``torch.optim.AdamW``, fused on CUDA), lr 1e-5, weight decay 0.01;
-- bf16 autocast over fp32 weights (``TrainingArguments(bf16=True)``), BCE on the logit.
+- bf16 autocast over fp32 weights (``TrainingArguments(bf16=True)``) where the device has native
+  bf16 (``hf_rerank.precision``, precision auto; else fp32), BCE on the logit.
 
 Numbers come from hf-rerank's :class:`~hf_rerank.training.efficiency.EfficiencyCallback`
 (samples/s, real tokens/s, MFU against a bf16 matmul peak measured on the same GPU, NVML
 utilisation and memory, peak memory allocated, optimizer state), over the steps after
 ``--warmup-steps``. That module needs only torch, transformers, numpy and psutil (and
 nvidia-ml-py for NVML), so this runs from a checkout with ``PYTHONPATH`` at its root and no
-other hf-rerank dependency. Prints one line per configuration and a last line of JSON.
+other hf-rerank dependency (``hf_rerank.precision`` needs only torch). Prints one line per
+configuration and a last line of JSON.
 
     PYTHONPATH=. python3 benchmarks/gpu_check.py [--models modernbert-base minilm-l6] [--lengths 256 1024]
         [--optimizers lion adamw] [--steps 10] [--warmup-steps 3] [--compile]
@@ -49,6 +51,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from hf_rerank.precision import choose_precision
 from hf_rerank.training.efficiency import EfficiencyCallback, EfficiencyTrainerMixin
 
 TOKENS_PER_BATCH = 32_768
@@ -207,8 +210,9 @@ def main() -> None:
     args.tokens_per_batch = args.tokens_per_batch or (256 if smoke else TOKENS_PER_BATCH)
     if not smoke and not torch.cuda.is_available():
         parser.error("no CUDA device; use --cpu-smoke to check the script on a CPU")
-    args.bf16 = (torch.cuda.is_bf16_supported() if not smoke
-                 else bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()))
+    precision = choose_precision("auto", "cpu" if smoke else "cuda")
+    args.bf16 = precision.name == "bf16"
+    print(f"precision: {precision.reason}", flush=True)
     transformers.logging.set_verbosity_error()
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
           f"{torch.cuda.get_device_name() if not smoke else 'CPU smoke test'}, bf16 {args.bf16}, Lion: {lion_class()[1]}",

@@ -2,13 +2,16 @@
 
 Same checkpoint (the bundled all-MiniLM-L6-v2 encoder with a fresh one-logit head, seeded), the
 same DL19 BM25 top-100 pairs (4,300), the same batch size and max length; the two alternate in
-one process, ``--rounds`` times each, after one untimed warm-up batch each. hf-rerank runs with its
-default precision (bf16 where the CPU/GPU has it natively, else fp32); sentence-transformers with
-its default (fp32). Prints pairs/s of each round, the ratio of the medians, and the largest
-absolute difference between the two score vectors (logits; sentence-transformers' sigmoid is
-switched off so both report the same quantity).
+one process, ``--rounds`` times each, after one untimed warm-up batch each. hf-rerank runs with
+``--precision`` (default auto: bf16 where the CPU/GPU has it natively, else fp32, decided by
+``hf_rerank.precision`` and printed with the CPU's flags); sentence-transformers with its default
+(fp32). Prints pairs/s of each round, the ratio of the medians, the largest absolute difference
+between the two score vectors (logits; sentence-transformers' sigmoid is switched off so both
+report the same quantity), and the nDCG@10 of each side's reranked run with the paired t-test
+over the queries (the head is untrained, so this checks that speed changed no ranking, not
+that the ranking is good).
 
-    .venv/bin/python benchmarks/rerank_throughput.py [--data ../shared/data/trec-dl/dl19]
+    .venv/bin/python benchmarks/rerank_throughput.py [--data ../shared/data/trec-dl/dl19] [--precision auto|bf16|fp32]
 """
 
 from __future__ import annotations
@@ -24,8 +27,13 @@ import numpy as np
 import torch
 
 from hf_rerank.data.collection import IRCollection
+from hf_rerank.evaluation.metrics import evaluate_run
+from hf_rerank.evaluation.rerank import merge_scores
+from hf_rerank.evaluation.significance import paired_t_test
 from hf_rerank.models import CrossEncoder
 from hf_rerank.models.resolve import bundled_model_path
+from hf_rerank.precision import PrecisionError, choose_precision, describe_hardware
+from hf_rerank.training.efficiency import device_name
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl" / "dl19"
 
@@ -50,7 +58,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pairs", type=int, help="use only the first N pairs (quick check)")
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="hf-rerank's precision; auto (default): bf16 where native, else fp32")
     args = parser.parse_args()
+    device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        choice = choose_precision(args.precision, device_type)
+    except PrecisionError as exc:
+        parser.error(str(exc))
+    print(f"precision: {choice.reason}", flush=True)
 
     from sentence_transformers import CrossEncoder as STCrossEncoder
 
@@ -60,7 +76,7 @@ def main() -> None:
     passages = [collection.corpus[p] for _, p in pairs]
     with tempfile.TemporaryDirectory() as checkpoint:
         make_checkpoint(Path(checkpoint), args.seed)
-        ours = CrossEncoder.from_pretrained(checkpoint, max_length=args.max_length)
+        ours = CrossEncoder.from_pretrained(checkpoint, max_length=args.max_length, precision=choice.name)
         theirs = STCrossEncoder(checkpoint, max_length=args.max_length, device="cpu" if ours.device.type == "cpu" else None,
                                 activation_fn=torch.nn.Identity())
         systems = {
@@ -79,14 +95,24 @@ def main() -> None:
                 print(f"round {round_number} {name:<22} {speeds[name][-1]:8.1f} pairs/s", flush=True)
     medians = {name: statistics.median(values) for name, values in speeds.items()}
     difference = float(np.abs(scores["hf-rerank"] - scores["sentence-transformers"]).max())
+    first_stage = collection.run(args.run)
+    ndcg = {name: evaluate_run(collection.qrels, merge_scores(first_stage, pairs, values, args.depth), "trec-dl")
+            .per_query["ndcg@10"] for name, values in scores.items()}
+    qids = sorted(ndcg["hf-rerank"])
+    means = {name: statistics.fmean(per_query[q] for q in qids) for name, per_query in ndcg.items()}
+    p_value = paired_t_test([ndcg["hf-rerank"][q] for q in qids], [ndcg["sentence-transformers"][q] for q in qids])
     print(f"\n{len(pairs)} pairs, batch {args.batch_size}, max length {args.max_length}, torch threads {torch.get_num_threads()}, "
-          f"hf-rerank dtype {str(ours.dtype).removeprefix('torch.')}, sentence-transformers dtype float32")
-    print(f"{'system':<22} {'median pairs/s':>14}")
+          f"hf-rerank dtype {str(ours.dtype).removeprefix('torch.')}, sentence-transformers dtype float32; "
+          f"{device_name(ours.device)}; {describe_hardware(ours.device.type)}")
+    print(f"{'system':<22} {'median pairs/s':>14} {'nDCG@10':>8}")
     for name, value in medians.items():
-        print(f"{name:<22} {value:>14.1f}")
+        print(f"{name:<22} {value:>14.1f} {means[name]:>8.4f}")
     ratio = medians["hf-rerank"] / medians["sentence-transformers"]
-    print(f"speed-up {ratio:.2f}x; largest score difference {difference:.4f} (logits)")
-    print(json.dumps({"rerank_speedup": round(ratio, 3), "max_abs_score_difference": round(difference, 5), "pairs": len(pairs)}))
+    print(f"speed-up {ratio:.2f}x; largest score difference {difference:.4f} (logits); nDCG@10 difference "
+          f"{means['hf-rerank'] - means['sentence-transformers']:+.4f} over {len(qids)} queries, paired t-test p = {p_value:.3f}")
+    print(json.dumps({"rerank_speedup": round(ratio, 3), "max_abs_score_difference": round(difference, 5), "pairs": len(pairs),
+                      "ndcg@10": {name: round(value, 4) for name, value in means.items()}, "ndcg@10_p_value": round(p_value, 4),
+                      "precision": choice.name, "hardware": describe_hardware(ours.device.type)}))
 
 
 if __name__ == "__main__":

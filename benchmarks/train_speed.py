@@ -13,7 +13,8 @@ temperature 0.05 = sentence-transformers' ``MultipleNegativesRankingLoss`` at sc
 never hold one query twice on either side (hf-rerank: its default ``no_duplicate_queries``;
 sentence-transformers: ``BatchSamplers.NO_DUPLICATES``).
 
-Both: same batch size, max length, precision (TrainingArguments ``bf16`` on the CPU), optimizer
+Both: same batch size, max length, precision (``--precision auto``: bf16 where the CPU has it
+natively, else fp32, decided by ``hf_rerank.precision``; printed with the CPU's flags), optimizer
 (torch AdamW, lr 2e-5, weight decay 0.01, no warmup, linear decay), seed, ``max_steps`` optimizer
 steps, no evaluation, no saving, no data-loader workers. What differs is each library's own way
 of feeding and running the model, which is what is measured: hf-rerank tokenises in its collators,
@@ -54,7 +55,7 @@ The last line is JSON:
 ``{"cross_encoder_speedup": ..., "bi_encoder_speedup": ..., ...}`` (hf-rerank samples/s divided
 by sentence-transformers').
 
-    .venv/bin/python benchmarks/train_speed.py [--steps 40] [--rounds 2] [--precision bf16|fp32]
+    .venv/bin/python benchmarks/train_speed.py [--steps 40] [--rounds 2] [--precision auto|bf16|fp32]
         [--only cross-encoder|bi-encoder] [--systems hf-rerank] [--hf-set KEY=VALUE ...] [--no-eval]
     .venv/bin/python benchmarks/train_speed.py --quick          # 8 steps, 1 round
 """
@@ -89,11 +90,18 @@ from hf_rerank.evaluation.report import evaluate_reranking
 from hf_rerank.evaluation.significance import paired_t_test
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.models.cross_encoder import CrossEncoder
-from hf_rerank.models.inference import native_bf16
 from hf_rerank.models.resolve import bundled_model_path
+from hf_rerank.precision import PrecisionError, choose_precision, cpu_flags
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments, EmbeddingTrainingArguments
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
-from hf_rerank.training.efficiency import MIB, TransformerFlops, UsageSampler, count_batch, measure_matmul_peak
+from hf_rerank.training.efficiency import (
+    MIB,
+    TransformerFlops,
+    UsageSampler,
+    count_batch,
+    device_name,
+    measure_matmul_peak,
+)
 from hf_rerank.training.embedding import EmbeddingTrainer
 
 TREC_DL = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl"
@@ -342,7 +350,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="alternations of the two (default 2; --quick: 1)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16" if native_bf16("cpu") else "fp32")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="auto (default): bf16 where this CPU has it natively, else fp32 (hf_rerank.precision)")
     parser.add_argument("--only", choices=("cross-encoder", "bi-encoder"), help="run one comparison (default both)")
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS),
                         help="whose training to run (default both; hf-rerank alone measures its --hf-set options, "
@@ -362,7 +371,12 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
 
-    args.dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    try:
+        choice = choose_precision(args.precision, "cpu")
+    except PrecisionError as exc:
+        parser.error(str(exc))
+    args.precision, args.dtype = choice.name, choice.dtype
+    print(f"precision: {choice.reason}; CPU: {device_name(torch.device('cpu'))}", flush=True)
     peak = measure_matmul_peak("cpu", args.dtype)
     args.peak = peak.flops_per_second  # every run's MFU is relative to this one measurement
     print(f"matmul peak {peak.flops_per_second / 1e9:.1f} GFLOP/s ({peak.method})", flush=True)
@@ -389,7 +403,8 @@ def main() -> None:
     quality = {kind: quality_difference(by_system["hf-rerank"][-1], by_system["sentence-transformers"][-1])
                for kind, by_system in results.items() if both and not args.no_eval}
 
-    print(f"\n{args.steps} steps x batch {args.batch_size}, max length {args.max_length}, {args.precision}, "
+    print(f"\n{args.steps} steps x batch {args.batch_size}, max length {args.max_length}, {args.precision} "
+          f"(CPU flags: {' '.join(cpu_flags())}), "
           f"{args.rounds} round(s) (medians), torch threads {torch.get_num_threads()}, "
           f"hf-rerank settings {args.hf_set or 'default'}; nDCG@10: {args.eval_data.name} BM25 top-100 reranked")
     print(f"{'model':<14} {'system':<22} {'samples/s':>10} {'tokens/s':>9} {'padding':>8} {'MFU':>6} "
@@ -420,7 +435,8 @@ def main() -> None:
         "ndcg@10_difference": {kind: {key: round(value, 4) for key, value in q.items()} for kind, q in quality.items()},
         "matmul_peak_flops_per_second": round(args.peak), "matmul_peak_end_flops_per_second": round(peak_end.flops_per_second),
         "steps": args.steps, "batch_size": args.batch_size,
-        "max_length": args.max_length, "precision": args.precision, "rounds": args.rounds, "hf_set": args.hf_set,
+        "max_length": args.max_length, "precision": args.precision, "cpu_flags": list(cpu_flags()),
+        "cpu": device_name(torch.device("cpu")), "rounds": args.rounds, "hf_set": args.hf_set,
         "systems": list(args.systems),
     }
     print(json.dumps(summary))

@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 
-from hf_rerank.models.inference import PRECISIONS
+from hf_rerank.precision import PRECISIONS
 
 EXAMPLES = """examples:
   hf-rerank evaluate --data ../shared/data/trec-dl/dl19 --run bm25

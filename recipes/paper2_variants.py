@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if training_args.process_index == 0:
             base_dir = Path(training_args.output_dir)
             encoder = BiEncoder.from_pretrained(model_args.model_name_or_path, max_length=training_args.max_length,
-                                                precision=training_args.precision)
+                                                precision=training_args.compute_precision)
             base = evaluate_embedding_model(encoder, data_args, base_dir, model_name=model_args.model_name_or_path)
             rows.append({"variant": "base", "eval": base["eval"], "train_seconds": 0.0,
                          "inference_seconds": base["inference_seconds"], "trainable_parameters": 0,

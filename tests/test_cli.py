@@ -1,12 +1,12 @@
 """``hf-rerank evaluate`` end to end: on the shared TREC DL data, on bad input, and its help."""
 
 import json
-import subprocess
 import sys
 
 import pytest
 
 from hf_rerank.cli import main
+from tests import processes
 
 
 def test_first_stage_scores_as_the_data_readme_says(trec_dl, tmp_path, capsys):
@@ -80,7 +80,8 @@ def test_run_for_unjudged_queries_is_a_counted_warning(tmp_path, capsys, caplog)
 
 
 def test_console_script_help_teaches():
-    done = subprocess.run([sys.executable, "-m", "hf_rerank.cli", "evaluate", "--help"], capture_output=True, text=True, check=True)
+    done = processes.run([sys.executable, "-m", "hf_rerank.cli", "evaluate", "--help"], timeout=120)
+    assert done.returncode == 0, done.stderr
     for words in ("--data", "--depth", "examples:", "trec-dl:", "grade >= 2"):
         assert words in done.stdout
 

@@ -8,7 +8,7 @@ Conventions shared by every function here:
 - Search is exhaustive (no approximate index): every query is compared with every passage, in
   blocks of queries times chunks of ``chunk_size`` passages, so memory stays bounded whatever the
   corpus size. The products run in the compute dtype ``precision`` picks for the model's device
-  (bf16 where the hardware has it natively, else fp32; :func:`~hf_rerank.models.inference.pick_dtype`)
+  (bf16 where the hardware has it natively, else fp32; :func:`~hf_rerank.precision.pick_dtype`)
   and keep a pool of the best ``2k``; the pool is then rescored exactly in float32 and cut to ``k``.
   So the run's scores are float32 cosines, and its top-k is the exact float32 top-k unless the
   low-precision error exceeds the score gap between ranks k and 2k (in fp32 it always is).
@@ -43,7 +43,7 @@ from hf_rerank.data.formats import Run, atomic_write
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import EvaluationReport
 from hf_rerank.evaluation.rerank import RerankResult, rerank
-from hf_rerank.models.inference import pick_dtype
+from hf_rerank.precision import pick_dtype
 
 logger = logging.getLogger("hf_rerank")
 

@@ -1,4 +1,4 @@
-"""Shared inference plumbing: device and precision choice, length-sorted batching.
+"""Shared inference plumbing: device choice, the compute dtype (:mod:`hf_rerank.precision`), length-sorted batching.
 
 Length-sorted batching: inputs are tokenised once without padding, sorted by length, cut into
 batches of ``batch_size`` and padded per batch, so a batch wastes at most the spread of its own
@@ -7,14 +7,13 @@ lengths. Results are returned in the caller's order.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+from hf_rerank.precision import pick_dtype
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -22,27 +21,6 @@ def pick_device(device: str | None = None) -> torch.device:
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@functools.cache
-def native_bf16(device_type: str) -> bool:
-    """Whether the hardware computes bf16 natively (CUDA: Ampere+; CPU: AVX512-BF16 or AMX)."""
-    if device_type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device_type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
-
-
-def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """Compute dtype for ``precision`` in ``PRECISIONS``: ``auto`` is bf16 where native, else fp32."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "auto":
-        return torch.bfloat16 if native_bf16(device.type) else torch.float32
-    if precision == "bf16" and not native_bf16(device.type):
-        raise ValueError(f"bf16 was asked for but {device.type} has no native bf16 support; use --precision fp32")
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
 
 
 class ModelRunner:

@@ -16,6 +16,7 @@ import logging
 import torch
 from transformers import TrainingArguments
 
+from hf_rerank.precision import Precision, PrecisionError, choose_precision
 from hf_rerank.training.efficiency import EfficiencyArguments
 
 
@@ -32,11 +33,18 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
     )
     lion_triton: bool = field(default=False, metadata={"help": "use lion-pytorch's Triton kernel (CUDA + triton only; else falls back)"})
     hub_allow_overwrite: bool = field(default=False, metadata={"help": "with --push_to_hub: replace the files of an existing repository (default: refuse)"})
+    precision: str = field(
+        default="auto",
+        metadata={"help": "auto (default): bf16 where the hardware computes it natively (CUDA Ampere+, CPUs with "
+                          "AVX512-BF16 or AMX), else fp32; bf16 or fp16: refused where they would be emulated; fp32. "
+                          "--bf16 true / --fp16 true are read as --precision bf16 / fp16"},
+    )
 
     @property
-    def precision(self) -> str:
-        """``bf16``, ``fp16`` or ``fp32``: what the model computes in (for scoring with the model being trained)."""
-        return "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
+    def compute_precision(self) -> str:
+        """``bf16``, ``fp16`` or ``fp32``: what the model computes in, as decided at start-up (training,
+        and scoring with the model being trained)."""
+        return self.precision_choice.name
 
     def __post_init__(self):
         from hf_rerank.hub.publisher import HubSettings
@@ -45,7 +53,9 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
         # --push_to_hub/--hub_model_id/--hub_strategy are read here and the Trainer's own push is off.
         self.hub_settings = HubSettings.from_training_args(self)
         self.push_to_hub = False
-        if self.bf16 and not self.use_cpu and not torch.cuda.is_available():
+        self.precision_choice = self._decide_precision()
+        self.bf16, self.fp16 = self.compute_precision == "bf16", self.compute_precision == "fp16"
+        if self.bf16 and self.precision_choice.device_type == "cpu":
             self.use_cpu = True  # transformers allows bf16 on a CPU only when told it is one
         super().__post_init__()
         if self.optimizer not in ("lion", "adamw"):
@@ -55,6 +65,22 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
                 "lion_scaling=%s is ignored: it converts AdamW-style hyperparameters for Lion, and the optimizer is %s",
                 self.lion_scaling, self.optimizer)
             self.lion_scaling = None
+
+    def _decide_precision(self) -> Precision:
+        """:func:`~hf_rerank.precision.choose_precision` for ``precision`` (``bf16``/``fp16`` flags
+        count as requests) on the device training will use; a refusal names the flag to change."""
+        requested = self.precision
+        for flag in ("bf16", "fp16"):
+            if getattr(self, flag):
+                if requested not in ("auto", flag):
+                    raise ValueError(f"--{flag} true contradicts --precision {requested}: give only --precision")
+                requested = flag
+        device_type = "cpu" if self.use_cpu or not torch.cuda.is_available() else "cuda"
+        try:
+            return choose_precision(requested, device_type)
+        except PrecisionError as exc:
+            source = f"--{requested} true (a config's `{requested}: true`)" if getattr(self, requested, False) else f"--precision {requested}"
+            raise PrecisionError(f"{source}: {exc}") from None
 
 
 @dataclass

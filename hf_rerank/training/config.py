@@ -12,9 +12,11 @@ from pathlib import Path
 import yaml
 from transformers import HfArgumentParser
 
+from hf_rerank.precision import PrecisionError
+
 
 def config_to_argv(config: dict, source: str) -> list[str]:
-    """``{"max_steps": 20, "bf16": true, "train_runs": ["bm25"]}`` -> ``["--max_steps", "20", ...]``."""
+    """``{"max_steps": 20, "precision": "auto", "train_runs": ["bm25"]}`` -> ``["--max_steps", "20", ...]``."""
     argv: list[str] = []
     for key, value in config.items():
         if value is None:
@@ -46,4 +48,7 @@ def parse_args(parser: HfArgumentParser, argv: list[str]) -> tuple:
         if unknown:
             raise SystemExit(f"{path}: unknown argument(s) {', '.join(unknown)}")
         config_argv = config_to_argv(config, str(path))
-    return parser.parse_args_into_dataclasses(args=config_argv + argv)
+    try:
+        return parser.parse_args_into_dataclasses(args=config_argv + argv)
+    except PrecisionError as exc:  # refused at start-up, before anything is loaded
+        raise SystemExit(f"error: {exc}") from None

@@ -44,4 +44,4 @@ class CrossEncoderTrainer(RerankTrainer):
 
     def scorer(self, model) -> CrossEncoder:
         return CrossEncoder(model, self.processing_class, max_length=self.args.max_length,
-                            device=str(self.args.device), precision=self.args.precision)
+                            device=str(self.args.device), precision=self.args.compute_precision)

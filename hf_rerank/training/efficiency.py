@@ -25,8 +25,9 @@ What is measured, and how (all per process, i.e. per device under DDP):
   either (a classification head applied to one token per sequence is counted per token: < 1.5%
   too much for MiniLM-L6, < 0.5% for ModernBERT-base).
 - **MFU** = model FLOPs / step time / a matmul peak *measured on this device for the dtype in
-  use* (:func:`measure_matmul_peak`: timed square matmuls, best of 9 rounds, with a warning when
-  the median round is more than 10% below the best, i.e. the device was shared), not a
+  use* (:func:`measure_matmul_peak`: timed square matmuls of a size that fits a 2-second budget,
+  best of up to 9 rounds, with a warning when the median round is more than 10% below the best,
+  i.e. the device was shared; skipped, with no MFU, where the dtype is too slow to time), not a
   datasheet peak, so it says how close training comes to what this chip does on large matmuls.
 - **Memory**: peak resident memory of the process, sampled every ``sample_interval_s`` seconds
   during training (psutil), and the process's lifetime maximum (``getrusage``); on CUDA, the
@@ -216,21 +217,26 @@ class TransformerFlops:
 
 @dataclass(frozen=True)
 class MatmulPeak:
-    """A measured matmul rate: ``flops_per_second`` (the best timed round) for ``dtype`` on
+    """A measured matmul rate: ``flops_per_second`` (the best timed round; None when the measurement
+    was skipped because not even the smallest product fitted the time budget) for ``dtype`` on
     ``device``; ``median_flops_per_second``, the median round, and ``steady``, whether the median
     is within 10% of the best (if not, something else was using the device while it was measured,
-    and MFU against it is not comparable between runs); ``method`` says how."""
+    and MFU against it is not comparable between runs); ``seconds``, the wall time the measurement
+    took; ``method`` says what was done."""
 
-    flops_per_second: float
+    flops_per_second: float | None
     device: str
     dtype: str
     method: str
     median_flops_per_second: float | None = None
     steady: bool = True
+    seconds: float = 0.0
 
 
 PEAK_ROUNDS = 9
 PEAK_ROUND_SECONDS = 0.1
+PEAK_BUDGET_SECONDS = 2.0
+PEAK_SIZES = {"cuda": (1024, 2048, 4096, 8192), "cpu": (256, 512, 1024, 2048)}
 
 
 def _synchronize(device: torch.device) -> None:
@@ -245,64 +251,98 @@ def _normalise_device(device) -> torch.device:
     return device
 
 
-def measure_matmul_peak(device, dtype: torch.dtype) -> MatmulPeak:
-    """Best matmul rate of ``device`` in ``dtype`` (FLOP/s), measured once per process (and, on a
-    CPU, per ``torch.get_num_threads()``) and cached.
+def measure_matmul_peak(device, dtype: torch.dtype, budget_s: float = PEAK_BUDGET_SECONDS) -> MatmulPeak:
+    """Best matmul rate of ``device`` in ``dtype`` (FLOP/s) within a wall-clock budget of about
+    ``budget_s`` seconds, measured once per process (and, on a CPU, per ``torch.get_num_threads()``)
+    and cached.
 
-    Square ``n x n`` matmuls (``torch.matmul`` into a preallocated output; CPU: n = 2048, using
-    the current ``torch.get_num_threads()``; CUDA: n = 4096 and 8192, TF32 as
-    ``torch.backends.cuda.matmul`` allows), 2 warm-up products, then 9 timed rounds of as many
-    back-to-back products as fill about 0.1 s (CUDA synchronised around each round); the best
-    round of the best size, at ``2 n^3`` FLOPs per product, and that size's median round. A
-    median more than 10% below the best is logged as a warning (``steady`` false): the device
-    was shared while it was measured. Takes about 1.5 s on a 2-core CPU in bf16 (3 s in fp32),
-    about 2 s on an H100.
+    Square ``n x n`` matmuls (``torch.matmul`` into a preallocated output, at ``2 n^3`` FLOPs per
+    product; CPU threads: the current ``torch.get_num_threads()``; CUDA fp32: TF32 as
+    ``torch.backends.cuda.matmul`` allows). Sizes are tried from small to large (CPU 256-2048,
+    CUDA 1024-8192): one warm-up and one timed product each, growing while the next size's product
+    (predicted from this one's at ``n^3``) would take at most 1.5 ``PEAK_ROUND_SECONDS`` and probing
+    has used at most a third of the budget. Every size that fitted but the smallest (or the only
+    one) is then timed in up to 9 rounds of as many back-to-back products as fill about 0.1 s
+    (the rest of the budget shared between the sizes; CUDA synchronised around each round): the
+    best round over all sizes, and the median round of that size. (Large square products are not
+    always the fastest: on a 2-core AVX2 EPYC, fp32 512^3 ran at ~97 GFLOP/s, 2048^3 at ~78.) A median more than 10% below the best is logged as a warning
+    (``steady`` false): the device was shared while it was measured. Where even the smallest
+    product takes longer than the whole budget (a dtype the device only emulates), the
+    measurement is skipped (``flops_per_second`` None, so no MFU) and the method says why.
+    About 1.5-2 s on a 2-core CPU or an H100; logged at INFO with what it did.
     """
     device = _normalise_device(device)
-    return _measure_matmul_peak(device, dtype, torch.get_num_threads() if device.type == "cpu" else None)
+    return _measure_matmul_peak(device, dtype, torch.get_num_threads() if device.type == "cpu" else None, budget_s)
+
+
+def _time_products(a, b, out, device: torch.device, count: int) -> float:
+    """Seconds for ``count`` back-to-back ``a @ b`` products into ``out`` (synchronised)."""
+    _synchronize(device)
+    start = time.perf_counter()
+    for _ in range(count):
+        torch.matmul(a, b, out=out)
+    _synchronize(device)
+    return time.perf_counter() - start
 
 
 @functools.cache
-def _measure_matmul_peak(device: torch.device, dtype: torch.dtype, threads: int | None) -> MatmulPeak:
-    sizes = (4096, 8192) if device.type == "cuda" else (2048,)
-    best, best_median, best_size, best_inner = 0.0, 0.0, sizes[0], 1
+def _measure_matmul_peak(device: torch.device, dtype: torch.dtype, threads: int | None, budget_s: float) -> MatmulPeak:
+    started = time.perf_counter()
+    name = str(dtype).removeprefix("torch.")
+    sizes = PEAK_SIZES["cuda" if device.type == "cuda" else "cpu"]
+    generator = torch.Generator(device=device).manual_seed(0)
+    fitted: dict[int, tuple] = {}  # size -> (seconds for one product, operands)
     for n in sizes:
-        generator = torch.Generator(device=device).manual_seed(0)
+        if fitted:
+            largest = max(fitted)
+            if (fitted[largest][0] * (n / largest) ** 3 > 1.5 * PEAK_ROUND_SECONDS
+                    or time.perf_counter() - started > budget_s / 3):
+                break  # the next size would not fit a round, or probing has had its share of the budget
         a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
         b = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
         out = torch.empty(n, n, device=device, dtype=dtype)
-        for _ in range(2):
-            torch.matmul(a, b, out=out)
-        _synchronize(device)
-        start = time.perf_counter()
-        torch.matmul(a, b, out=out)
-        _synchronize(device)
-        inner = max(1, math.ceil(PEAK_ROUND_SECONDS / max(time.perf_counter() - start, 1e-9)))
-        rates = []
-        for _ in range(PEAK_ROUNDS):
-            _synchronize(device)
-            start = time.perf_counter()
-            for _ in range(inner):
-                torch.matmul(a, b, out=out)
-            _synchronize(device)
-            rates.append(2 * n**3 * inner / (time.perf_counter() - start))
-        if max(rates) > best:
-            best, best_median, best_size, best_inner = max(rates), statistics.median(rates), n, inner
-        del a, b, out
-    name = str(dtype).removeprefix("torch.")
+        seconds = _time_products(a, b, out, device, 1)  # first use: includes lazy initialisation
+        if seconds <= 2 * PEAK_ROUND_SECONDS:
+            seconds = _time_products(a, b, out, device, 1)
+        if seconds > 2 * PEAK_ROUND_SECONDS and fitted:
+            break  # slower than predicted: the sizes before it stand
+        fitted[n] = (seconds, (a, b, out))
     where = (f"torch CPU threads: {threads}" if device.type == "cpu"
              else f"TF32 {'allowed' if torch.backends.cuda.matmul.allow_tf32 else 'off'}" if dtype == torch.float32
              else device_name(device))
-    steady = best_median >= 0.9 * best
-    method = (f"best of {PEAK_ROUNDS} timed rounds of {best_inner} back-to-back {best_size}x{best_size}x{best_size} "
-              f"{name} torch.matmul products after 2 warm-ups (median round {best_median / 1e9:.1f} GFLOP/s; "
-              f"sizes tried: {', '.join(map(str, sizes))}; {where})")
+    tried = list(fitted)
+    chosen = min(fitted)
+    if fitted[chosen][0] > budget_s:
+        elapsed = time.perf_counter() - started
+        method = (f"skipped: one {chosen}x{chosen}x{chosen} {name} product took {fitted[chosen][0]:.1f} s, more than "
+                  f"the {budget_s:g} s budget ({where}); {name} is likely emulated on this device")
+        logger.warning("matmul peak: %s; no MFU for this run", method)
+        return MatmulPeak(None, str(device), name, method, None, True, elapsed)
+    # time every fitted size but the smallest (overhead-bound) in rounds: the fastest size wins
+    timed = tried[1:] or tried
+    best, rates = 0.0, []
+    for index, n in enumerate(timed):
+        single, (a, b, out) = fitted[n]
+        inner = max(1, math.floor(PEAK_ROUND_SECONDS / max(single, 1e-9)))
+        share = (budget_s - (time.perf_counter() - started)) / (len(timed) - index)
+        count = max(1, min(PEAK_ROUNDS, math.floor(share / max(inner * single, 1e-9))))
+        size_rates = [2 * n**3 * inner / _time_products(a, b, out, device, inner) for _ in range(count)]
+        if max(size_rates) > best:
+            best, rates, chosen, chosen_inner = max(size_rates), size_rates, n, inner
+    del a, b, out, fitted
+    median = statistics.median(rates)
+    steady = median >= 0.9 * best
+    elapsed = time.perf_counter() - started
+    method = (f"best of {len(rates)} timed rounds of {chosen_inner} back-to-back {chosen}x{chosen}x{chosen} {name} "
+              f"torch.matmul products (median round {median / 1e9:.1f} GFLOP/s; sizes probed: {', '.join(map(str, tried))}, "
+              f"timed in rounds: {', '.join(map(str, timed))}; "
+              f"{elapsed:.1f} s of a {budget_s:g} s budget; {where})")
+    logger.info("matmul peak: %.1f GFLOP/s, %s", best / 1e9, method)
     if not steady:
         logger.warning("matmul peak on %s: the median round (%.1f GFLOP/s) is more than 10%% below the best (%.1f): "
                        "the device was busy while it was measured; MFU is relative to the best round",
-                       device, best_median / 1e9, best / 1e9)
-    return MatmulPeak(flops_per_second=best, device=str(device), dtype=name, method=method,
-                      median_flops_per_second=best_median, steady=steady)
+                       device, median / 1e9, best / 1e9)
+    return MatmulPeak(best, str(device), name, method, median, steady, elapsed)
 
 
 def device_name(device: torch.device) -> str:
@@ -482,7 +522,8 @@ class _Pending:
 
 def training_dtype(args, model: nn.Module | None) -> torch.dtype:
     """The dtype matmuls run in: bf16/fp16 under ``args.bf16``/``args.fp16`` (autocast), else the
-    model's parameter dtype."""
+    model's parameter dtype. hf-rerank's training arguments set those two flags from
+    :func:`hf_rerank.precision.choose_precision` at start-up, so this is the precision decided there."""
     if args.bf16:
         return torch.bfloat16
     if args.fp16:
@@ -572,7 +613,8 @@ class EfficiencyCallback(TrainerCallback):
         ``optimizer_fraction`` (shares of the step time), ``optimizer_step_mean_s``;
         ``samples_per_second``, ``sequences_per_second``, ``tokens_per_second`` (real tokens),
         ``padding_ratio``; ``train_flops_per_second`` (model FLOPs achieved),
-        ``matmul_peak_flops_per_second``, ``matmul_peak_steady``, ``matmul_peak_method``, ``mfu``, ``flops_formula``,
+        ``matmul_peak_flops_per_second``, ``matmul_peak_steady``, ``matmul_peak_method``,
+        ``matmul_peak_seconds`` (what measuring it cost), ``mfu``, ``flops_formula``,
         ``non_embedding_parameters``; ``peak_host_memory_mib`` (sampled during training),
         ``process_max_rss_mib`` (lifetime), ``peak_gpu_memory_allocated_mib``,
         ``peak_gpu_memory_reserved_mib``, ``optimizer_state_mib`` (of ``optimizer``);
@@ -603,6 +645,7 @@ class EfficiencyCallback(TrainerCallback):
             "matmul_peak_flops_per_second": self.peak.flops_per_second if self.peak else None,
             "matmul_peak_steady": self.peak.steady if self.peak else None,
             "matmul_peak_method": self.peak.method if self.peak else None,
+            "matmul_peak_seconds": self.peak.seconds if self.peak else None,
             "mfu": rates.get("mfu"),
             "flops_formula": FLOPS_FORMULA if self.flops else None,
             "non_embedding_parameters": self.flops.non_embedding_parameters if self.flops else None,
@@ -697,7 +740,7 @@ class EfficiencyCallback(TrainerCallback):
             "tokens_per_second": real / seconds if counted else None,
             "padding_ratio": 1 - real / padded if counted else None,
             "train_flops_per_second": achieved,
-            "mfu": achieved / self.peak.flops_per_second if achieved is not None and self.peak else None,
+            "mfu": achieved / self.peak.flops_per_second if achieved is not None and self.peak and self.peak.flops_per_second else None,
         }
 
     def _gpu_util(self, records: list[StepRecord]) -> list[float]:

@@ -114,7 +114,7 @@ class EmbeddingTrainer(RerankTrainer):
 
     def scorer(self, model) -> BiEncoder:
         return BiEncoder(model, self.processing_class, max_length=self.args.max_length, pooling=self.pooling,
-                         normalize=self.normalize, device=str(self.args.device), precision=self.args.precision)
+                         normalize=self.normalize, device=str(self.args.device), precision=self.args.compute_precision)
 
     def _save(self, output_dir: str | None = None, state_dict=None):
         super()._save(output_dir, state_dict)

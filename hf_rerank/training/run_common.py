@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import torch
@@ -17,6 +18,14 @@ from hf_rerank.data.sources import load_collection
 from hf_rerank.hub.card import installed_versions, write_model_card
 from hf_rerank.hub.publisher import HubPushCallback, publish
 from hf_rerank.models.resolve import resolve_model
+
+logger = logging.getLogger("hf_rerank")
+
+
+def log_run_start(args) -> None:
+    """Log what a run is about to use: world size, process, and the precision with the reason for it."""
+    logger.info("world size: %d (process %d)", args.world_size, args.process_index)
+    logger.info("precision: %s", args.precision_choice.reason)
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
@@ -55,7 +64,7 @@ def scores_before_training(log_history: list[dict], eval_name: str) -> dict[str,
 
 def training_summary(trainer, train_output, args) -> dict:
     """The ``metrics.json`` entries every training run has: time, loss, steps, optimizer, schedule,
-    batch, precision, seed, efficiency and library versions."""
+    batch, precision (and why it was chosen), seed, efficiency and library versions."""
     return {
         "train_seconds": train_output.metrics["train_runtime"],
         "train_samples_per_second": train_output.metrics["train_samples_per_second"],
@@ -71,7 +80,8 @@ def training_summary(trainer, train_output, args) -> dict:
         "per_device_train_batch_size": args.per_device_train_batch_size,
         "world_size": args.world_size,
         "max_length": args.max_length,
-        "precision": args.precision,
+        "precision": args.compute_precision,
+        "precision_reason": args.precision_choice.reason,
         "seed": args.seed,
     }
 

@@ -37,6 +37,7 @@ from hf_rerank.training.cross_encoder import CrossEncoderTrainer
 from hf_rerank.training.run_common import (
     hub_callbacks,
     load_train_collection,
+    log_run_start,
     resume_reference,
     scores_before_training,
     training_summary,
@@ -114,7 +115,7 @@ def load_cross_encoder(model_args: ModelArguments):
 
 def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, args: CrossEncoderTrainingArguments) -> dict:
     """Train, evaluate and save (see the module docstring); returns the ``metrics.json`` object."""
-    logger.info("world size: %d (process %d)", args.world_size, args.process_index)
+    log_run_start(args)
     set_seed(args.seed)
     train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
     eval_collection = load_collection(data_args.eval_data)
@@ -138,7 +139,7 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
     if trainer.is_world_process_zero():
         output_dir = Path(args.output_dir)
         scorer = CrossEncoder(trainer.accelerator.unwrap_model(trainer.model), tokenizer, max_length=args.max_length,
-                              device=str(args.device), precision=args.precision)
+                              device=str(args.device), precision=args.compute_precision)
         report, run = evaluate_reranking(eval_collection, data_args.eval_run, scorer, model_name=str(output_dir),
                                          depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
                                          batch_size=args.per_device_eval_batch_size)

@@ -47,6 +47,7 @@ from hf_rerank.training.embedding import EmbeddingTrainer
 from hf_rerank.training.run_common import (
     hub_callbacks,
     load_train_collection,
+    log_run_start,
     resume_reference,
     scores_before_training,
     training_summary,
@@ -172,7 +173,7 @@ def evaluate_embedding_model(encoder: BiEncoder, data_args: EmbeddingDataArgumen
 
 def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDataArguments, args: EmbeddingTrainingArguments) -> dict:
     """Train, evaluate and save an embedding model (see the module docstring); returns the ``metrics.json`` object."""
-    logger.info("world size: %d (process %d)", args.world_size, args.process_index)
+    log_run_start(args)
     if data_args.negatives not in NEGATIVE_CHOICES:
         raise ValueError(f"negatives must be one of {', '.join(NEGATIVE_CHOICES)}, got {data_args.negatives!r}")
     set_seed(args.seed)
@@ -186,7 +187,7 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
         if len(data_args.mine_window) != 2:
             raise ValueError(f"mine_window must be two ranks (first last), got {data_args.mine_window}")
         miner = BiEncoder(model, tokenizer, max_length=args.max_length, pooling=pooling, normalize=normalize,
-                          device=str(args.device), precision=args.precision)
+                          device=str(args.device), precision=args.compute_precision)
         negatives = mine_hard_negatives(miner, train_collection, window=tuple(data_args.mine_window),
                                         positive_grade=data_args.positive_grade, seed=data_args.mine_seed,
                                         cache_dir=data_args.embedding_cache_dir, show_progress=args.process_index == 0)
@@ -237,7 +238,7 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
     summary: dict = {}
     if trainer.is_world_process_zero():
         encoder = BiEncoder(final_model, tokenizer, max_length=args.max_length, pooling=pooling, normalize=normalize,
-                            device=str(args.device), precision=args.precision)
+                            device=str(args.device), precision=args.compute_precision)
         evaluation = evaluate_embedding_model(encoder, data_args, output_dir, model_name=str(output_dir))
         before = scores_before_training(trainer.state.log_history, data_args.eval_name)
         summary = {

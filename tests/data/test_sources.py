@@ -4,7 +4,6 @@ local directories, a missing library, and the offline error of the real loaders.
 import json
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from hf_rerank.data.sources import (
     collection_from_msmarco_triplets,
     load_collection,
 )
+from tests import processes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -279,7 +279,7 @@ def run_loaders(names, env, prelude=""):
         "print(json.dumps({'lazy': lazy, 'raised': raised}))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **env}
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    done = processes.run([sys.executable, "-c", script], timeout=120, env=env, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

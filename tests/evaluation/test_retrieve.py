@@ -19,7 +19,7 @@ from hf_rerank.evaluation.retrieve import (
     rerank_with_embeddings,
 )
 from hf_rerank.models.bi_encoder import BiEncoder
-from hf_rerank.models.inference import native_bf16
+from hf_rerank.precision import native_bf16
 
 
 class TableEncoder:
@@ -86,11 +86,18 @@ def test_chunking_changes_nothing(random_table, chunk_size):
     assert {qid: list(ranked) for qid, ranked in chunked.items()} == {qid: list(ranked) for qid, ranked in whole.items()}
 
 
-@pytest.mark.parametrize("precision", ["fp16", "bf16"])
-def test_low_precision_products_give_the_float32_run(random_table, precision):
-    if precision == "bf16" and not native_bf16("cpu"):
-        pytest.skip("this CPU has no native bf16")
-    assert retrieve(random_table, k=5, precision=precision, chunk_size=6) == retrieve(random_table, k=5, precision="fp32")
+@pytest.mark.skipif(not native_bf16("cpu"), reason="this CPU has no native bf16 (tests/test_precision.py covers the refusal)")
+def test_bf16_products_give_the_float32_run(random_table):
+    assert retrieve(random_table, k=5, precision="bf16", chunk_size=6) == retrieve(random_table, k=5, precision="fp32")
+
+
+def test_emulated_precisions_are_refused(random_table, monkeypatch):
+    from hf_rerank import precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda device_type: False)
+    for asked in ("fp16", "bf16"):
+        with pytest.raises(precision.PrecisionError, match="Use --precision auto"):
+            retrieve(random_table, k=5, precision=asked)
 
 
 def test_ties_follow_corpus_order_whatever_the_chunking():

@@ -4,7 +4,6 @@ huggingface_hub talks to the fake Hub (HF_ENDPOINT), and the libraries agree on 
 
 import json
 import re
-import subprocess
 import sys
 
 import numpy as np
@@ -13,6 +12,7 @@ from huggingface_hub import hf_hub_download
 from hf_rerank.hub.publisher import Retry, publish
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.models.cross_encoder import CrossEncoder
+from tests import processes
 from tests.hub.test_publisher import publish_base_encoder
 
 # Runs each block in its own namespace and reports what it printed (stdout), as JSON on one line.
@@ -37,8 +37,7 @@ def python_blocks(repo_id: str, revision: str = "main") -> list[str]:
 
 
 def run_blocks(blocks: list[str], environ: dict) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", RUNNER], input=json.dumps(blocks), capture_output=True, text=True,
-                          env=environ, timeout=600)
+    done = processes.run([sys.executable, "-c", RUNNER], timeout=600, input=json.dumps(blocks), env=environ)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.split("SNIPPETS ", 1)[1])
 

@@ -6,7 +6,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from hf_rerank.models import CrossEncoder, detect_model_type, load_reranker
-from hf_rerank.models.inference import native_bf16
+from hf_rerank.precision import native_bf16
 
 QUERIES = ["how long do cats live", "what is the boiling point of water", "cats"]
 PASSAGES = ["Domestic cats usually live 12 to 18 years. " * 3, "Water boils at 100 C at sea level.", "Python is a language."]

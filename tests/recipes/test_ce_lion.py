@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from hf_rerank.training.config import parse_args
+from tests import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "recipes" / "configs"
@@ -28,7 +28,8 @@ def test_one_config_per_paper_run():
         for optimizer in ("lion", "adamw"):
             model, data, args = parse("--config", str(CONFIGS / f"paper_{backbone}_{optimizer}.yaml"))
             assert args.optimizer == optimizer and args.loss == "bce"
-            assert (args.per_device_train_batch_size, args.num_train_epochs, args.seed, args.bf16) == (64, 3, 12, True)
+            assert (args.per_device_train_batch_size, args.num_train_epochs, args.seed) == (64, 3, 12)
+            assert args.precision == "auto"  # bf16 on the papers' GPUs, fp32 on a CPU without native bf16
             assert args.weight_decay == 0.01 and args.warmup_steps == 0.1
             assert args.learning_rate == (2e-6 if (backbone, optimizer) == ("modernbert", "lion") else 2e-5)
             assert args.lr_scheduler_type.value == ("cosine" if backbone == "modernbert" else "linear")
@@ -55,8 +56,7 @@ def test_unknown_config_key_is_named(tmp_path):
 def test_no_arguments_stops_at_once_naming_the_offline_config():
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, str(ROOT / "recipes" / "ce_lion.py")], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = processes.run([sys.executable, str(ROOT / "recipes" / "ce_lion.py")], timeout=120, cwd=ROOT, env=env)
     assert done.returncode != 0
     assert "offline_minilm_dl20_lion.yaml" in done.stderr
     assert "sentence-transformers/msmarco" in done.stderr
@@ -68,7 +68,7 @@ def test_recipe_writes_artifacts_and_callback_equals_standalone_evaluate(tmp_pat
     from hf_rerank.cli import main as cli
 
     out = tmp_path / "run"
-    summary = ce_lion.main(["--config", str(CONFIGS / "demo_sample.yaml"), "--max_steps", "2", "--bf16", "false",
+    summary = ce_lion.main(["--config", str(CONFIGS / "demo_sample.yaml"), "--max_steps", "2", "--precision", "fp32",
                             "--eval_strategy", "steps", "--eval_steps", "2", "--eval_on_start", "false",
                             "--output_dir", str(out)])
     saved = json.loads((out / "metrics.json").read_text())
@@ -97,7 +97,7 @@ def test_two_cpu_processes_train_identical_weights(tmp_path):
                "--eval_strategy", "steps", "--eval_steps", "3", "--eval_on_start", "false", "--logging_steps", "1",
                "--output_dir", str(tmp_path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = processes.run(command, timeout=600, cwd=ROOT, env=env)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-3000:]
     assert "world size: 2 (process 0)" in log and "world size: 2 (process 1)" in log

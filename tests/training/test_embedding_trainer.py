@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 import textwrap
 
@@ -21,6 +20,7 @@ from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback
 from hf_rerank.training.run_embedding import EmbeddingDataArguments, EmbeddingModelArguments, train_embedding
+from tests import processes
 
 TEXTS = ["what do bees make", "bees make honey from nectar", "who wrote hamlet", "shakespeare wrote hamlet"]
 
@@ -133,12 +133,15 @@ def test_gathered_in_batch_negatives_equal_one_big_batch(tmp_path):
     script.write_text(GATHER_SCRIPT)
     port = str(29500 + os.getpid() % 1000)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    processes = [subprocess.Popen([sys.executable, str(script), str(rank), port], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env) for rank in (0, 1)]
-    outputs = [process.communicate(timeout=120) for process in processes]
-    for process, (out, err) in zip(processes, outputs):
-        assert process.returncode == 0, err[-2000:]
-        _, _, loss_error, grad_error = next(line for line in out.splitlines() if line.startswith("RESULT")).split()
+    ranks = [processes.start([sys.executable, str(script), str(rank), port], env=env) for rank in (0, 1)]
+    try:
+        done = [processes.finish(rank, timeout=120) for rank in ranks]
+    finally:
+        for rank in ranks:
+            processes.stop(rank)
+    for process in done:
+        assert process.returncode == 0, process.stderr[-2000:]
+        _, _, loss_error, grad_error = next(line for line in process.stdout.splitlines() if line.startswith("RESULT")).split()
         assert float(loss_error) < 1e-6 and float(grad_error) < 1e-6
 
 
