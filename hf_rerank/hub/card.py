@@ -395,7 +395,8 @@ def training_rows(metrics: dict, log_history: list | None) -> list[tuple[str, st
         ("Batch", batch),
         ("Length", f"{metrics['max_length']} tokens" if metrics.get("max_length") else recorded),
         ("Epochs and steps", steps),
-        ("Precision", metrics.get("precision") or recorded),
+        ("Precision", (metrics.get("precision") or recorded)
+         + (f" ({metrics['precision_reason']})" if metrics.get("precision_reason") else "")),
         ("Seed", str(metrics.get("seed", recorded))),
         ("Hardware", hardware + (f" × {world}" if world and world > 1 and hardware != recorded else "")),
         ("Wall time (training)", duration(metrics["train_seconds"]) if metrics.get("train_seconds") is not None else recorded),

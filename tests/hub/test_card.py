@@ -58,7 +58,7 @@ def test_body_states_protocol_significance_training_and_citations(cross_encoder_
                      "| LR schedule | linear, warm-up 10% of the steps |",
                      "| Batch | 4 per device × 1 process(es) = 4 examples per optimizer step |",
                      "| Epochs and steps | 1 epoch(s), 4 optimizer steps |",
-                     "| Wall time (training) | 12.5 s |", "| Hardware | not recorded |", "| Peak memory | not recorded |",
+                     "| Wall time (training) | 12.5 s |", "| Precision | fp32 |", "| Hardware | not recorded |", "| Peak memory | not recorded |",
                      "![Training loss, learning rate and dl19_ndcg@10 against the optimizer step](training_dynamics.png)",
                      'CrossEncoder.from_pretrained("alice/ce-run")', "## Framework versions", *CITATIONS):
         assert expected in body, expected
@@ -166,9 +166,12 @@ def test_efficiency_summary_fills_hardware_throughput_and_memory(cross_encoder_r
     metrics = json.loads((cross_encoder_run / "metrics.json").read_text())
     efficiency = {"device_name": "NVIDIA H100 80GB HBM3", "tokens_per_second": 123456.7, "padding_ratio": 0.037, "mfu": 0.41,
                   "peak_gpu_memory_allocated_mib": 2048.4, "peak_host_memory_mib": 3100.0}
-    write_json(cross_encoder_run / "metrics.json", {**metrics, "efficiency": efficiency, "world_size": 2})
+    reason = "auto: bf16, native on this cuda (CUDA: NVIDIA H100 80GB HBM3 (compute capability 9.0))"
+    write_json(cross_encoder_run / "metrics.json", {**metrics, "efficiency": efficiency, "world_size": 2,
+                                                    "precision": "bf16", "precision_reason": reason})
     text = render_model_card(cross_encoder_run, kind="cross-encoder").text
     assert "| Hardware | NVIDIA H100 80GB HBM3 × 2 |" in text
+    assert f"| Precision | bf16 ({reason}) |" in text
     assert "| Throughput | 2.50 examples/s (Trainer, whole run); 123,457 real tokens/s, padding 3.7%, MFU 41.0% |" in text
     assert "| Peak memory | GPU (allocated) 2,048 MiB, host (resident) 3,100 MiB |" in text
     assert "| Batch | 4 per device × 2 process(es) = 8 examples per optimizer step |" in text

@@ -77,6 +77,8 @@ def test_recipe_writes_artifacts_and_callback_equals_standalone_evaluate(tmp_pat
     assert saved["optimizer"]["name"] == "lion" and saved["optimizer"]["lion_scaling"] == 3.0
     assert saved["optimizer"]["lr"] == pytest.approx(1e-4 / 3)
     assert saved["train_seconds"] > 0 and saved["train_samples_per_second"] > 0
+    assert saved["precision"] == "fp32" and saved["precision_reason"].startswith("fp32, as asked (CPU flags: ")
+    assert saved["efficiency"]["matmul_peak_seconds"] < 5  # the peak measurement keeps to its budget
     history = json.loads((out / "log_history.json").read_text())
     callback = next(entry for entry in history if "eval_sample_ndcg@10" in entry)
     assert callback["step"] == 2
