@@ -46,7 +46,7 @@ def main() -> None:
     query_vectors = dict(zip(queries, reference.encode([collection.queries[q] for q in queries], batch_size=args.batch_size, normalize_embeddings=True)))
     passage_vectors = dict(zip(passages, reference.encode([collection.corpus[p] for p in passages], batch_size=args.batch_size, normalize_embeddings=True)))
     st_scores = np.array([query_vectors[q] @ passage_vectors[p] for q, p in candidates], dtype=np.float32)
-    st_run = merge_scores(collection.run(args.run), candidates, st_scores, args.depth)
+    st_run, _ = merge_scores(collection.run(args.run), candidates, st_scores, args.depth)
     st_seconds = time.perf_counter() - start
 
     start = time.perf_counter()

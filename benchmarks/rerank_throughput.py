@@ -96,7 +96,7 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in speeds.items()}
     difference = float(np.abs(scores["hf-rerank"] - scores["sentence-transformers"]).max())
     first_stage = collection.run(args.run)
-    ndcg = {name: evaluate_run(collection.qrels, merge_scores(first_stage, pairs, values, args.depth), "trec-dl")
+    ndcg = {name: evaluate_run(collection.qrels, merge_scores(first_stage, pairs, values, args.depth)[0], "trec-dl")
             .per_query["ndcg@10"] for name, values in scores.items()}
     qids = sorted(ndcg["hf-rerank"])
     means = {name: statistics.fmean(per_query[q] for q in qids) for name, per_query in ndcg.items()}

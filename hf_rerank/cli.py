@@ -46,7 +46,8 @@ def add_evaluate(subparsers) -> None:
                         help="auto: *ForSequenceClassification checkpoints are cross-encoders, others bi-encoders (default: auto)")
     parser.add_argument("--depth", type=int, default=100, metavar="K", help="rerank (and evaluate) the top-K of the run (default: 100)")
     parser.add_argument("--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)")
-    parser.add_argument("--output", metavar="DIR", help="write DIR/metrics.json and DIR/run.trec")
+    parser.add_argument("--output", metavar="DIR", help="write DIR/metrics.json and DIR/run.trec (both or neither)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the metrics.json and run.trec already in --output")
     parser.add_argument("--batch-size", type=int, default=64, help="pairs (or texts) per forward pass (default: 64)")
     parser.add_argument("--max-length", type=int, help="tokens per input (default: the checkpoint's own limit)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
@@ -62,6 +63,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from hf_rerank.evaluation.report import evaluate_reranking
     from hf_rerank.models.auto import load_reranker
 
+    check_report_output(args)
+    if args.depth < 1:
+        raise ValueError(f"--depth must be >= 1, got {args.depth}")
     collection = load_collection(args.data)
     model = None
     if args.model:
@@ -80,6 +84,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )
     show_report(report, run, args)
     return 0
+
+
+def check_report_output(args: argparse.Namespace) -> None:
+    """Before any work: ``--output`` must be a directory (or not exist yet) and hold no report
+    unless ``--overwrite``; raises ValueError saying which."""
+    from pathlib import Path
+
+    if not args.output:
+        return
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output}: exists and is not a directory")
+    existing = [name for name in ("metrics.json", "run.trec") if (output / name).exists()]
+    if existing and not args.overwrite:
+        raise ValueError(f"--output {output}: already holds {' and '.join(existing)}; pass --overwrite to replace them, "
+                         "or choose another directory")
 
 
 def show_report(report, run, args: argparse.Namespace) -> None:
@@ -224,13 +244,15 @@ def add_retrieve(subparsers) -> None:
     parser.add_argument("--k", type=int, default=1000, help="passages retrieved per query (default: 1000)")
     parser.add_argument("--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)")
     parser.add_argument("--chunk-size", type=int, default=65536, help="passages per matrix product, bounds memory (default: 65536)")
-    parser.add_argument("--output", metavar="DIR", help="write DIR/metrics.json and DIR/run.trec")
+    parser.add_argument("--output", metavar="DIR", help="write DIR/metrics.json and DIR/run.trec (both or neither)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the metrics.json and run.trec already in --output")
     parser.set_defaults(handler=run_retrieve)
 
 
 def run_retrieve(args: argparse.Namespace) -> int:
     from hf_rerank.evaluation.retrieve import evaluate_retrieval
 
+    check_report_output(args)
     collection, model = load_dense_inputs(args)
     report, run = evaluate_retrieval(
         collection, model, model_name=args.model, k=args.k, metric_set=args.metrics, batch_size=args.batch_size,

@@ -93,3 +93,30 @@ def test_train_embedding_help_lists_the_lora_and_loss_arguments(capsys):
     shown = capsys.readouterr().out
     for flag in ("--lora_r", "--lora_target_modules", "--negatives", "--mine_window", "--temperature", "--retrieval_data"):
         assert flag in shown
+
+
+def test_output_problems_stop_before_any_work(tmp_path, capsys):
+    # the model does not exist: each problem must be reported before anything is loaded
+    base = ["evaluate", "--data", "sample", "--run", "bm25", "--model", str(tmp_path / "no-such-model")]
+    (tmp_path / "a-file").write_text("x")
+    assert main([*base, "--output", str(tmp_path / "a-file")]) == 2
+    assert "a-file: exists and is not a directory" in capsys.readouterr().err
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "metrics.json").write_text("{}")
+    assert main([*base, "--output", str(tmp_path / "used")]) == 2
+    assert "already holds metrics.json; pass --overwrite" in capsys.readouterr().err
+    for depth in ("0", "-5"):
+        assert main([*base, "--depth", depth]) == 2
+        assert f"--depth must be >= 1, got {depth}" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_both_files_together(tmp_path):
+    out = tmp_path / "out"
+    assert main(["evaluate", "--data", "sample", "--run", "bm25", "--quiet", "--output", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")
+    assert main(["evaluate", "--data", "sample", "--run", "bm25", "--quiet", "--output", str(out), "--depth", "5"]) == 2
+    assert main(["evaluate", "--data", "sample", "--run", "bm25", "--quiet", "--output", str(out), "--depth", "5",
+                 "--overwrite"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["depth"] == 5
+    assert (out / "notes.txt").read_text() == "mine"  # what else the directory holds is kept
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind

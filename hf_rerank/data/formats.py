@@ -10,21 +10,29 @@ Formats
 - TREC qrels: ``qid iteration pid grade`` per line (whitespace separated, grade an integer)
   -> ``{qid: {pid: grade}}``.
 - TREC run: ``qid Q0 pid rank score tag`` per line -> ``{qid: {pid: score}}``, each query's
-  passages in rank order (score descending; ties keep the file's rank order).
+  passages in trec_eval's order (score descending, then passage id descending; the rank column
+  is checked but, as trec_eval does, not used: :mod:`hf_rerank.data.ranking`).
 
-Readers raise :class:`DataFormatError` naming the file and line of the first bad line.
+Files are read as UTF-8; a byte-order mark at the start of a file is dropped (it would otherwise
+become part of the first id). Readers raise :class:`DataFormatError` naming the file and line of
+the first bad line.
 Writers are atomic: they write a temporary file beside the target and rename it, so a
 crash never leaves a half-written file.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+from hf_rerank.data.ranking import trec_order
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
@@ -39,12 +47,13 @@ class DataFormatError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-def _lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, line)`` for non-blank lines, line numbers from 1, newline stripped."""
+def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` for the non-blank lines of a UTF-8 file, line numbers from 1,
+    newline stripped, a leading byte-order mark dropped."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:  # -sig: a leading byte-order mark is dropped
         for number, line in enumerate(handle, start=1):
             line = line.rstrip("\n").rstrip("\r")
             if line.strip():
@@ -57,7 +66,7 @@ def read_tsv(path: str | os.PathLike, *, kind: str = "text") -> dict[str, str]:
     Errors: a line without a tab, an empty id, an empty text, a duplicate id.
     """
     records = []
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         if "\t" not in line:
             raise DataFormatError(path, number, f"expected 'id<TAB>{kind} text', found no tab: {line[:80]!r}")
         key, text = line.split("\t", 1)
@@ -85,7 +94,7 @@ def _texts(path, records, kind: str) -> dict[str, str]:
 def read_jsonl(path: str | os.PathLike, *, kind: str = "text") -> dict[str, str]:
     """Read BEIR-style JSONL (``_id``, ``text``, optional ``title``) -> ``{id: "title text"}``."""
     records = []
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
@@ -112,7 +121,7 @@ def read_qrels(path: str | os.PathLike) -> Qrels:
     (qid, pid) judged twice.
     """
     qrels: Qrels = {}
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         fields = line.split()
         if len(fields) != 4:
             raise DataFormatError(path, number, f"expected 4 fields 'qid iteration pid grade', found {len(fields)}: {line[:80]!r}")
@@ -133,34 +142,35 @@ def read_qrels(path: str | os.PathLike) -> Qrels:
 def read_run(path: str | os.PathLike) -> Run:
     """Read a TREC run ``qid Q0 pid rank score tag``.
 
-    Each query's passages come back in rank order: score descending, ties broken by the rank
-    column. Errors: not six fields, a rank that is not an integer, a score that is not a
-    number, the same (qid, pid) twice (naming both lines).
+    Each query's passages come back in trec_eval's order (:data:`~hf_rerank.data.ranking.TIE_RULE`:
+    score descending, then passage id descending), whatever the file's line order or rank column.
+    Errors: not six fields, a rank that is not an integer, a score that is not a finite number,
+    the same (qid, pid) twice (naming both lines).
     """
-    rows: dict[str, list[tuple[float, int, str]]] = {}
+    rows: dict[str, dict[str, float]] = {}
     seen: dict[tuple[str, str], int] = {}
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         fields = line.split()
         if len(fields) != 6:
             raise DataFormatError(path, number, f"expected 6 fields 'qid Q0 pid rank score tag', found {len(fields)}: {line[:80]!r}")
         qid, _, pid, rank_text, score_text, _ = fields
         try:
-            rank = int(rank_text)
+            int(rank_text)
         except ValueError:
             raise DataFormatError(path, number, f"rank must be an integer, found {rank_text!r}") from None
         try:
             score = float(score_text)
         except ValueError:
             raise DataFormatError(path, number, f"score must be a number, found {score_text!r}") from None
-        if score != score:
-            raise DataFormatError(path, number, "score is NaN")
+        if not math.isfinite(score):
+            raise DataFormatError(path, number, f"score must be a finite number, found {score_text!r}")
         if (qid, pid) in seen:
             raise DataFormatError(
                 path, number, f"duplicate (query {qid!r}, passage {pid!r}): already on line {seen[qid, pid]}"
             )
         seen[qid, pid] = number
-        rows.setdefault(qid, []).append((score, rank, pid))
-    return {qid: {pid: score for score, _, pid in sorted(items, key=lambda r: (-r[0], r[1]))} for qid, items in rows.items()}
+        rows.setdefault(qid, {})[pid] = score
+    return {qid: trec_order(scored) for qid, scored in rows.items()}
 
 
 @contextmanager
@@ -176,6 +186,56 @@ def atomic_write(path: str | os.PathLike, mode: str = "w"):
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def staged_directory(path: str | os.PathLike):
+    """Yield a new temporary directory beside ``path`` holding a copy of what ``path`` has (if it
+    exists); on success it replaces ``path`` in one step (:func:`replace_directory`), else it is
+    deleted and ``path`` is left as it was."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path}: exists and is not a directory")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would otherwise become the output's mode
+    try:
+        if path.is_dir():
+            shutil.copytree(path, staging, dirs_exist_ok=True)
+        yield staging
+        replace_directory(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def replace_directory(source: Path, target: Path) -> None:
+    """Put directory ``source`` at ``target`` (same file system). Where ``target`` exists, the two
+    are swapped atomically (Linux ``renameat2(RENAME_EXCHANGE)``) and the old one deleted; where
+    the system cannot swap, ``target`` is renamed aside first (a crash between the two renames
+    leaves it beside, as ``.NAME.old-*``, never half-replaced)."""
+    if not target.exists():
+        os.rename(source, target)
+        return
+    if not _exchange(source, target):
+        aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+        os.rename(target, aside / target.name)
+        os.rename(source, target)
+        source = aside
+    shutil.rmtree(source)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically with Linux's ``renameat2(..., RENAME_EXCHANGE)``; False where unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0
 
 
 def write_tsv(path: str | os.PathLike, texts: Mapping[str, str]) -> None:
@@ -201,9 +261,16 @@ def write_qrels(path: str | os.PathLike, qrels: Qrels) -> None:
 
 
 def write_run(path: str | os.PathLike, run: Run, tag: str = "hf-rerank") -> None:
-    """Write a TREC run, each query's passages by score descending, ranks from 1."""
+    """Write a TREC run, each query's passages in trec_eval's order (score descending, then
+    passage id descending), ranks from 1, scores in full (shortest round-trip form), so that
+    trec_eval, hf-rerank and the rank column read the same order back.
+
+    Raises ValueError before writing anything if a score is NaN or infinite."""
+    for qid, scored in run.items():
+        bad = next((pid for pid, score in scored.items() if not math.isfinite(score)), None)
+        if bad is not None:
+            raise ValueError(f"{path}: not written: query {qid!r}, passage {bad!r} has score {scored[bad]!r}")
     with atomic_write(path) as handle:
         for qid, scored in run.items():
-            ranked = sorted(scored.items(), key=lambda item: -item[1])
-            for rank, (pid, score) in enumerate(ranked, start=1):
-                handle.write(f"{qid} Q0 {pid} {rank} {score:.6f} {tag}\n")
+            for rank, (pid, score) in enumerate(trec_order(scored).items(), start=1):
+                handle.write(f"{qid} Q0 {pid} {rank} {float(score)!r} {tag}\n")

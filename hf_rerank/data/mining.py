@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.formats import DataFormatError, atomic_write
+from hf_rerank.data.formats import DataFormatError, atomic_write, text_lines
 from hf_rerank.evaluation.retrieve import dense_retrieve, encode_corpus
 
 logger = logging.getLogger("hf_rerank")
@@ -116,24 +116,17 @@ def read_negatives(path: str | Path) -> dict[str, list[str]]:
     Errors (:class:`DataFormatError` naming ``PATH:LINE``): not exactly two tab-separated fields,
     an empty id, the same (qid, pid) twice.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
     negatives: dict[str, list[str]] = {}
     seen: dict[tuple[str, str], int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = [field.strip() for field in line.split("\t")]
-            if len(fields) != 2:
-                raise DataFormatError(path, number, f"expected 'qid<TAB>pid', found {len(fields)} tab-separated fields: {line[:80]!r}")
-            qid, pid = fields
-            if not qid or not pid:
-                raise DataFormatError(path, number, f"empty {'query' if not qid else 'passage'} id")
-            if (qid, pid) in seen:
-                raise DataFormatError(path, number, f"duplicate (query {qid!r}, passage {pid!r}): already on line {seen[qid, pid]}")
-            seen[qid, pid] = number
-            negatives.setdefault(qid, []).append(pid)
+    for number, line in text_lines(path):
+        fields = [field.strip() for field in line.split("\t")]
+        if len(fields) != 2:
+            raise DataFormatError(path, number, f"expected 'qid<TAB>pid', found {len(fields)} tab-separated fields: {line[:80]!r}")
+        qid, pid = fields
+        if not qid or not pid:
+            raise DataFormatError(path, number, f"empty {'query' if not qid else 'passage'} id")
+        if (qid, pid) in seen:
+            raise DataFormatError(path, number, f"duplicate (query {qid!r}, passage {pid!r}): already on line {seen[qid, pid]}")
+        seen[qid, pid] = number
+        negatives.setdefault(qid, []).append(pid)
     return negatives

@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from hf_rerank.data.ranking import trec_order
+
 logger = logging.getLogger("hf_rerank")
 
 Qrels = dict[str, dict[str, int]]
@@ -144,8 +146,9 @@ def evaluate_run(qrels: Qrels, run: Run, metric_set: MetricSet | str) -> RunEval
           for ``-l2``) score 0 on that metric and count in the mean (ranx's behaviour; every
           judged DL19/DL20 query has documents of grade >= 2, so it does not arise there).
         - Documents of the run that are not in ``qrels`` are non-relevant.
-        - Tied scores are ordered by ranx's sort, not by trec_eval's docno tie-break, so
-          metrics on runs with ties can differ slightly from trec_eval's.
+        - Each query's passages are ranked by trec_eval's rule (score descending, then passage
+          id descending: :mod:`hf_rerank.data.ranking`), so tied scores give trec_eval's values
+          (ranx's own sort would order ties its own way).
         - Every warning is also logged on the ``hf_rerank`` logger at WARNING level.
 
     Raises:
@@ -194,7 +197,9 @@ def evaluate_run(qrels: Qrels, run: Run, metric_set: MetricSet | str) -> RunEval
     for message in messages:
         logger.warning(message)
 
-    scores = _ranx_per_query({q: judged[q] for q in common}, {q: ranked[q] for q in common}, metrics)
+    # ranx gets each query's trec_eval order as distinct scores (n, n-1, ..., 1): no ties left to its sort
+    by_rank = {q: {pid: float(len(ranked[q]) - i) for i, pid in enumerate(trec_order(ranked[q]))} for q in common}
+    scores = _ranx_per_query({q: judged[q] for q in common}, by_rank, metrics)
 
     queries = sorted(judged)
     per_query: dict[str, dict[str, float]] = {}

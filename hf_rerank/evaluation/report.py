@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.formats import Run, atomic_write, write_run
+from hf_rerank.data.formats import Run, atomic_write, staged_directory, write_run
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
-from hf_rerank.evaluation.rerank import PairScorer, rerank
+from hf_rerank.evaluation.rerank import NonFiniteScoresError, PairScorer, rerank
 from hf_rerank.evaluation.significance import compare
 
 ALPHA = 0.05
@@ -100,10 +100,13 @@ def evaluate_reranking(
     if model is None:
         final, final_run, pairs, speed, significance = first, first_run, 0, None, {}
     else:
-        result = rerank(collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress)
+        try:
+            result = rerank(collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress)
+        except NonFiniteScoresError as error:
+            raise NonFiniteScoresError(f"{model_name or 'the model'}: {error}; nothing was written") from None
         final = evaluate_run(collection.qrels, result.run, metrics)
         final_run, pairs, speed = result.run, result.pairs, result.pairs_per_second
-        warnings += [w for w in final.warnings if w not in warnings]
+        warnings += [w for w in final.warnings + result.warnings if w not in warnings]
         significance = {}
         for name in metrics.metrics:
             baseline, system = first.per_query[name], {"reranked": final.per_query[name]}
@@ -131,10 +134,15 @@ def evaluate_reranking(
 
 
 def write_report(report: EvaluationReport, run: Run, output_dir: str | Path) -> Path:
-    """Write ``output_dir/metrics.json`` and ``output_dir/run.trec`` (each atomically)."""
+    """Write ``output_dir/metrics.json`` and ``output_dir/run.trec`` as one unit: both are written
+    into a temporary directory beside ``output_dir``, which then replaces it
+    (:func:`~hf_rerank.data.formats.replace_directory`), so a reader, or a run killed meanwhile,
+    finds both new files or both old ones, never one of each. Anything else in ``output_dir`` is
+    kept."""
     output_dir = Path(output_dir)
-    write_run(output_dir / "run.trec", run, tag=(report.model or report.run).replace(" ", "_").replace("/", "_"))
-    with atomic_write(output_dir / "metrics.json") as handle:
-        json.dump(report.to_json(), handle, indent=2)
-        handle.write("\n")
+    with staged_directory(output_dir) as staging:
+        write_run(staging / "run.trec", run, tag=(report.model or report.run).replace(" ", "_").replace("/", "_"))
+        with atomic_write(staging / "metrics.json") as handle:
+            json.dump(report.to_json(), handle, indent=2)
+            handle.write("\n")
     return output_dir

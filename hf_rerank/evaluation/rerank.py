@@ -7,6 +7,11 @@ scores, followed by the first stage's candidates below rank k in their first-sta
 scores are set below every model score), so that metrics deeper than k, such as R@100 after
 reranking the top 20, still see them. Candidates whose passage has no text are left out (one
 counted warning, from :meth:`IRCollection.candidates`).
+
+Ties: passages the model scores equally keep their first-stage order; their scores are moved
+apart by a few float64 ulps (:func:`~hf_rerank.data.ranking.untie_in_order`) so that trec_eval,
+ranx and hf-rerank all read that order, and the result says how many were (``tied``).
+A model that scores any pair NaN or infinite is refused (:class:`NonFiniteScoresError`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Run
+from hf_rerank.data.ranking import untie_in_order
 
 
 class PairScorer(Protocol):
@@ -27,13 +33,26 @@ class PairScorer(Protocol):
     def score_pairs(self, queries: list[str], passages: list[str], *, batch_size: int, show_progress: bool) -> np.ndarray: ...
 
 
+class NonFiniteScoresError(ValueError):
+    """The model scored some pairs NaN or infinite (broken weights); nothing should be written."""
+
+
 @dataclass
 class RerankResult:
-    """A reranked run and how long scoring took (``pairs``: pairs scored by the model)."""
+    """A reranked run and how long scoring took (``pairs``: pairs scored by the model; ``tied``:
+    model scores equal to the one above them, moved below it to keep the first-stage order)."""
 
     run: Run
     pairs: int
     seconds: float
+    tied: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        if not self.tied:
+            return []
+        return [f"{self.tied} model score(s) tied with the passage above; ties keep the first stage's order "
+                "(scores moved apart by float64 ulps so that trec_eval reads the same order)"]
 
     @property
     def pairs_per_second(self) -> float:
@@ -56,11 +75,19 @@ def rerank(
     start = time.perf_counter()
     scores = model.score_pairs(queries, passages, batch_size=batch_size, show_progress=show_progress)
     seconds = time.perf_counter() - start
-    return RerankResult(merge_scores(collection.run(run_name), candidates.pairs, scores, depth), len(scores), seconds)
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        qid, pid = candidates.pairs[int(np.argmax(bad))]
+        raise NonFiniteScoresError(f"the model scored {int(bad.sum())} of {len(scores)} pairs NaN or infinite "
+                                   f"(first: query {qid!r}, passage {pid!r}); its weights are broken")
+    run, tied = merge_scores(collection.run(run_name), candidates.pairs, scores, depth)
+    return RerankResult(run, len(scores), seconds, tied)
 
 
-def merge_scores(first_stage: Run, pairs: list[tuple[str, str]], scores: np.ndarray, depth: int) -> Run:
-    """The reranked run: model scores for ``pairs``, then the first stage below rank ``depth``.
+def merge_scores(first_stage: Run, pairs: list[tuple[str, str]], scores: np.ndarray, depth: int) -> tuple[Run, int]:
+    """The reranked run: model scores for ``pairs`` (in first-stage order), then the first stage
+    below rank ``depth``; and how many tied model scores were moved apart to keep the first
+    stage's order among them (module docstring).
 
     Queries of ``first_stage`` with no scored pair are left out (they had no text).
     """
@@ -68,11 +95,13 @@ def merge_scores(first_stage: Run, pairs: list[tuple[str, str]], scores: np.ndar
     for (qid, pid), score in zip(pairs, scores.tolist()):
         scored.setdefault(qid, {})[pid] = float(score)
     run: Run = {}
+    tied = 0
     for qid, reranked in scored.items():
-        ordered = dict(sorted(reranked.items(), key=lambda item: -item[1]))
+        ordered, moved = untie_in_order(dict(sorted(reranked.items(), key=lambda item: -item[1])))  # stable sort
+        tied += moved
         floor = min(ordered.values())
         tail = list(first_stage[qid])[depth:]
         for offset, pid in enumerate(tail, start=1):
             ordered[pid] = floor - offset
         run[qid] = ordered
-    return run
+    return run, tied

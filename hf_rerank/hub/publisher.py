@@ -162,8 +162,30 @@ def checkpoint_dirs(output_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "adapter_model.safetensors")
+
+
+def check_checkpoint_complete(checkpoint: Path, step: int) -> None:
+    """Raise :class:`PublishError` unless ``checkpoint`` is one the Trainer finished writing: it has
+    weights and a ``trainer_state.json`` (written last) that parses and names ``step``. A run
+    killed while saving leaves a checkpoint without one."""
+    state_file = checkpoint / "trainer_state.json"
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        raise PublishError(f"{checkpoint}: incomplete checkpoint (no readable trainer_state.json: the run stopped while "
+                           "saving it); delete it or publish without --checkpoints") from None
+    if not isinstance(state, dict) or state.get("global_step") != step:
+        raise PublishError(f"{state_file}: global_step {state.get('global_step') if isinstance(state, dict) else None!r} "
+                           f"does not match the directory's step {step}; the checkpoint is not this run's")
+    if not any((checkpoint / name).is_file() for name in WEIGHT_FILES):
+        raise PublishError(f"{checkpoint}: incomplete checkpoint (no weights: none of {', '.join(WEIGHT_FILES)})")
+
+
 def checkpoint_upload(checkpoint: Path, step: int, repo_id: str, kind: str, staging: Path) -> BranchUpload:
-    """The branch ``checkpoint-<step>``: the checkpoint's files and its README (written under ``staging``)."""
+    """The branch ``checkpoint-<step>``: the checkpoint's files and its README (written under ``staging``);
+    an incomplete checkpoint is refused (:func:`check_checkpoint_complete`)."""
+    check_checkpoint_complete(checkpoint, step)
     readme = staging / f"checkpoint-{step}" / "README.md"
     with atomic_write(readme) as handle:
         handle.write(checkpoint_card(repo_id, step, kind=kind))
@@ -362,14 +384,15 @@ class HubSettings:
         ``hub_strategy``: ``end`` and transformers' default ``every_save`` publish ``main`` once at
         the end (hf-rerank never replaces ``main`` mid-training); ``checkpoint`` and
         ``all_checkpoints`` also push each checkpoint to its branch. ``hub_private_repo``
-        unset means private. ``hub_token`` is refused: the Trainer pickles its arguments into
-        ``training_args.bin``, so a token there would be saved with every checkpoint.
+        unset means private. ``hub_token`` is refused with or without ``push_to_hub``: the
+        Trainer pickles its arguments into ``training_args.bin``, so a token there would be saved
+        with every checkpoint.
         """
+        if args.hub_token:
+            raise ValueError("--hub_token is not accepted, with or without --push_to_hub (it would be saved in "
+                             "training_args.bin with every checkpoint): set HF_TOKEN or run `hf auth login` instead")
         if not args.push_to_hub:
             return None
-        if args.hub_token:
-            raise ValueError("--hub_token is not accepted (it would be pickled into training_args.bin): "
-                             "set HF_TOKEN or run `hf auth login` instead")
         if not args.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id OWNER/NAME")
         strategy = str(getattr(args.hub_strategy, "value", args.hub_strategy))

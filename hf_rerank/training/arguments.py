@@ -33,6 +33,11 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
     )
     lion_triton: bool = field(default=False, metadata={"help": "use lion-pytorch's Triton kernel (CUDA + triton only; else falls back)"})
     hub_allow_overwrite: bool = field(default=False, metadata={"help": "with --push_to_hub: replace the files of an existing repository (default: refuse)"})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "train into a non-empty --output_dir by first removing what is in it (default: refuse, "
+                          "unless --resume_from_checkpoint continues the run there)"},
+    )
     precision: str = field(
         default="auto",
         metadata={"help": "auto (default): bf16 where the hardware computes it natively (CUDA Ampere+, CPUs with "

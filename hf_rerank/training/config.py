@@ -12,8 +12,6 @@ from pathlib import Path
 import yaml
 from transformers import HfArgumentParser
 
-from hf_rerank.precision import PrecisionError
-
 
 def config_to_argv(config: dict, source: str) -> list[str]:
     """``{"max_steps": 20, "precision": "auto", "train_runs": ["bm25"]}`` -> ``["--max_steps", "20", ...]``."""
@@ -50,5 +48,5 @@ def parse_args(parser: HfArgumentParser, argv: list[str]) -> tuple:
         config_argv = config_to_argv(config, str(path))
     try:
         return parser.parse_args_into_dataclasses(args=config_argv + argv)
-    except PrecisionError as exc:  # refused at start-up, before anything is loaded
+    except ValueError as exc:  # an argument refused by validation (precision, hub token, ...), before anything loads
         raise SystemExit(f"error: {exc}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import torch
@@ -20,6 +21,27 @@ from hf_rerank.hub.publisher import HubPushCallback, publish
 from hf_rerank.models.resolve import resolve_model
 
 logger = logging.getLogger("hf_rerank")
+
+
+def prepare_output_dir(args) -> None:
+    """Make sure a run cannot mix with another's files: a non-empty ``output_dir`` is refused
+    unless the run resumes (``resume_from_checkpoint``) or ``overwrite_output_dir`` is set, in
+    which case the main process empties it first (old checkpoints, figures and stray files would
+    otherwise be published as part of this run)."""
+    output_dir = Path(args.output_dir)
+    entries = sorted(p.name for p in output_dir.iterdir()) if output_dir.is_dir() else []
+    if not entries or args.resume_from_checkpoint:
+        return
+    if not args.overwrite_output_dir:
+        shown = ", ".join(entries[:5]) + (f", ... ({len(entries) - 5} more)" if len(entries) > 5 else "")
+        raise FileExistsError(f"{output_dir}: not empty ({shown}); a new run would mix with what is there. Use "
+                              "--overwrite_output_dir true to replace it, --resume_from_checkpoint to continue it, "
+                              "or another --output_dir")
+    if args.process_index == 0:
+        logger.warning("%s: --overwrite_output_dir: removing %d entries of an earlier run", output_dir, len(entries))
+        for name in entries:
+            path = output_dir / name
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def log_run_start(args) -> None:

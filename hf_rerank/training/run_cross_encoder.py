@@ -38,6 +38,7 @@ from hf_rerank.training.run_common import (
     hub_callbacks,
     load_train_collection,
     log_run_start,
+    prepare_output_dir,
     resume_reference,
     scores_before_training,
     training_summary,
@@ -116,6 +117,7 @@ def load_cross_encoder(model_args: ModelArguments):
 def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, args: CrossEncoderTrainingArguments) -> dict:
     """Train, evaluate and save (see the module docstring); returns the ``metrics.json`` object."""
     log_run_start(args)
+    prepare_output_dir(args)
     set_seed(args.seed)
     train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
     eval_collection = load_collection(data_args.eval_data)

@@ -48,6 +48,7 @@ from hf_rerank.training.run_common import (
     hub_callbacks,
     load_train_collection,
     log_run_start,
+    prepare_output_dir,
     resume_reference,
     scores_before_training,
     training_summary,
@@ -174,6 +175,7 @@ def evaluate_embedding_model(encoder: BiEncoder, data_args: EmbeddingDataArgumen
 def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDataArguments, args: EmbeddingTrainingArguments) -> dict:
     """Train, evaluate and save an embedding model (see the module docstring); returns the ``metrics.json`` object."""
     log_run_start(args)
+    prepare_output_dir(args)
     if data_args.negatives not in NEGATIVE_CHOICES:
         raise ValueError(f"negatives must be one of {', '.join(NEGATIVE_CHOICES)}, got {data_args.negatives!r}")
     set_seed(args.seed)

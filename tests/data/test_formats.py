@@ -1,6 +1,7 @@
 """Readers and writers: round trips, string ids, and a clear error for every bad input."""
 
 import json
+import os
 
 import pytest
 
@@ -52,9 +53,34 @@ def test_qrels_and_run_round_trip(tmp_path):
     assert back["19335"]["a"] == pytest.approx(5.5)
 
 
-def test_run_ties_keep_rank_order(tmp_path):
-    path = write(tmp_path / "r.run", "1 Q0 z 2 1.0 t\n1 Q0 y 1 1.0 t\n1 Q0 x 3 2.0 t\n")
-    assert list(read_run(path)["1"]) == ["x", "y", "z"]
+def test_run_ties_follow_trec_eval_not_the_rank_column(tmp_path):
+    # trec_eval sorts by score, then docno descending, and ignores ranks: x (2.0), then z, y, a (1.0)
+    path = write(tmp_path / "r.run", "1 Q0 a 1 1.0 t\n1 Q0 y 2 1.0 t\n1 Q0 z 3 1.0 t\n1 Q0 x 4 2.0 t\n")
+    assert list(read_run(path)["1"]) == ["x", "z", "y", "a"]
+
+
+def test_written_runs_keep_every_digit_and_read_back_in_the_same_order(tmp_path):
+    run = {"q": {"a": 0.12345671, "b": 0.12345674, "c": 0.5, "d": 0.5}}  # equal to 6 decimals, not equal
+    write_run(tmp_path / "x.run", run)
+    lines = (tmp_path / "x.run").read_text().splitlines()
+    assert [line.split()[2:5] for line in lines] == [["d", "1", "0.5"], ["c", "2", "0.5"], ["b", "3", "0.12345674"],
+                                                    ["a", "4", "0.12345671"]]
+    assert read_run(tmp_path / "x.run") == run and list(read_run(tmp_path / "x.run")["q"]) == ["d", "c", "b", "a"]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_scores_are_never_written(tmp_path, bad):
+    with pytest.raises(ValueError, match=f"not written: query 'q', passage 'b' has score {bad!r}"):
+        write_run(tmp_path / "x.run", {"q": {"a": 1.0, "b": bad}})
+    assert not (tmp_path / "x.run").exists()
+
+
+def test_a_byte_order_mark_is_dropped_by_every_reader(tmp_path):
+    bom = "\ufeff"
+    assert read_tsv(write(tmp_path / "q.tsv", bom + "19335\tcats\n")) == {"19335": "cats"}
+    assert read_jsonl(write(tmp_path / "c.jsonl", bom + '{"_id": "p1", "text": "x"}\n')) == {"p1": "x"}
+    assert read_qrels(write(tmp_path / "qrels.txt", bom + "19335 0 p1 2\n")) == {"19335": {"p1": 2}}
+    assert read_run(write(tmp_path / "r.run", bom + "19335 Q0 p1 1 3.5 t\n")) == {"19335": {"p1": 3.5}}
 
 
 @pytest.mark.parametrize(
@@ -73,6 +99,8 @@ def test_run_ties_keep_rank_order(tmp_path):
         (read_run, "1 Q0 a 1 2.0\n", 1, "expected 6 fields"),
         (read_run, "1 Q0 a one 2.0 t\n", 1, "rank must be an integer"),
         (read_run, "1 Q0 a 1 high t\n", 1, "score must be a number"),
+        (read_run, "1 Q0 a 1 2.0 t\n1 Q0 b 2 nan t\n", 2, "score must be a finite number, found 'nan'"),
+        (read_run, "1 Q0 a 1 -inf t\n", 1, "score must be a finite number, found '-inf'"),
         (read_run, "1 Q0 a 1 2.0 t\n1 Q0 b 2 1.0 t\n\n1 Q0 a 3 0.5 t\n", 4, "duplicate (query '1', passage 'a'): already on line 1"),
     ],
 )
@@ -104,3 +132,25 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
         raise RuntimeError("crash mid-write")
     assert target.read_text() == "1\told\n"
     assert [p.name for p in target.parent.iterdir()] == ["metrics.json"]
+
+
+def test_a_staged_directory_replaces_all_or_nothing(tmp_path):
+    from hf_rerank.data.formats import staged_directory
+
+    out = tmp_path / "out"
+    with staged_directory(out) as staging:
+        (staging / "run.trec").write_text("old run")
+        (staging / "metrics.json").write_text("old metrics")
+    with pytest.raises(KeyboardInterrupt):  # killed between the two writes
+        with staged_directory(out) as staging:
+            (staging / "run.trec").write_text("new run")
+            raise KeyboardInterrupt
+    assert (out / "run.trec").read_text() == "old run" and (out / "metrics.json").read_text() == "old metrics"
+    with staged_directory(out) as staging:
+        (staging / "run.trec").write_text("new run")
+        (staging / "metrics.json").write_text("new metrics")
+    assert (out / "run.trec").read_text() == "new run" and (out / "metrics.json").read_text() == "new metrics"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # a directory's usual mode, not mkdtemp's private 0700

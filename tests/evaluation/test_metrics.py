@@ -169,6 +169,26 @@ def test_trec_dl_rounded_values():
     assert means["recall@100-l2"] == pytest.approx(0.555556, abs=1e-6)
 
 
+@pytest.mark.parametrize("tied", [3, 16, 100])
+def test_tied_scores_are_ranked_as_trec_eval_ranks_them(tied):
+    """Every passage scores 1.0; trec_eval ranks them by docno descending (p099 ... p000), whatever
+    the run's order. ranx's own sort kept input order for a few ties but not for 16 or 100."""
+    pids = [f"p{i:03d}" for i in range(tied)]
+    first_in_file = {pid: 1.0 for pid in pids}  # p000 first, as a file in rank order would give it
+    qrels = {"q": {"p000": 2, pids[-1]: 1}}  # the lowest id (ranked last by trec_eval) and the highest (first)
+    result = evaluate_run(qrels, {"q": first_in_file}, MetricSet("m", ("mrr", "mrr-l2", "map-l2", "ndcg@10", "ndcg"), "t."))
+    means = result.means
+    # by hand with trec_eval's order: pids[-1] (grade 1) at rank 1, p000 (grade 2) at rank `tied`
+    assert means["mrr"] == 1.0
+    assert means["mrr-l2"] == pytest.approx(1 / tied)
+    assert means["map-l2"] == pytest.approx(1 / tied)
+    idcg = 2 + 1 / log2(3)
+    assert means["ndcg@10"] == pytest.approx((1 + (2 / log2(tied + 1) if tied <= 10 else 0)) / idcg)
+    assert means["ndcg"] == pytest.approx((1 + 2 / log2(tied + 1)) / idcg)
+    reversed_file = {"q": dict(reversed(list(first_in_file.items())))}
+    assert evaluate_run(qrels, reversed_file, "trec-dl").means == evaluate_run(qrels, {"q": first_in_file}, "trec-dl").means
+
+
 def test_l2_convention_differs_from_grade_1():
     both = MetricSet("both", ("mrr@10", "mrr@10-l2", "recall@100", "recall@100-l2"), "test.")
     result = evaluate_run(QRELS, RUN, both)

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from hf_rerank.data.collection import IRCollection
+from hf_rerank.data.formats import read_run, write_run
+from hf_rerank.evaluation.metrics import evaluate_run
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
-from hf_rerank.evaluation.rerank import merge_scores, rerank
+from hf_rerank.evaluation.rerank import NonFiniteScoresError, merge_scores, rerank
 
 
 class LengthScorer:
@@ -42,9 +44,39 @@ def test_rerank_scores_top_k_and_keeps_the_tail_below(collection):
     assert result.pairs == 4 and result.pairs_per_second > 0
 
 
-def test_merge_scores_orders_ties_stably():
-    run = merge_scores({"q": {"a": 3.0, "b": 2.0, "c": 1.0}}, [("q", "a"), ("q", "b")], np.array([1.0, 1.0]), depth=2)
-    assert list(run["q"]) == ["a", "b", "c"]
+def test_tied_model_scores_keep_first_stage_order_for_every_reader(tmp_path):
+    # first stage a, b, c, d; the model scores a, b, c alike: trec_eval's own rule would give c, b, a
+    first = {"q": {"a": 4.0, "b": 3.0, "c": 2.0, "d": 1.0}}
+    run, tied = merge_scores(first, [("q", "a"), ("q", "b"), ("q", "c")], np.array([0.25, 0.25, 0.25]), depth=3)
+    assert tied == 2 and list(run["q"]) == ["a", "b", "c", "d"]
+    assert run["q"]["a"] == 0.25 and 0.25 > run["q"]["b"] > run["q"]["c"] > 0.25 - 1e-15  # moved by ulps only
+    write_run(tmp_path / "r.run", run)
+    assert list(read_run(tmp_path / "r.run")["q"]) == ["a", "b", "c", "d"]  # trec_eval's rule reads the same order
+    qrels = {"q": {"a": 2}}
+    assert evaluate_run(qrels, run, "trec-dl").means["mrr@10-l2"] == 1.0
+
+
+def test_the_report_says_ties_were_broken(collection):
+    class Constant(LengthScorer):
+        def score_pairs(self, queries, passages, *, batch_size, show_progress):
+            return np.ones(len(passages), dtype=np.float32)
+
+    report, run = evaluate_reranking(collection, "bm25", Constant(), model_name="constant", depth=3)
+    assert list(run["q1"]) == ["a", "b", "c", "e"]  # the first stage's order, as the first stage ranked them
+    assert any("2 model score(s) tied" in warning for warning in report.warnings)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_model_scoring_nan_or_inf_is_refused_and_nothing_is_written(collection, tmp_path, bad):
+    class Broken(LengthScorer):
+        def score_pairs(self, queries, passages, *, batch_size, show_progress):
+            scores = np.ones(len(passages), dtype=np.float32)
+            scores[1] = bad
+            return scores
+
+    with pytest.raises(NonFiniteScoresError, match=r"t/N2/checkpoint-1: the model scored 1 of 4 pairs NaN or infinite "
+                                                   r"\(first: query 'q1', passage 'b'\).*nothing was written"):
+        evaluate_reranking(collection, "bm25", Broken(), model_name="t/N2/checkpoint-1", depth=3)
 
 
 def test_report_compares_with_the_first_stage(collection, tmp_path):

@@ -122,6 +122,28 @@ def test_an_existing_repository_is_not_replaced_without_allow_overwrite(hub, cro
     assert set(hub.repos["alice/ce"].files("main")) == CE_MAIN - {"eval_dl19_base/metrics.json"}
 
 
+@pytest.mark.parametrize("damage", ["no trainer state", "unreadable trainer state", "other step", "no weights"])
+def test_an_incomplete_checkpoint_is_never_pushed(hub, cross_encoder_run, damage):
+    # a run killed while saving checkpoint-3: a truncated optimizer.pt and no trainer_state.json
+    broken = cross_encoder_run / "checkpoint-3"
+    broken.mkdir()
+    (broken / "optimizer.pt").write_bytes(b"trunc")
+    for name in ("config.json", "model.safetensors"):
+        (broken / name).write_bytes((cross_encoder_run / "checkpoint-2" / name).read_bytes())
+    if damage == "unreadable trainer state":
+        (broken / "trainer_state.json").write_text('{"global_st')
+    elif damage == "other step":
+        (broken / "trainer_state.json").write_text('{"global_step": 2}')
+    elif damage == "no weights":
+        (broken / "trainer_state.json").write_text('{"global_step": 3}')
+        (broken / "model.safetensors").unlink()
+    message = {"other step": "global_step 2 does not match the directory's step 3",
+               "no weights": "incomplete checkpoint \\(no weights"}.get(damage, "incomplete checkpoint \\(no readable trainer_state.json")
+    with pytest.raises(PublishError, match=message):
+        publish(cross_encoder_run, "alice/ce", checkpoints=True, retry=FAST)
+    assert "alice/ce" not in hub.repos or not hub.repos["alice/ce"].branches.get("main")
+
+
 def test_an_empty_existing_repository_is_written(hub, cross_encoder_run):
     HfApi().create_repo("alice/empty", private=False)
     publish(cross_encoder_run, "alice/empty", retry=FAST)

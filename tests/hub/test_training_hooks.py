@@ -103,10 +103,24 @@ def test_hub_settings_from_the_trainer_arguments(caplog):
     settings = HubSettings.from_training_args(hub_args(hub_strategy=HubStrategy("checkpoint"), hub_private_repo=False,
                                                        hub_allow_overwrite=True))
     assert settings == HubSettings("alice/run", private=False, strategy="checkpoint", allow_overwrite=True)
-    with pytest.raises(ValueError, match="--hub_token is not accepted"):
-        HubSettings.from_training_args(hub_args(hub_token="hf_x"))
+    for push in (True, False):  # never saved, whether or not the run publishes
+        with pytest.raises(ValueError, match="--hub_token is not accepted, with or without --push_to_hub"):
+            HubSettings.from_training_args(hub_args(hub_token="hf_x", push_to_hub=push))
     with pytest.raises(ValueError, match="--push_to_hub needs --hub_model_id"):
         HubSettings.from_training_args(hub_args(hub_model_id=None))
     with caplog.at_level("WARNING", logger="hf_rerank"):
         HubSettings.from_training_args(hub_args(hub_strategy=HubStrategy("checkpoint"), save_strategy=SaveStrategy("no")))
     assert "save_strategy is 'no': only the final model will be published" in caplog.text
+
+
+def test_a_token_on_the_command_line_stops_the_run_before_anything_is_saved(tmp_path):
+    from transformers import HfArgumentParser
+
+    from hf_rerank.training.arguments import CrossEncoderTrainingArguments
+    from hf_rerank.training.config import parse_args
+
+    parser = HfArgumentParser(CrossEncoderTrainingArguments)
+    with pytest.raises(SystemExit, match="error: --hub_token is not accepted") as stopped:
+        parse_args(parser, ["--output_dir", str(tmp_path / "run"), "--hub_token", "hf_SecretTokenValue"])
+    assert "hf_SecretTokenValue" not in str(stopped.value)
+    assert not (tmp_path / "run").exists()
