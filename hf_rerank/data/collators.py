@@ -80,36 +80,50 @@ class CrossEncoderCollator:
         return {**batch, "labels": labels}
 
     def _encode(self, qids: list[str], pids: list[str]) -> list[dict[str, list[int]]]:
-        """Token lists per row, unpadded: passage-only truncation, longest-first for overlong queries."""
-        room = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=True)
-        overlong = [self._query_length(qid) >= room for qid in qids]
-        if any(overlong) and not self._warned_long_query:
-            first = qids[overlong.index(True)]
+        """Token lists per row, unpadded (:func:`encode_pairs`), warning once about overlong queries."""
+        queries = [_text(self.queries, qid, "query") for qid in qids]
+        rows, overlong = encode_pairs(self.tokenizer, queries, [_text(self.corpus, pid, "passage") for pid in pids],
+                                      self.max_length, self._query_lengths)
+        if overlong and not self._warned_long_query:
+            first = overlong[0]
             logger.warning(
                 "query %s is %d tokens, too long to leave room for a passage in max_length=%d; such queries are "
-                "truncated along with their passages (warned once)", first, self._query_length(first), self.max_length,
+                "truncated along with their passages (warned once)", qids[first], self._query_lengths[queries[first]],
+                self.max_length,
             )
             self._warned_long_query = True
-        rows: list[dict[str, list[int]]] = [{} for _ in qids]
-        for strategy, selected in (("only_second", False), ("longest_first", True)):
-            indices = [i for i, flag in enumerate(overlong) if flag is selected]
-            if not indices:
-                continue
-            encoded = self.tokenizer(
-                [_text(self.queries, qids[i], "query") for i in indices],
-                [_text(self.corpus, pids[i], "passage") for i in indices],
-                truncation=strategy, max_length=self.max_length,
-            )
-            for position, i in enumerate(indices):
-                rows[i] = {key: values[position] for key, values in encoded.items()}
         return rows
 
-    def _query_length(self, qid: str) -> int:
-        """Tokens of the query alone (no special tokens), cached."""
-        if qid not in self._query_lengths:
-            text = _text(self.queries, qid, "query")
-            self._query_lengths[qid] = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        return self._query_lengths[qid]
+
+def encode_pairs(tokenizer: PreTrainedTokenizerBase, queries: Sequence[str], passages: Sequence[str], max_length: int,
+                 query_lengths: dict[str, int] | None = None) -> tuple[list[dict[str, list[int]]], list[int]]:
+    """Token lists of ``[CLS] query [SEP] passage [SEP]`` rows, unpadded, for training and scoring alike.
+
+    The passage is cut to fit ``max_length``, never the query; a query so long that not one
+    passage token would fit beside it is the exception: its rows are truncated ``longest_first``
+    (the query is cut until the passage, cut too if needed, gets an equal share).
+
+    Args:
+        query_lengths: a cache ``{query text: tokens without special tokens}``, filled as needed.
+    Returns:
+        the rows (``input_ids``, ``attention_mask``, ``token_type_ids`` where the model has them),
+        and the indices of the rows whose query was too long.
+    """
+    lengths = {} if query_lengths is None else query_lengths
+    for text in set(queries) - lengths.keys():
+        lengths[text] = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    overlong = [lengths[text] >= room for text in queries]
+    rows: list[dict[str, list[int]]] = [{} for _ in queries]
+    for strategy, selected in (("only_second", False), ("longest_first", True)):
+        indices = [i for i, flag in enumerate(overlong) if flag is selected]
+        if not indices:
+            continue
+        encoded = tokenizer([queries[i] for i in indices], [passages[i] for i in indices],
+                            truncation=strategy, max_length=max_length)
+        for position, i in enumerate(indices):
+            rows[i] = {key: values[position] for key, values in encoded.items()}
+    return rows, [i for i, flag in enumerate(overlong) if flag]
 
 
 def length_chunks(lengths: Sequence[int], overhead_tokens: int) -> list[list[int]]:

@@ -182,7 +182,7 @@ class IRCollection:
         """The top-``depth`` ``(qid, pid)`` pairs of a run that can be scored.
 
         Pairs whose passage has no text in the corpus are left out and counted, with one
-        warning; so are queries with no text.
+        warning; so are queries with no text (reranking keeps both in first-stage order).
         """
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
@@ -203,12 +203,12 @@ class IRCollection:
         if skipped:
             logger.warning(
                 "%s: %d of the top-%d candidates name passages with no text in %s (first: query %s, passage %s); "
-                "they are left out of the reranked run",
+                "they cannot be scored",
                 where, skipped, depth, self.sources.get("corpus", "the corpus"), *missing_example,
             )
         if no_text:
             logger.warning(
-                "%s: %d queries have no text in %s and are left out: %s",
+                "%s: %d queries have no text in %s and cannot be scored: %s",
                 where, len(no_text), self.sources.get("queries", "the queries"), ", ".join(no_text[:10]),
             )
         return Candidates(pairs, skipped, no_text)

@@ -5,8 +5,10 @@ with ``score_pairs(queries, passages) -> np.ndarray`` (a CrossEncoder or BiEncod
 Output: a run ``{qid: {pid: score}}`` where each query's top-k candidates carry the model's
 scores, followed by the first stage's candidates below rank k in their first-stage order (their
 scores are set below every model score), so that metrics deeper than k, such as R@100 after
-reranking the top 20, still see them. Candidates whose passage has no text are left out (one
-counted warning, from :meth:`IRCollection.candidates`).
+reranking the top 20, still see them. Candidates whose passage has no text follow the scored
+ones in first-stage order, and queries with no text keep their first-stage ranking, so the
+reranked run holds exactly the first stage's passages; the result's ``warnings`` say how many
+(they go into ``metrics.json``).
 
 Ties: passages the model scores equally keep their first-stage order; their scores are moved
 apart by a few float64 ulps (:func:`~hf_rerank.data.ranking.untie_in_order`) so that trec_eval,
@@ -17,7 +19,7 @@ A model that scores any pair NaN or infinite is refused (:class:`NonFiniteScores
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -46,13 +48,14 @@ class RerankResult:
     pairs: int
     seconds: float
     tied: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
-        if not self.tied:
-            return []
-        return [f"{self.tied} model score(s) tied with the passage above; ties keep the first stage's order "
-                "(scores moved apart by float64 ulps so that trec_eval reads the same order)"]
+        """What a report should say about this reranking (unscorable queries and passages, ties)."""
+        tied = [f"{self.tied} model score(s) tied with the passage above; ties keep the first stage's order "
+                "(scores moved apart by float64 ulps so that trec_eval reads the same order)"] if self.tied else []
+        return self.notes + tied
 
     @property
     def pairs_per_second(self) -> float:
@@ -81,27 +84,37 @@ def rerank(
         raise NonFiniteScoresError(f"the model scored {int(bad.sum())} of {len(scores)} pairs NaN or infinite "
                                    f"(first: query {qid!r}, passage {pid!r}); its weights are broken")
     run, tied = merge_scores(collection.run(run_name), candidates.pairs, scores, depth)
-    return RerankResult(run, len(scores), seconds, tied)
+    notes = []
+    if candidates.queries_without_text:
+        notes.append(f"{len(candidates.queries_without_text)} run queries have no text and keep their first-stage "
+                     f"ranking: {', '.join(candidates.queries_without_text[:10])}")
+    if candidates.skipped:
+        notes.append(f"{candidates.skipped} of the top-{depth} candidates have no passage text; they follow the "
+                     "scored ones in first-stage order")
+    return RerankResult(run, len(scores), seconds, tied, notes)
 
 
 def merge_scores(first_stage: Run, pairs: list[tuple[str, str]], scores: np.ndarray, depth: int) -> tuple[Run, int]:
-    """The reranked run: model scores for ``pairs`` (in first-stage order), then the first stage
-    below rank ``depth``; and how many tied model scores were moved apart to keep the first
-    stage's order among them (module docstring).
-
-    Queries of ``first_stage`` with no scored pair are left out (they had no text).
-    """
+    """The reranked run, holding every query and passage of ``first_stage``: per query, the model's
+    scores for its ``pairs`` (ties in first-stage order), then its other passages (below rank
+    ``depth``, or without text) in first-stage order, scored below every model score; a query
+    with no scored pair (no text) keeps its first-stage ranking. Also returns how many tied
+    model scores were moved apart (module docstring). ``depth`` is documentation: the pairs
+    given are what was scored."""
     scored: Run = {}
     for (qid, pid), score in zip(pairs, scores.tolist()):
         scored.setdefault(qid, {})[pid] = float(score)
     run: Run = {}
     tied = 0
-    for qid, reranked in scored.items():
-        ordered, moved = untie_in_order(dict(sorted(reranked.items(), key=lambda item: -item[1])))  # stable sort
+    for qid, ranked in first_stage.items():
+        if qid not in scored:
+            run[qid] = dict(ranked)
+            continue
+        ordered, moved = untie_in_order(dict(sorted(scored[qid].items(), key=lambda item: -item[1])))  # stable sort
         tied += moved
         floor = min(ordered.values())
-        tail = list(first_stage[qid])[depth:]
-        for offset, pid in enumerate(tail, start=1):
+        rest = [pid for pid in ranked if pid not in ordered]
+        for offset, pid in enumerate(rest, start=1):
             ordered[pid] = floor - offset
         run[qid] = ordered
     return run, tied

@@ -338,10 +338,10 @@ def publish(output_dir: str | Path, repo_id: str, *, private: bool = True, allow
 
     Raises:
         PublishError: refused overwrite, persistent transient errors, a file holding the token,
-            a non-empty dry-run directory; :class:`HubAuthError` for a missing or refused token;
+            a non-empty dry-run directory, ``HF_HUB_OFFLINE`` set; :class:`HubAuthError` for a missing or refused token;
             :class:`~hf_rerank.hub.card.CardError` when the run directory has no usable ``metrics.json``.
     """
-    from huggingface_hub import get_token
+    from huggingface_hub import constants, get_token
 
     with tempfile.TemporaryDirectory(prefix="hf-rerank-publish-") as staging:
         if dry_run is not None:
@@ -350,6 +350,9 @@ def publish(output_dir: str | Path, repo_id: str, *, private: bool = True, allow
             check_no_token(uploads, token or get_token())
             write_tree(uploads, dry_run)
             return PublishResult(repo_id, "", {}, uploads)
+        if constants.HF_HUB_OFFLINE:  # huggingface_hub would retry its requests for about 30 s first
+            raise PublishError("HF_HUB_OFFLINE is set, so nothing can be published: unset it, or pass --dry-run DIR "
+                               "to write what would be pushed")
         repo = HubRepo(repo_id, private=private, allow_overwrite=allow_overwrite, token=token, endpoint=endpoint, retry=retry)
         uploads = plan_upload(output_dir, repo.repo_id, staging, kind=kind, checkpoints=checkpoints, license=license,
                               language=language)

@@ -6,13 +6,12 @@ cross-encoder; one with sentence-transformers' ``modules.json`` or a bare encode
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.models.cross_encoder import CrossEncoder
 from hf_rerank.models.lora import ADAPTER_CONFIG, is_adapter_dir
-from hf_rerank.models.resolve import resolve_model
+from hf_rerank.models.resolve import read_json_file, resolve_model
 
 MODEL_TYPES = ("auto", "cross-encoder", "bi-encoder")
 
@@ -20,12 +19,12 @@ MODEL_TYPES = ("auto", "cross-encoder", "bi-encoder")
 def detect_model_type(path: Path) -> str:
     """``cross-encoder`` or ``bi-encoder`` for the checkpoint (or LoRA adapter) directory ``path``."""
     if is_adapter_dir(path):
-        task = json.loads((path / ADAPTER_CONFIG).read_text()).get("task_type")
+        task = read_json_file(path / ADAPTER_CONFIG).get("task_type")
         return "cross-encoder" if task == "SEQ_CLS" else "bi-encoder"
     config_file = path / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{path}: no config.json, not a transformers checkpoint")
-    architectures = json.loads(config_file.read_text()).get("architectures") or []
+    architectures = read_json_file(config_file).get("architectures") or []
     if any(name.endswith("ForSequenceClassification") for name in architectures):
         return "cross-encoder"
     return "bi-encoder"

@@ -19,6 +19,7 @@ from transformers import AutoModel
 
 from hf_rerank.models.cross_encoder import default_max_length
 from hf_rerank.models.inference import ModelRunner, load_checkpoint, run_batched
+from hf_rerank.models.resolve import read_json_file
 
 POOLINGS = ("mean", "cls", "max")
 
@@ -28,12 +29,12 @@ def read_pooling(path: Path) -> tuple[str, bool]:
     pooling, normalize = "mean", False
     modules_file = path / "modules.json"
     if modules_file.is_file():
-        modules = json.loads(modules_file.read_text())
+        modules = read_json_file(modules_file, list)
         normalize = any(module.get("type", "").endswith("Normalize") for module in modules)
         for module in modules:
             config_file = path / module.get("path", "") / "config.json"
             if module.get("type", "").endswith("Pooling") and config_file.is_file():
-                config = json.loads(config_file.read_text())
+                config = read_json_file(config_file)
                 if config.get("pooling_mode_cls_token"):
                     pooling = "cls"
                 elif config.get("pooling_mode_max_tokens"):

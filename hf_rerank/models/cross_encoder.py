@@ -8,7 +8,6 @@ passage, never the query. Checkpoints saved with :meth:`save_pretrained` load wi
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,9 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from hf_rerank.data.collators import encode_pairs
 from hf_rerank.models.inference import ModelRunner, load_checkpoint, run_batched
+from hf_rerank.models.resolve import read_json_file
 
 logger = logging.getLogger("hf_rerank")
 
@@ -26,7 +27,7 @@ def default_max_length(path: Path, tokenizer, config) -> int:
     """The checkpoint's own limit: sentence-transformers' ``max_seq_length`` if saved, else the
     smaller of the tokenizer's and the position embeddings' limits (at most 8,192)."""
     for name in ("sentence_bert_config.json", "config_sentence_transformers.json"):
-        saved = json.loads((path / name).read_text()) if (path / name).is_file() else {}
+        saved = read_json_file(path / name) if (path / name).is_file() else {}
         if saved.get("max_seq_length") or saved.get("max_length"):
             return int(saved.get("max_seq_length") or saved["max_length"])
     limits = [getattr(config, "max_position_embeddings", None), tokenizer.model_max_length, 8192]
@@ -76,9 +77,13 @@ class CrossEncoder(ModelRunner):
         return cls(model, tokenizer, max_length=length, device=device, precision=precision)
 
     def tokenize(self, queries: Sequence[str], passages: Sequence[str]) -> list[dict[str, list[int]]]:
-        """Token ids of each pair ``[CLS] query [SEP] passage [SEP]``, passage truncated to fit."""
-        encoded = self.tokenizer(list(queries), list(passages), truncation="only_second", max_length=self.max_length)
-        return [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
+        """Token ids of each pair ``[CLS] query [SEP] passage [SEP]``, passage truncated to fit (a query
+        too long to leave a passage token is cut too, as in training: :func:`~hf_rerank.data.collators.encode_pairs`)."""
+        rows, overlong = encode_pairs(self.tokenizer, list(queries), list(passages), self.max_length)
+        if overlong:
+            logger.warning("%d pair(s) have a query too long for max_length=%d beside a passage; query and passage were "
+                           "both truncated", len(overlong), self.max_length)
+        return rows
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.autocast):

@@ -52,15 +52,20 @@ def load_checkpoint(reference, auto_class, *, device: str | None, precision: str
     from transformers import AutoTokenizer
 
     from hf_rerank.models.lora import adapter_base, is_adapter_dir, load_model
-    from hf_rerank.models.resolve import resolve_model
+    from hf_rerank.models.resolve import BrokenCheckpointError, resolve_model
 
     path = resolve_model(reference)
     tokenizer_source = path
     if is_adapter_dir(path) and not (path / "tokenizer_config.json").is_file():
         tokenizer_source = resolve_model(adapter_base(path))
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
     dtype = pick_dtype(precision, pick_device(device))
-    model = load_model(path, auto_class, trust_remote_code=trust_remote_code, dtype=dtype)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
+        model = load_model(path, auto_class, trust_remote_code=trust_remote_code, dtype=dtype)
+    except BrokenCheckpointError:
+        raise
+    except Exception as error:  # transformers, safetensors and tokenizers raise many types for damaged files
+        raise BrokenCheckpointError(f"{path}: cannot load the checkpoint ({type(error).__name__}: {error})") from error
     return path, model, tokenizer
 
 

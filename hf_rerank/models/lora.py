@@ -8,7 +8,6 @@ loader accepts both and gives the same outputs.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -67,10 +66,12 @@ def is_adapter_dir(path: Path) -> bool:
 
 def adapter_base(path: Path) -> str:
     """The base model reference recorded in an adapter directory."""
+    from hf_rerank.models.resolve import read_json_file
+
     config_file = Path(path) / ADAPTER_CONFIG
     try:
-        base = json.loads(config_file.read_text())["base_model_name_or_path"]
-    except (json.JSONDecodeError, KeyError) as error:
+        base = read_json_file(config_file)["base_model_name_or_path"]
+    except KeyError as error:
         raise ValueError(f"{config_file}: not a peft adapter config ({error})") from None
     if not base:
         raise ValueError(f"{config_file}: names no base_model_name_or_path")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from pathlib import Path
 
 BUNDLED_IDS = ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2")
@@ -22,6 +23,24 @@ BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9
 
 class ModelUnavailableError(RuntimeError):
     """A model reference that names no local directory and cannot be fetched."""
+
+
+class BrokenCheckpointError(ValueError):
+    """A checkpoint directory whose files cannot be read (corrupt JSON, truncated weights); the
+    message names the directory or file."""
+
+
+def read_json_file(path: Path, expected: type = dict):
+    """The JSON value in ``path`` (a checkpoint's ``config.json`` and the like), of type ``expected``
+    (``dict``, or ``list`` for ``modules.json``); a file that does not parse or holds another type
+    raises :class:`BrokenCheckpointError` naming it."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BrokenCheckpointError(f"{path}: not valid JSON ({error}); the checkpoint is damaged") from None
+    if not isinstance(value, expected):
+        raise BrokenCheckpointError(f"{path}: expected a JSON {expected.__name__}, found {type(value).__name__}")
+    return value
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:

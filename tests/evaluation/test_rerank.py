@@ -40,8 +40,19 @@ def test_rerank_scores_top_k_and_keeps_the_tail_below(collection):
     assert scorer.calls == [(["cats", "cats", "cats", "dogs"], ["x", "xxx", "xx", "xxxx"])]
     assert list(result.run["q1"]) == ["b", "c", "a", "e"]  # top-3 by length, then e from rank 4
     assert result.run["q1"]["e"] < min(result.run["q1"][p] for p in "abc")
-    assert list(result.run["q2"]) == ["d"]  # ghost has no text: left out
+    assert list(result.run["q2"]) == ["d", "ghost"]  # ghost has no text: kept, below the scored passages
     assert result.pairs == 4 and result.pairs_per_second > 0
+
+
+def test_unscorable_queries_and_passages_keep_their_first_stage_places(collection):
+    collection.runs["bm25"]["q3"] = {"c": 2.0, "b": 1.0}  # a run query with no text
+    collection.qrels["q3"] = {"b": 2}
+    report, run = evaluate_reranking(collection, "bm25", LengthScorer(), model_name="length", depth=4)
+    assert run["q3"] == {"c": 2.0, "b": 1.0}  # not scored: the first stage's ranking, so its metrics do not move
+    assert report.per_query["mrr@10-l2"]["q3"] == 0.5 and report.significance["mrr@10-l2"]["delta"] == 0.0
+    assert any("1 run queries have no text and keep their first-stage ranking: q3" in w for w in report.warnings)
+    assert any("1 of the top-4 candidates have no passage text" in w for w in report.warnings)
+    assert {qid: set(ranked) for qid, ranked in run.items()} == {q: set(r) for q, r in collection.runs["bm25"].items()}
 
 
 def test_tied_model_scores_keep_first_stage_order_for_every_reader(tmp_path):

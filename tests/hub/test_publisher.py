@@ -144,6 +144,16 @@ def test_an_incomplete_checkpoint_is_never_pushed(hub, cross_encoder_run, damage
     assert "alice/ce" not in hub.repos or not hub.repos["alice/ce"].branches.get("main")
 
 
+def test_offline_mode_stops_at_once(hub, cross_encoder_run, monkeypatch):
+    import time
+
+    offline(monkeypatch)
+    started = time.monotonic()
+    with pytest.raises(PublishError, match="HF_HUB_OFFLINE is set, so nothing can be published"):
+        publish(cross_encoder_run, "alice/ce", retry=Retry(attempts=5, base_delay=2.0))
+    assert time.monotonic() - started < 2 and "alice/ce" not in hub.repos
+
+
 def test_an_empty_existing_repository_is_written(hub, cross_encoder_run):
     HfApi().create_repo("alice/empty", private=False)
     publish(cross_encoder_run, "alice/empty", retry=FAST)

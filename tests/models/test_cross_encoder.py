@@ -79,3 +79,27 @@ def test_same_scores_as_sentence_transformers(tiny_cross_encoder_dir):
     ours = CrossEncoder.from_pretrained(tiny_cross_encoder_dir, precision="fp32", max_length=64)
     expected = reference.predict(list(zip(QUERIES, PASSAGES)), show_progress_bar=False)
     np.testing.assert_allclose(ours.score_pairs(QUERIES, PASSAGES, show_progress=False), expected, atol=1e-5)
+
+
+def test_a_query_longer_than_max_length_is_scored_as_training_sees_it(tiny_cross_encoder_dir, caplog):
+    model = CrossEncoder.from_pretrained(tiny_cross_encoder_dir, max_length=32, precision="fp32")
+    long_query = " ".join(["bees"] * 10_000)
+    with caplog.at_level("WARNING", logger="hf_rerank"):
+        scores = model.score_pairs([long_query, QUERIES[0]], [PASSAGES[0], PASSAGES[0]], show_progress=False)
+    assert np.isfinite(scores).all() and "1 pair(s) have a query too long for max_length=32" in caplog.text
+    row = model.tokenize([long_query], [PASSAGES[0]])[0]
+    assert len(row["input_ids"]) == 32 and row["token_type_ids"].count(1) > 1  # the passage kept a share
+
+
+@pytest.mark.parametrize("damage", ["config.json", "model.safetensors"])
+def test_a_damaged_checkpoint_is_named(tiny_cross_encoder_dir, tmp_path, damage):
+    import shutil
+
+    from hf_rerank.models.resolve import BrokenCheckpointError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_cross_encoder_dir, broken)
+    target = broken / damage
+    target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 2])  # truncated, as by a full disk
+    with pytest.raises(BrokenCheckpointError, match=str(broken)):
+        CrossEncoder.from_pretrained(broken, precision="fp32")
