@@ -30,7 +30,7 @@ demo: $(VENV)/.installed
 	$(BIN)/hf-rerank train --config recipes/configs/demo_sample.yaml
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 clean:
 	rm -rf $(VENV) outputs

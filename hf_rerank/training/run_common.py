@@ -84,13 +84,32 @@ def scores_before_training(log_history: list[dict], eval_name: str) -> dict[str,
             for key, value in entry.items() if key.startswith(prefix)}
 
 
+def resumed_from_step(reference: str | None) -> int:
+    """The optimizer step of the checkpoint a run resumed from (its ``trainer_state.json``); 0 for a fresh run."""
+    path = resume_reference(reference)
+    state_file = Path(path) / "trainer_state.json" if path else None
+    if state_file is None or not state_file.is_file():
+        return 0
+    return int(json.loads(state_file.read_text()).get("global_step") or 0)
+
+
 def training_summary(trainer, train_output, args) -> dict:
     """The ``metrics.json`` entries every training run has: time, loss, steps, optimizer, schedule,
-    batch, precision (and why it was chosen), seed, efficiency and library versions."""
+    batch, precision (and why it was chosen), seed, efficiency and library versions.
+
+    After a resume, ``train_seconds`` and ``train_loss`` are this session's: its wall time, and its
+    mean loss per optimizer step over the steps after ``resumed_from_step`` (the Trainer's own
+    ``train_loss`` divides this session's loss by every step of the run, old ones included)."""
+    start = resumed_from_step(args.resume_from_checkpoint)
+    loss = train_output.metrics.get("train_loss")
+    session_steps = trainer.state.global_step - start
+    if loss is not None and start and session_steps > 0:
+        loss = loss * trainer.state.global_step / session_steps
     return {
         "train_seconds": train_output.metrics["train_runtime"],
         "train_samples_per_second": train_output.metrics["train_samples_per_second"],
-        "train_loss": train_output.metrics.get("train_loss"),
+        "train_loss": loss,
+        "resumed_from_step": start or None,
         "global_steps": trainer.state.global_step,
         "optimizer": trainer.optimizer_hyperparameters,
         "num_train_epochs": args.num_train_epochs,

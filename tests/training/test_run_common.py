@@ -42,3 +42,21 @@ def test_overwrite_empties_it_and_resume_keeps_it(used):
 def test_new_or_empty_directories_are_fine(tmp_path):
     prepare_output_dir(run_args(tmp_path / "new"))
     prepare_output_dir(run_args(tmp_path))
+
+
+def test_a_resumed_run_reports_its_own_loss_and_the_step_it_resumed_from(tmp_path):
+    from hf_rerank.training.run_common import training_summary
+
+    checkpoint = tmp_path / "checkpoint-6"
+    checkpoint.mkdir()
+    (checkpoint / "trainer_state.json").write_text('{"global_step": 6}')
+    # the Trainer's train_loss after resuming at step 6 of 10: this session's loss sum (4 steps at 0.5) / 10 steps
+    trainer = SimpleNamespace(state=SimpleNamespace(global_step=10), optimizer_hyperparameters={}, efficiency=None)
+    output = SimpleNamespace(metrics={"train_runtime": 3.0, "train_samples_per_second": 1.0, "train_loss": 4 * 0.5 / 10})
+    args = SimpleNamespace(resume_from_checkpoint=str(checkpoint), num_train_epochs=1, gradient_accumulation_steps=1,
+                           lr_scheduler_type="linear", warmup_steps=0, per_device_train_batch_size=2, world_size=1,
+                           max_length=32, compute_precision="fp32", precision_choice=SimpleNamespace(reason="r"), seed=1)
+    summary = training_summary(trainer, output, args)
+    assert summary["resumed_from_step"] == 6 and summary["train_loss"] == pytest.approx(0.5)
+    fresh = training_summary(trainer, output, SimpleNamespace(**{**vars(args), "resume_from_checkpoint": None}))
+    assert fresh["resumed_from_step"] is None and fresh["train_loss"] == pytest.approx(0.2)
