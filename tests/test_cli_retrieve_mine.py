@@ -21,8 +21,10 @@ def test_retrieve_writes_metrics_and_run_and_reuses_the_cache(tiny_encoder_dir, 
     assert len(lines) == 30 * 20 and lines[0].split()[3] == "1"
     assert "dense retrieval top-20" in capsys.readouterr().out
     assert len(list((tmp_path / "cache").glob("corpus-*.pt"))) == 1
+    assert main(command) == 2  # the report is there: refused before any work
+    assert "already holds metrics.json and run.trec; pass --overwrite" in capsys.readouterr().err
     with caplog.at_level(logging.INFO, logger="hf_rerank"):
-        assert main(command) == 0
+        assert main([*command, "--overwrite"]) == 0
     assert "loaded 300 embeddings from cache" in caplog.text
     assert (tmp_path / "out" / "run.trec").read_text().splitlines() == lines
 

@@ -44,6 +44,26 @@ def prepare_output_dir(args) -> None:
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
+def check_disk_space(args, model: torch.nn.Module) -> None:
+    """Refuse to start a run whose outputs cannot fit on ``output_dir``'s disk: the final weights
+    (every parameter at its stored size), plus, when checkpoints are saved, one checkpoint of
+    weights and two optimizer moments per trainable weight (AdamW; Lion needs one), plus 10%.
+    A disk that fills during the final save would otherwise lose the trained weights."""
+    parameters = list(model.parameters())
+    weights = sum(p.numel() * p.element_size() for p in parameters)
+    moments = 2 * sum(p.numel() * 4 for p in parameters if p.requires_grad)
+    saves_checkpoints = str(getattr(args.save_strategy, "value", args.save_strategy)) != "no"
+    needed = 1.1 * (weights + (weights + moments if saves_checkpoints else 0))
+    where = Path(args.output_dir).absolute()
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < needed:
+        raise OSError(f"{args.output_dir}: {free / 2**20:,.0f} MiB free on its disk, but the run needs about "
+                      f"{needed / 2**20:,.0f} MiB for its final weights{' and a checkpoint' if saves_checkpoints else ''}; "
+                      "free space or choose another --output_dir")
+
+
 def log_run_start(args) -> None:
     """Log what a run is about to use: world size, process, and the precision with the reason for it."""
     logger.info("world size: %d (process %d)", args.world_size, args.process_index)

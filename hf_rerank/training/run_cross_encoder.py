@@ -35,6 +35,7 @@ from hf_rerank.training.arguments import CrossEncoderTrainingArguments
 from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
 from hf_rerank.training.run_common import (
+    check_disk_space,
     hub_callbacks,
     load_train_collection,
     log_run_start,
@@ -127,6 +128,7 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
                 type(examples[0]).__name__, len(held_out))
 
     model, tokenizer = load_cross_encoder(model_args)
+    check_disk_space(args, model)
     collator = CrossEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length)
     ir_callback = IREvaluationCallback(eval_collection, data_args.eval_run, name=data_args.eval_name,
                                        depth=data_args.eval_depth, metric_set=data_args.eval_metrics,

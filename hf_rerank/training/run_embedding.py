@@ -45,6 +45,7 @@ from hf_rerank.training.arguments import EmbeddingTrainingArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
 from hf_rerank.training.embedding import EmbeddingTrainer
 from hf_rerank.training.run_common import (
+    check_disk_space,
     hub_callbacks,
     load_train_collection,
     log_run_start,
@@ -209,6 +210,7 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
                     100 * lora["trainable_share"])
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
+    check_disk_space(args, model)
 
     watch = f"eval_{data_args.eval_name}_ndcg@10"
     callbacks = [

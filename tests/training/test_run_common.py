@@ -60,3 +60,23 @@ def test_a_resumed_run_reports_its_own_loss_and_the_step_it_resumed_from(tmp_pat
     assert summary["resumed_from_step"] == 6 and summary["train_loss"] == pytest.approx(0.5)
     fresh = training_summary(trainer, output, SimpleNamespace(**{**vars(args), "resume_from_checkpoint": None}))
     assert fresh["resumed_from_step"] is None and fresh["train_loss"] == pytest.approx(0.2)
+
+
+def test_a_disk_too_small_for_the_weights_is_refused_before_training(tmp_path, monkeypatch):
+    import shutil
+
+    import torch
+
+    from hf_rerank.training import run_common
+
+    model = torch.nn.Linear(1000, 1000)  # 1,001,000 float32 parameters: 3.8 MiB of weights
+    args = SimpleNamespace(output_dir=str(tmp_path / "new" / "run"), save_strategy="no")
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(run_common.shutil, "disk_usage", lambda path: usage._replace(free=3 * 2**20))
+    with pytest.raises(OSError, match=r"run: 3 MiB free on its disk, but the run needs about 4 MiB for its final weights;"):
+        run_common.check_disk_space(args, model)
+    args.save_strategy = "steps"  # a checkpoint too: weights again plus two AdamW moments
+    with pytest.raises(OSError, match="needs about 17 MiB for its final weights and a checkpoint"):
+        run_common.check_disk_space(args, model)
+    monkeypatch.setattr(run_common.shutil, "disk_usage", lambda path: usage._replace(free=2**30))
+    run_common.check_disk_space(args, model)
