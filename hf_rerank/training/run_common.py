@@ -19,6 +19,7 @@ from hf_rerank.data.sources import load_collection
 from hf_rerank.hub.card import installed_versions, write_model_card
 from hf_rerank.hub.publisher import HubPushCallback, publish
 from hf_rerank.models.resolve import resolve_model
+from hf_rerank.training.clock import TrainingClockCallback
 
 logger = logging.getLogger("hf_rerank")
 
@@ -92,9 +93,12 @@ def resume_reference(reference: str | None) -> str | None:
     return reference
 
 
-def hub_callbacks(args, kind: str) -> list:
-    """``[HubPushCallback]`` when ``--push_to_hub`` (each saved checkpoint to its branch with ``--hub_strategy checkpoint``)."""
-    return [HubPushCallback(args.hub_settings, kind=kind)] if args.hub_settings is not None else []
+def run_callbacks(args, kind: str) -> list:
+    """The callbacks every run has: the training clock (:mod:`hf_rerank.training.clock`), and
+    :class:`HubPushCallback` when ``--push_to_hub`` (each saved checkpoint to its branch with
+    ``--hub_strategy checkpoint``)."""
+    clock = TrainingClockCallback(resume_reference(args.resume_from_checkpoint))
+    return [clock, *([HubPushCallback(args.hub_settings, kind=kind)] if args.hub_settings is not None else [])]
 
 
 def scores_before_training(log_history: list[dict], eval_name: str) -> dict[str, float]:
@@ -117,16 +121,20 @@ def training_summary(trainer, train_output, args) -> dict:
     """The ``metrics.json`` entries every training run has: time, loss, steps, optimizer, schedule,
     batch, precision (and why it was chosen), seed, efficiency and library versions.
 
-    After a resume, ``train_seconds`` and ``train_loss`` are this session's: its wall time, and its
-    mean loss per optimizer step over the steps after ``resumed_from_step`` (the Trainer's own
-    ``train_loss`` divides this session's loss by every step of the run, old ones included)."""
+    After a resume, ``train_seconds`` is the whole run's (the seconds recorded in the checkpoint
+    by :class:`~hf_rerank.training.clock.TrainingClockCallback` plus this session's), and
+    ``train_loss`` this session's mean loss per optimizer step over the steps after
+    ``resumed_from_step`` (the Trainer's own ``train_loss`` divides this session's loss by every
+    step of the run, old ones included)."""
     start = resumed_from_step(args.resume_from_checkpoint)
     loss = train_output.metrics.get("train_loss")
     session_steps = trainer.state.global_step - start
     if loss is not None and start and session_steps > 0:
         loss = loss * trainer.state.global_step / session_steps
     return {
-        "train_seconds": train_output.metrics["train_runtime"],
+        "train_seconds": train_output.metrics["train_runtime"] + sum(
+            callback.prior_seconds for callback in trainer.callback_handler.callbacks
+            if isinstance(callback, TrainingClockCallback)),
         "train_samples_per_second": train_output.metrics["train_samples_per_second"],
         "train_loss": loss,
         "resumed_from_step": start or None,

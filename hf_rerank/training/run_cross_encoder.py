@@ -36,11 +36,11 @@ from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
 from hf_rerank.training.run_common import (
     check_disk_space,
-    hub_callbacks,
     load_train_collection,
     log_run_start,
     prepare_output_dir,
     resume_reference,
+    run_callbacks,
     scores_before_training,
     training_summary,
     weights_fingerprint,
@@ -134,7 +134,7 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
                                        depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
                                        batch_size=args.per_device_eval_batch_size)
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train_examples, eval_dataset=held_out or None,
-                                  data_collator=collator, processing_class=tokenizer, callbacks=[ir_callback, *hub_callbacks(args, "cross-encoder")])
+                                  data_collator=collator, processing_class=tokenizer, callbacks=[ir_callback, *run_callbacks(args, "cross-encoder")])
     train_output = trainer.train(resume_from_checkpoint=resume_reference(args.resume_from_checkpoint))
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
     trainer.save_model()

@@ -46,11 +46,11 @@ from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCal
 from hf_rerank.training.embedding import EmbeddingTrainer
 from hf_rerank.training.run_common import (
     check_disk_space,
-    hub_callbacks,
     load_train_collection,
     log_run_start,
     prepare_output_dir,
     resume_reference,
+    run_callbacks,
     scores_before_training,
     training_summary,
     weights_fingerprint,
@@ -218,7 +218,7 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
                              metric_set=data_args.eval_metrics, batch_size=args.per_device_eval_batch_size),
         EmbeddingSpaceCallback(space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, 42),
                                watch=watch, batch_size=args.per_device_eval_batch_size),
-        *hub_callbacks(args, "embedding"),
+        *run_callbacks(args, "embedding"),
     ]
     collator = BiEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length,
                                  chunk_overhead_tokens=args.chunk_overhead_tokens)

@@ -47,19 +47,48 @@ def test_new_or_empty_directories_are_fine(tmp_path):
 def test_a_resumed_run_reports_its_own_loss_and_the_step_it_resumed_from(tmp_path):
     from hf_rerank.training.run_common import training_summary
 
+    from hf_rerank.training.clock import TrainingClockCallback
+
     checkpoint = tmp_path / "checkpoint-6"
     checkpoint.mkdir()
     (checkpoint / "trainer_state.json").write_text('{"global_step": 6}')
+    (checkpoint / "hf_rerank_clock.json").write_text('{"train_seconds": 5.0, "global_step": 6}')  # the first session's
     # the Trainer's train_loss after resuming at step 6 of 10: this session's loss sum (4 steps at 0.5) / 10 steps
-    trainer = SimpleNamespace(state=SimpleNamespace(global_step=10), optimizer_hyperparameters={}, efficiency=None)
+    clock = TrainingClockCallback(checkpoint)
+    trainer = SimpleNamespace(state=SimpleNamespace(global_step=10), optimizer_hyperparameters={}, efficiency=None,
+                              callback_handler=SimpleNamespace(callbacks=[clock]))
     output = SimpleNamespace(metrics={"train_runtime": 3.0, "train_samples_per_second": 1.0, "train_loss": 4 * 0.5 / 10})
     args = SimpleNamespace(resume_from_checkpoint=str(checkpoint), num_train_epochs=1, gradient_accumulation_steps=1,
                            lr_scheduler_type="linear", warmup_steps=0, per_device_train_batch_size=2, world_size=1,
                            max_length=32, compute_precision="fp32", precision_choice=SimpleNamespace(reason="r"), seed=1)
     summary = training_summary(trainer, output, args)
     assert summary["resumed_from_step"] == 6 and summary["train_loss"] == pytest.approx(0.5)
+    assert summary["train_seconds"] == pytest.approx(5.0 + 3.0)  # both sessions
+    trainer.callback_handler.callbacks = [TrainingClockCallback(None)]
     fresh = training_summary(trainer, output, SimpleNamespace(**{**vars(args), "resume_from_checkpoint": None}))
     assert fresh["resumed_from_step"] is None and fresh["train_loss"] == pytest.approx(0.2)
+    assert fresh["train_seconds"] == pytest.approx(3.0)
+
+
+def test_the_clock_is_written_into_each_checkpoint_and_read_back_on_resume(tmp_path):
+    import json
+
+    from hf_rerank.training.clock import TrainingClockCallback
+
+    (tmp_path / "checkpoint-4").mkdir()
+    state = SimpleNamespace(global_step=4, is_world_process_zero=True)
+    args = SimpleNamespace(output_dir=str(tmp_path))
+    clock = TrainingClockCallback(None)
+    clock.on_train_begin(args, state, None)
+    clock.on_save(args, state, None)
+    saved = json.loads((tmp_path / "checkpoint-4" / "hf_rerank_clock.json").read_text())
+    assert saved["global_step"] == 4 and 0 <= saved["train_seconds"] < 5
+    resumed = TrainingClockCallback(tmp_path / "checkpoint-4")
+    assert resumed.prior_seconds == saved["train_seconds"]
+    resumed.on_train_begin(args, state, None)
+    (tmp_path / "checkpoint-8").mkdir()
+    resumed.on_save(args, SimpleNamespace(global_step=8, is_world_process_zero=True), None)
+    assert json.loads((tmp_path / "checkpoint-8" / "hf_rerank_clock.json").read_text())["train_seconds"] >= saved["train_seconds"]
 
 
 def test_a_disk_too_small_for_the_weights_is_refused_before_training(tmp_path, monkeypatch):
