@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -63,6 +64,31 @@ def check_disk_space(args, model: torch.nn.Module) -> None:
         raise OSError(f"{args.output_dir}: {free / 2**20:,.0f} MiB free on its disk, but the run needs about "
                       f"{needed / 2**20:,.0f} MiB for its final weights{' and a checkpoint' if saves_checkpoints else ''}; "
                       "free space or choose another --output_dir")
+
+
+def save_final_model(output_dir: Path, save, is_main_process: bool) -> None:
+    """Run ``save(directory)`` (the final model's files) into ``output_dir/.final-model.tmp``, then
+    move what it wrote into ``output_dir``. If the save fails (a disk that filled up meanwhile),
+    the staging directory is removed, so no half-written model is left beside the run's other
+    files, and the error names the last complete checkpoint to resume from, if any."""
+    staging = output_dir / ".final-model.tmp"
+    try:
+        save(staging)
+    except OSError as error:
+        if is_main_process:
+            shutil.rmtree(staging, ignore_errors=True)
+        checkpoints = sorted((p for p in output_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()),
+                             key=lambda p: int(p.name.rsplit("-", 1)[1]) if p.name.rsplit("-", 1)[1].isdigit() else -1)
+        where = (f"resume from the last complete checkpoint with --resume_from_checkpoint {checkpoints[-1]}"
+                 if checkpoints else "no checkpoint was saved, so the trained weights are lost")
+        raise OSError(f"{output_dir}: saving the final model failed ({error}); nothing of it was left there; {where}") from error
+    if is_main_process:
+        for path in staging.iterdir():
+            target = output_dir / path.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(path, target)
+        staging.rmdir()
 
 
 def log_run_start(args) -> None:

@@ -41,6 +41,7 @@ from hf_rerank.training.run_common import (
     prepare_output_dir,
     resume_reference,
     run_callbacks,
+    save_final_model,
     scores_before_training,
     training_summary,
     weights_fingerprint,
@@ -137,7 +138,8 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
                                   data_collator=collator, processing_class=tokenizer, callbacks=[ir_callback, *run_callbacks(args, "cross-encoder")])
     train_output = trainer.train(resume_from_checkpoint=resume_reference(args.resume_from_checkpoint))
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
-    trainer.save_model()
+    save_final_model(Path(args.output_dir), lambda directory: trainer.save_model(str(directory)),
+                     trainer.is_world_process_zero())
 
     summary: dict = {}
     if trainer.is_world_process_zero():

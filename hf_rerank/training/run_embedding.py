@@ -51,6 +51,7 @@ from hf_rerank.training.run_common import (
     prepare_output_dir,
     resume_reference,
     run_callbacks,
+    save_final_model,
     scores_before_training,
     training_summary,
     weights_fingerprint,
@@ -228,16 +229,21 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
 
     final_model = trainer.accelerator.unwrap_model(trainer.model)
-    if lora is not None:
-        trainer.save_model(str(output_dir / "adapter"))
+
+    def save(directory: Path) -> None:
+        nonlocal final_model
+        if lora is None:
+            trainer.save_model(str(directory))
+            return
+        trainer.save_model(str(directory / "adapter"))  # the adapters first: merging removes them
         final_model = final_model.merge_and_unload()  # training is over: merge in place, no copy needed
         if trainer.is_world_process_zero():
-            final_model.save_pretrained(output_dir)
-            tokenizer.save_pretrained(output_dir)
-            write_sentence_transformers_modules(output_dir, hidden_size=final_model.config.hidden_size, pooling=pooling,
+            final_model.save_pretrained(directory)
+            tokenizer.save_pretrained(directory)
+            write_sentence_transformers_modules(directory, hidden_size=final_model.config.hidden_size, pooling=pooling,
                                                 normalize=normalize, max_length=args.max_length)
-    else:
-        trainer.save_model()
+
+    save_final_model(output_dir, save, trainer.is_world_process_zero())
 
     summary: dict = {}
     if trainer.is_world_process_zero():

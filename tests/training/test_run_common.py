@@ -109,3 +109,33 @@ def test_a_disk_too_small_for_the_weights_is_refused_before_training(tmp_path, m
         run_common.check_disk_space(args, model)
     monkeypatch.setattr(run_common.shutil, "disk_usage", lambda path: usage._replace(free=2**30))
     run_common.check_disk_space(args, model)
+
+
+def test_a_final_save_that_fails_leaves_nothing_half_written_and_names_the_checkpoint(tmp_path):
+    import errno
+
+    from hf_rerank.training.run_common import save_final_model
+
+    out = tmp_path / "run"
+    (out / "checkpoint-4").mkdir(parents=True)
+    (out / "checkpoint-4" / "trainer_state.json").write_text('{"global_step": 4}')
+    (out / "metrics.json").write_text("{}")
+
+    def full_disk(directory):
+        directory.mkdir()
+        (directory / "config.json").write_text("{}")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match=r"saving the final model failed .*No space left on device.*nothing of it was left "
+                                      r"there; resume from the last complete checkpoint with --resume_from_checkpoint .*checkpoint-4"):
+        save_final_model(out, full_disk, is_main_process=True)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-4", "metrics.json"]  # no config.json without weights
+
+    def complete(directory):
+        (directory / "adapter").mkdir(parents=True)
+        (directory / "adapter" / "adapter_model.safetensors").write_bytes(b"a")
+        (directory / "model.safetensors").write_bytes(b"w")
+
+    save_final_model(out, complete, is_main_process=True)
+    assert sorted(p.name for p in out.iterdir()) == ["adapter", "checkpoint-4", "metrics.json", "model.safetensors"]
+    assert (out / "adapter" / "adapter_model.safetensors").read_bytes() == b"a"
