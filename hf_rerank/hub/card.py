@@ -405,8 +405,9 @@ def training_rows(metrics: dict, log_history: list | None) -> list[tuple[str, st
         ("Final training loss", number(metrics.get("train_loss"))),
     ]
     if metrics.get("resumed_from_step"):
-        rows.append(("Resumed", f"from the checkpoint at step {metrics['resumed_from_step']}: wall time and final "
-                                "training loss cover the steps after it"))
+        covered = metrics.get("train_loss_steps")
+        rows.append(("Resumed", f"from the checkpoint at step {metrics['resumed_from_step']}; wall time covers the "
+                                f"whole run, final training loss steps {covered or 'after it'}"))
     if metrics.get("trainable_parameters") is not None:
         rows.append(("Trainable parameters", f"{metrics['trainable_parameters']:,} of {metrics['total_parameters']:,}"))
     if "regressed_at_steps" in metrics:

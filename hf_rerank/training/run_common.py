@@ -143,26 +143,44 @@ def resumed_from_step(reference: str | None) -> int:
     return int(json.loads(state_file.read_text()).get("global_step") or 0)
 
 
+def logged_loss_sum(log_history: list[dict], upto_step: int) -> float | None:
+    """The sum of per-step training losses over steps 1..``upto_step`` from the Trainer's logged
+    ``loss`` entries (each the mean over the steps since the previous one); None unless a log at
+    exactly ``upto_step`` closes the sum."""
+    total, previous = 0.0, 0
+    for entry in sorted((e for e in log_history if "loss" in e and e.get("step", 0) <= upto_step), key=lambda e: e["step"]):
+        total += entry["loss"] * (entry["step"] - previous)
+        previous = entry["step"]
+    return total if previous == upto_step else None
+
+
 def training_summary(trainer, train_output, args) -> dict:
     """The ``metrics.json`` entries every training run has: time, loss, steps, optimizer, schedule,
     batch, precision (and why it was chosen), seed, efficiency and library versions.
 
     After a resume, ``train_seconds`` is the whole run's (the seconds recorded in the checkpoint
-    by :class:`~hf_rerank.training.clock.TrainingClockCallback` plus this session's), and
-    ``train_loss`` this session's mean loss per optimizer step over the steps after
-    ``resumed_from_step`` (the Trainer's own ``train_loss`` divides this session's loss by every
-    step of the run, old ones included)."""
+    by :class:`~hf_rerank.training.clock.TrainingClockCallback` plus this session's), and so is
+    ``train_loss``, the mean loss per optimizer step, where the earlier sessions' logged losses
+    cover every step up to the checkpoint (the checkpoint's step was a logging step); otherwise
+    it is this session's mean, the Trainer's own ``train_loss``. ``train_loss_steps`` says which
+    steps it covers."""
     start = resumed_from_step(args.resume_from_checkpoint)
+    steps = trainer.state.global_step
     loss = train_output.metrics.get("train_loss")
-    session_steps = trainer.state.global_step - start
-    if loss is not None and start and session_steps > 0:
-        loss = loss * trainer.state.global_step / session_steps
+    covered = f"1-{steps}"
+    if loss is not None and start and steps > start:
+        earlier = logged_loss_sum(trainer.state.log_history, start)
+        if earlier is not None:
+            loss = (earlier + loss * (steps - start)) / steps
+        else:
+            covered = f"{start + 1}-{steps}"
     return {
         "train_seconds": train_output.metrics["train_runtime"] + sum(
             callback.prior_seconds for callback in trainer.callback_handler.callbacks
             if isinstance(callback, TrainingClockCallback)),
         "train_samples_per_second": train_output.metrics["train_samples_per_second"],
         "train_loss": loss,
+        "train_loss_steps": covered,
         "resumed_from_step": start or None,
         "global_steps": trainer.state.global_step,
         "optimizer": trainer.optimizer_hyperparameters,

@@ -172,8 +172,8 @@ def test_efficiency_summary_fills_hardware_throughput_and_memory(cross_encoder_r
     text = render_model_card(cross_encoder_run, kind="cross-encoder").text
     assert "| Hardware | NVIDIA H100 80GB HBM3 × 2 |" in text
     assert f"| Precision | bf16 ({reason}) |" in text and "| Resumed |" not in text
-    write_json(cross_encoder_run / "metrics.json", {**metrics, "resumed_from_step": 2})
-    assert ("| Resumed | from the checkpoint at step 2: wall time and final training loss cover the steps after it |"
+    write_json(cross_encoder_run / "metrics.json", {**metrics, "resumed_from_step": 2, "train_loss_steps": "3-4"})
+    assert ("| Resumed | from the checkpoint at step 2; wall time covers the whole run, final training loss steps 3-4 |"
             in render_model_card(cross_encoder_run, kind="cross-encoder").text)
     assert "| Throughput | 2.50 examples/s (Trainer, whole run); 123,457 real tokens/s, padding 3.7%, MFU 41.0% |" in text
     assert "| Peak memory | GPU (allocated) 2,048 MiB, host (resident) 3,100 MiB |" in text

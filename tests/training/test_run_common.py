@@ -53,20 +53,27 @@ def test_a_resumed_run_reports_its_own_loss_and_the_step_it_resumed_from(tmp_pat
     checkpoint.mkdir()
     (checkpoint / "trainer_state.json").write_text('{"global_step": 6}')
     (checkpoint / "hf_rerank_clock.json").write_text('{"train_seconds": 5.0, "global_step": 6}')  # the first session's
-    # the Trainer's train_loss after resuming at step 6 of 10: this session's loss sum (4 steps at 0.5) / 10 steps
+    # the Trainer's train_loss after resuming at step 6 of 10: this session's mean (4 steps at 0.5)
     clock = TrainingClockCallback(checkpoint)
-    trainer = SimpleNamespace(state=SimpleNamespace(global_step=10), optimizer_hyperparameters={}, efficiency=None,
-                              callback_handler=SimpleNamespace(callbacks=[clock]))
-    output = SimpleNamespace(metrics={"train_runtime": 3.0, "train_samples_per_second": 1.0, "train_loss": 4 * 0.5 / 10})
+    # logged before the checkpoint: steps 1-3 at 1.0, 4-6 at 0.7 (restored with the checkpoint's trainer state)
+    history = [{"loss": 1.0, "step": 3}, {"loss": 0.7, "step": 6}, {"loss": 0.5, "step": 9}]
+    trainer = SimpleNamespace(state=SimpleNamespace(global_step=10, log_history=history), optimizer_hyperparameters={},
+                              efficiency=None, callback_handler=SimpleNamespace(callbacks=[clock]))
+    output = SimpleNamespace(metrics={"train_runtime": 3.0, "train_samples_per_second": 1.0, "train_loss": 0.5})
     args = SimpleNamespace(resume_from_checkpoint=str(checkpoint), num_train_epochs=1, gradient_accumulation_steps=1,
                            lr_scheduler_type="linear", warmup_steps=0, per_device_train_batch_size=2, world_size=1,
                            max_length=32, compute_precision="fp32", precision_choice=SimpleNamespace(reason="r"), seed=1)
     summary = training_summary(trainer, output, args)
-    assert summary["resumed_from_step"] == 6 and summary["train_loss"] == pytest.approx(0.5)
+    assert summary["resumed_from_step"] == 6 and summary["train_loss_steps"] == "1-10"
+    assert summary["train_loss"] == pytest.approx((3 * 1.0 + 3 * 0.7 + 4 * 0.5) / 10)  # the whole run's mean
     assert summary["train_seconds"] == pytest.approx(5.0 + 3.0)  # both sessions
+    history[:] = [{"loss": 1.0, "step": 5}, {"loss": 0.5, "step": 9}]  # no log at step 6: the session's mean only
+    summary = training_summary(trainer, output, args)
+    assert summary["train_loss"] == pytest.approx(0.5) and summary["train_loss_steps"] == "7-10"
     trainer.callback_handler.callbacks = [TrainingClockCallback(None)]
     fresh = training_summary(trainer, output, SimpleNamespace(**{**vars(args), "resume_from_checkpoint": None}))
-    assert fresh["resumed_from_step"] is None and fresh["train_loss"] == pytest.approx(0.2)
+    assert fresh["resumed_from_step"] is None and fresh["train_loss"] == pytest.approx(0.5)
+    assert fresh["train_loss_steps"] == "1-10"
     assert fresh["train_seconds"] == pytest.approx(3.0)
 
 
