@@ -43,7 +43,7 @@ def prepare_output_dir(args) -> None:
         logger.warning("%s: --overwrite_output_dir: removing %d entries of an earlier run", output_dir, len(entries))
         for name in entries:
             path = output_dir / name
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            remove(path)
 
 
 def check_disk_space(args, model: torch.nn.Module) -> None:
@@ -66,6 +66,14 @@ def check_disk_space(args, model: torch.nn.Module) -> None:
                       "free space or choose another --output_dir")
 
 
+def remove(path: Path) -> None:
+    """Delete a file, a link or a directory tree."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
 def save_final_model(output_dir: Path, save, is_main_process: bool) -> None:
     """Run ``save(directory)`` (the final model's files) into ``output_dir/.final-model.tmp``, then
     move what it wrote into ``output_dir``. If the save fails (a disk that filled up meanwhile),
@@ -86,9 +94,18 @@ def save_final_model(output_dir: Path, save, is_main_process: bool) -> None:
         for path in staging.iterdir():
             target = output_dir / path.name
             if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
+                remove(target)
             os.replace(path, target)
         staging.rmdir()
+
+
+def start_run(args) -> None:
+    """What every run does first: log what it uses (:func:`log_run_start`), resolve a published
+    resume branch to its local directory once (``args.resume_from_checkpoint`` is local from then
+    on), and check the output directory (:func:`prepare_output_dir`)."""
+    log_run_start(args)
+    args.resume_from_checkpoint = resume_reference(args.resume_from_checkpoint)
+    prepare_output_dir(args)
 
 
 def log_run_start(args) -> None:
@@ -123,7 +140,7 @@ def run_callbacks(args, kind: str) -> list:
     """The callbacks every run has: the training clock (:mod:`hf_rerank.training.clock`), and
     :class:`HubPushCallback` when ``--push_to_hub`` (each saved checkpoint to its branch with
     ``--hub_strategy checkpoint``)."""
-    clock = TrainingClockCallback(resume_reference(args.resume_from_checkpoint))
+    clock = TrainingClockCallback(args.resume_from_checkpoint)
     return [clock, *([HubPushCallback(args.hub_settings, kind=kind)] if args.hub_settings is not None else [])]
 
 
@@ -134,9 +151,8 @@ def scores_before_training(log_history: list[dict], eval_name: str) -> dict[str,
             for key, value in entry.items() if key.startswith(prefix)}
 
 
-def resumed_from_step(reference: str | None) -> int:
-    """The optimizer step of the checkpoint a run resumed from (its ``trainer_state.json``); 0 for a fresh run."""
-    path = resume_reference(reference)
+def resumed_from_step(path: str | None) -> int:
+    """The optimizer step of the checkpoint directory a run resumed from (its ``trainer_state.json``); 0 for a fresh run."""
     state_file = Path(path) / "trainer_state.json" if path else None
     if state_file is None or not state_file.is_file():
         return 0

@@ -37,12 +37,10 @@ from hf_rerank.training.cross_encoder import CrossEncoderTrainer
 from hf_rerank.training.run_common import (
     check_disk_space,
     load_train_collection,
-    log_run_start,
-    prepare_output_dir,
-    resume_reference,
     run_callbacks,
     save_final_model,
     scores_before_training,
+    start_run,
     training_summary,
     weights_fingerprint,
     write_run_outputs,
@@ -118,8 +116,7 @@ def load_cross_encoder(model_args: ModelArguments):
 
 def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, args: CrossEncoderTrainingArguments) -> dict:
     """Train, evaluate and save (see the module docstring); returns the ``metrics.json`` object."""
-    log_run_start(args)
-    prepare_output_dir(args)
+    start_run(args)
     set_seed(args.seed)
     train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
     eval_collection = load_collection(data_args.eval_data)
@@ -136,7 +133,7 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
                                        batch_size=args.per_device_eval_batch_size)
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train_examples, eval_dataset=held_out or None,
                                   data_collator=collator, processing_class=tokenizer, callbacks=[ir_callback, *run_callbacks(args, "cross-encoder")])
-    train_output = trainer.train(resume_from_checkpoint=resume_reference(args.resume_from_checkpoint))
+    train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
     save_final_model(Path(args.output_dir), lambda directory: trainer.save_model(str(directory)),
                      trainer.is_world_process_zero())

@@ -47,12 +47,10 @@ from hf_rerank.training.embedding import EmbeddingTrainer
 from hf_rerank.training.run_common import (
     check_disk_space,
     load_train_collection,
-    log_run_start,
-    prepare_output_dir,
-    resume_reference,
     run_callbacks,
     save_final_model,
     scores_before_training,
+    start_run,
     training_summary,
     weights_fingerprint,
     write_run_outputs,
@@ -176,8 +174,7 @@ def evaluate_embedding_model(encoder: BiEncoder, data_args: EmbeddingDataArgumen
 
 def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDataArguments, args: EmbeddingTrainingArguments) -> dict:
     """Train, evaluate and save an embedding model (see the module docstring); returns the ``metrics.json`` object."""
-    log_run_start(args)
-    prepare_output_dir(args)
+    start_run(args)
     if data_args.negatives not in NEGATIVE_CHOICES:
         raise ValueError(f"negatives must be one of {', '.join(NEGATIVE_CHOICES)}, got {data_args.negatives!r}")
     set_seed(args.seed)
@@ -225,7 +222,7 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
                                  chunk_overhead_tokens=args.chunk_overhead_tokens)
     trainer = EmbeddingTrainer(model=model, args=args, train_dataset=examples, data_collator=collator,
                                processing_class=tokenizer, callbacks=callbacks, pooling=pooling, normalize=normalize)
-    train_output = trainer.train(resume_from_checkpoint=resume_reference(args.resume_from_checkpoint))
+    train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
 
     final_model = trainer.accelerator.unwrap_model(trainer.model)
