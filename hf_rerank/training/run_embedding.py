@@ -39,7 +39,7 @@ from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.evaluation.retrieve import EmbeddingScorer, RetrievalReport, dense_retrieve, encode_corpus
 from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_transformers_modules
-from hf_rerank.models.lora import apply_lora, lora_summary
+from hf_rerank.models.lora import lora_from_args, save_lora
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
@@ -198,14 +198,7 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
     examples = make_triplets(train_collection, negatives=negatives, positive_grade=data_args.positive_grade, seed=args.seed)
     logger.info("%d training examples (%s negatives)", len(examples), data_args.negatives)
 
-    lora = None
-    if args.lora_r:
-        model = apply_lora(model, r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
-                           target_modules=args.lora_target_modules, base_reference=model_args.model_name_or_path)
-        lora = lora_summary(model)
-        logger.info("LoRA r=%d alpha=%s on %s: %d of %d parameters train (%.2f%%)", lora["r"], lora["alpha"],
-                    ", ".join(lora["target_modules"]), lora["trainable_parameters"], lora["total_parameters"],
-                    100 * lora["trainable_share"])
+    model, lora = lora_from_args(model, args, task_type="FEATURE_EXTRACTION", base_reference=model_args.model_name_or_path)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     check_disk_space(args, model)
@@ -232,11 +225,9 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
         if lora is None:
             trainer.save_model(str(directory))
             return
-        trainer.save_model(str(directory / "adapter"))  # the adapters first: merging removes them
-        final_model = final_model.merge_and_unload()  # training is over: merge in place, no copy needed
+        final_model = save_lora(final_model, directory / "adapter", directory, tokenizer=tokenizer,
+                                is_main_process=trainer.is_world_process_zero())
         if trainer.is_world_process_zero():
-            final_model.save_pretrained(directory)
-            tokenizer.save_pretrained(directory)
             write_sentence_transformers_modules(directory, hidden_size=final_model.config.hidden_size, pooling=pooling,
                                                 normalize=normalize, max_length=args.max_length)
 
