@@ -1,8 +1,14 @@
-"""Where collections come from: one registry of names, plus local directories.
+"""Where collections come from: one registry of names, local directories and files, the Hub.
 
 ``load_collection(name_or_path, **options)`` returns an :class:`IRCollection` (ids are ``str``):
 
-- an existing local directory -> :meth:`IRCollection.from_dir` (layout in ``collection.py``);
+- ``hf:ID`` or ``hf:ID:CONFIG`` (a Hugging Face Hub dataset), a local file (``.jsonl``,
+  ``.parquet``, ``.csv``, ``.json``) or a directory written by ``save_to_disk`` -> training rows,
+  FlagEmbedding or column layouts (:mod:`hf_rerank.data.hf_formats` lists them); options
+  ``name``, ``limit`` (first N rows; a Hub dataset is then streamed), ``split`` (Hub, DatasetDict;
+  default ``train``), ``queries`` and ``corpus`` (the texts of rows that give ids only: ``hf:...``
+  or a local table file);
+- another existing local directory -> :meth:`IRCollection.from_dir` (layout in ``collection.py``);
   it wins over a registered name spelled the same way;
 - a name in :data:`SOURCES` -> that source's loader, with ``options`` as its keyword arguments:
 
@@ -10,24 +16,26 @@
   name                                        library          options
   ==========================================  ===============  ==========================================
   ``sample``                                  (none)           none
-  ``sentence-transformers/msmarco``           ``datasets``     ``limit`` (triplets, default 1,000,000)
+  ``sentence-transformers/msmarco``           ``datasets``     ``limit`` (rows, default 1,000,000),
+                                                               ``teacher`` (:data:`MSMARCO_TEACHERS`)
   ``microsoft/ms_marco``                      ``datasets``     ``split`` (default ``"validation"``)
   ``msmarco-passage/trec-dl-2019/judged``     ``ir_datasets``  ``depth`` (cut of the run, default none)
   ``msmarco-passage/dev/small``               ``ir_datasets``  ``depth``
   ==========================================  ===============  ==========================================
 
-- anything else -> ``ValueError`` naming the registered sources.
+- anything else -> ``ValueError`` naming the registered sources and the accepted paths.
 
-The external libraries are imported inside the loaders. A missing library raises ``ImportError``
-saying what to ``pip install``; a source that cannot be downloaded (offline, no cached copy)
-raises :class:`SourceUnavailableError` saying how to fill the cache or which local directory to
-use instead.
+The external libraries are imported inside the loaders (a ``.jsonl`` file needs none). A missing
+library raises ``ImportError`` saying what to ``pip install``; a source that cannot be downloaded
+(offline, no cached copy) raises :class:`SourceUnavailableError` saying how to fill the cache or
+which local directory to use instead.
 
 Each source's record -> collection conversion is a pure function over records in the exact layout
 of the real source (``collection_from_msmarco_triplets``, ``collection_from_ms_marco_v11``,
-``collection_from_ir_datasets``), so it can be tested on small local stand-ins. Texts are stripped;
-an empty text is left out of ``queries``/``corpus`` (the TSV files cannot hold one), its id stays in
-qrels and runs, where :meth:`IRCollection.candidates` counts it.
+``collection_from_ir_datasets``, and :mod:`hf_rerank.data.hf_formats`), so it can be tested on
+small local stand-ins. Texts are stripped; for the registered sources an empty text is left out of
+``queries``/``corpus`` (the TSV files cannot hold one), its id stays in qrels and runs, where
+:meth:`IRCollection.candidates` counts it.
 """
 
 from __future__ import annotations
@@ -39,13 +47,23 @@ import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.formats import Qrels, Run
+from hf_rerank.data.formats import Qrels, Run, read_tsv
+from hf_rerank.data.hf_formats import (
+    Row,
+    collection_from_column_rows,
+    collection_from_margin_rows,
+    collection_from_rows,
+    dataset_rows,
+    read_jsonl_rows,
+    texts_from_rows,
+    warn_missing,
+)
 
 logger = logging.getLogger("hf_rerank")
 
@@ -56,6 +74,11 @@ MSMARCO_TRIPLETS = "sentence-transformers/msmarco"
 MS_MARCO = "microsoft/ms_marco"
 TREC_DL_2019 = "msmarco-passage/trec-dl-2019/judged"
 DEV_SMALL = "msmarco-passage/dev/small"
+
+HF_PREFIX = "hf:"
+DATASETS_FILE_FORMATS = {".parquet": "parquet", ".csv": "csv", ".json": "json"}
+# The teacher-score subsets of sentence-transformers/msmarco (_load_msmarco_triplets says what each gives).
+MSMARCO_TEACHERS = ("bert-ensemble-mse", "bert-ensemble-margin-mse")
 
 _DATASETS_HINT = "pip install datasets"
 _IRDS_HINT = 'pip install "hf-rerank[irds]"'
@@ -102,7 +125,7 @@ def collection_from_msmarco_triplets(
             (MS MARCO's ``qidpidtriples.train.full.2``, reshuffled, so the first N are a random sample).
         queries: subset ``queries``, records ``{"query_id", "query"}``.
         corpus: subset ``corpus``, records ``{"passage_id", "passage"}``; read once, keeping only
-            the passages the kept triplets name.
+            the passages the kept triplets name and stopping once all are found (``queries`` too).
         limit: keep the first ``limit`` triplets (None: all of ``triplets``).
 
     Output:
@@ -129,17 +152,13 @@ def collection_from_msmarco_triplets(
         for qid in positives
     }
     wanted_pids = {pid for scored in run.values() for pid in scored}
-    query_texts = _texts_of(queries, "query_id", "query", set(run))
-    passage_texts = _texts_of(corpus, "passage_id", "passage", wanted_pids)
-    _warn_missing(f"{MSMARCO_TRIPLETS} (queries)", "queries", set(run), query_texts)
-    _warn_missing(f"{MSMARCO_TRIPLETS} (corpus)", "passages", wanted_pids, passage_texts)
+    queries_where, corpus_where = f"{MSMARCO_TRIPLETS} (queries)", f"{MSMARCO_TRIPLETS} (corpus)"
+    query_texts = texts_from_rows(dataset_rows(queries, queries_where), "query", set(run), queries_where)
+    passage_texts = texts_from_rows(dataset_rows(corpus, corpus_where), "passage", wanted_pids, corpus_where)
+    warn_missing(queries_where, "queries", set(run), query_texts)
+    warn_missing(corpus_where, "passages", wanted_pids, passage_texts)
     where = f"{MSMARCO_TRIPLETS} (triplets)"
-    sources = {
-        "queries": f"{MSMARCO_TRIPLETS} (queries)",
-        "corpus": f"{MSMARCO_TRIPLETS} (corpus)",
-        "qrels": where,
-        "run:triplets": where,
-    }
+    sources = {"queries": queries_where, "corpus": corpus_where, "qrels": where, "run:triplets": where}
     return IRCollection(name, query_texts, passage_texts, qrels, {"triplets": run}, sources)
 
 
@@ -250,26 +269,10 @@ def collection_from_ir_datasets(dataset: Any, name: str, depth: int | None = Non
     wanted = {pid for scores in run.values() for pid in scores} | {pid for judged in qrels.values() for pid in judged}
     documents = dataset.docs_store().get_many(sorted(wanted))
     corpus = {str(doc_id): text for doc_id, doc in documents.items() if (text := str(doc.text).strip())}
-    _warn_missing(f"{name} (docs)", "passages", wanted, corpus)
+    warn_missing(f"{name} (docs)", "passages", wanted, corpus)
     sources = {what: f"ir_datasets:{name}" for what in ("queries", "corpus", "qrels", "run:bm25")}
     return IRCollection(name, queries, corpus, qrels, {"bm25": run}, sources)
 
-
-def _texts_of(records: Iterable[Mapping[str, Any]], id_field: str, text_field: str, wanted: set[str]) -> dict[str, str]:
-    """``{id: stripped text}`` for the records whose id is in ``wanted`` (empty texts left out)."""
-    texts: dict[str, str] = {}
-    for record in records:
-        key = str(record[id_field])
-        if key in wanted and (text := str(record[text_field]).strip()):
-            texts[key] = text
-    return texts
-
-
-def _warn_missing(where: str, kind: str, wanted: set[str], found: Mapping[str, str]) -> None:
-    missing = sorted(wanted.difference(found))
-    if missing:
-        logger.warning("%s: %d of %d %s have no text and are left out of the collection: %s",
-                       where, len(missing), len(wanted), kind, ", ".join(missing[:10]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,12 +280,13 @@ def _warn_missing(where: str, kind: str, wanted: set[str], found: Mapping[str, s
 # --------------------------------------------------------------------------------------------
 
 
-def _import(module: str, source: str):
-    """Import ``module`` for ``source``, or raise ImportError saying what to pip install."""
+def _import(module: str, source: str, hint: str | None = None):
+    """Import ``module`` for ``source``, or raise ImportError saying what to pip install (``hint``;
+    by default the registered source's install hint)."""
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        hint = SOURCES[source].install_hint
+        hint = hint or SOURCES[source].install_hint
         raise ImportError(f"{source} needs the '{module}' package, which is not installed: {hint}") from error
 
 
@@ -377,19 +381,50 @@ def _load_sample(part: str = "all") -> IRCollection:
     return sample.subset(chosen, name=f"sample-{part}")
 
 
-def _load_msmarco_triplets(limit: int = 1_000_000) -> IRCollection:
-    """``sentence-transformers/msmarco``: the first ``limit`` triplets, with their query and passage texts.
+def _load_msmarco_triplets(limit: int = 1_000_000, teacher: str | None = None) -> IRCollection:
+    """``sentence-transformers/msmarco``: the first ``limit`` training rows, with their query and passage texts.
 
-    The first run downloads and prepares the whole ``triplets`` subset whatever ``limit`` is
-    (about 397M rows), plus ``queries`` and ``corpus`` (8.8M passages, read once).
+    ``teacher`` picks the subset the rows come from (all ids are MS MARCO's):
+
+    - None: ``triplets`` (query_id, positive_id, negative_id) -> qrels and run ``triplets``
+      (:func:`collection_from_msmarco_triplets`).
+    - ``bert-ensemble-mse``: (query_id, passage_id, score), the BERT_CAT ensemble's score of each
+      pair (Hofstaetter et al. 2020) -> run ``teacher`` only, each query's passages by score
+      descending; no qrels, the subset has no labels (:func:`collection_from_column_rows`). A
+      query with a single scored passage among the first ``limit`` rows gives no list to distill
+      on; the margin subset always gives two per row.
+    - ``bert-ensemble-margin-mse``: (query_id, positive_id, negative_id, score), ``score`` the
+      ensemble's margin ``score(q, pos) - score(q, neg)`` -> qrels, run ``triplets`` and run
+      ``teacher_margin``, scores relative to each query's first positive
+      (:func:`collection_from_margin_rows` says why and when to use it).
+
+    Everything is streamed (``datasets.load_dataset(..., streaming=True)``), nothing is prepared
+    or cached: the first ``limit`` rows of the subset are read (not all 397M triplets, 79.6M or
+    39.8M teacher rows), then ``queries`` (808,731 rows) and ``corpus`` (8.8M passages) once each,
+    keeping only the ids those rows name and stopping once all are found (the corpus is usually
+    read nearly to its end, about 1.7 GB). Each call streams again.
     """
     _check_positive("limit", limit)
+    if teacher is not None and teacher not in MSMARCO_TEACHERS:
+        raise ValueError(f"{MSMARCO_TRIPLETS}: unknown teacher {teacher!r} (teachers: {', '.join(MSMARCO_TEACHERS)})")
     datasets = _import("datasets", MSMARCO_TRIPLETS)
+
+    def subset(config: str):
+        return datasets.load_dataset(MSMARCO_TRIPLETS, config, split="train", streaming=True)
+
+    # Streamed files download while they are read: the whole conversion is guarded.
     with _hf_unavailable(MSMARCO_TRIPLETS, datasets):
-        triplets = datasets.load_dataset(MSMARCO_TRIPLETS, "triplets", split="train")
-        queries = datasets.load_dataset(MSMARCO_TRIPLETS, "queries", split="train")
-        corpus = datasets.load_dataset(MSMARCO_TRIPLETS, "corpus", split="train")
-    return collection_from_msmarco_triplets(triplets, queries, corpus, limit=limit, name=f"msmarco-triplets-{limit}")
+        if teacher is None:
+            triplets, queries, corpus = subset("triplets"), subset("queries"), subset("corpus")
+            return collection_from_msmarco_triplets(triplets, queries, corpus, limit=limit, name=f"msmarco-triplets-{limit}")
+        where = f"{MSMARCO_TRIPLETS} ({teacher})"
+        rows = dataset_rows(itertools.islice(subset(teacher), limit), where)
+        queries = dataset_rows(subset("queries"), f"{MSMARCO_TRIPLETS} (queries)")
+        corpus = dataset_rows(subset("corpus"), f"{MSMARCO_TRIPLETS} (corpus)")
+        name = f"msmarco-{teacher}-{limit}"
+        if teacher == "bert-ensemble-margin-mse":
+            return collection_from_margin_rows(rows, queries, corpus, name=name, source=where, negatives_run="triplets")
+        return collection_from_column_rows(rows, name=name, source=where, queries=queries, corpus=corpus)
 
 
 def _load_ms_marco(split: str = "validation") -> IRCollection:
@@ -409,6 +444,98 @@ def _load_ir_datasets(dataset_id: str, depth: int | None = None) -> IRCollection
         return collection_from_ir_datasets(ir_datasets.load(dataset_id), dataset_id, depth)
 
 
+def _is_saved_dataset(path: Path) -> bool:
+    """Whether directory ``path`` was written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
+    return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def _hub_rows(reference: str, split: str, streaming: bool, datasets: Any) -> Iterator[Row]:
+    """Rows of Hub dataset ``hf:ID`` or ``hf:ID:CONFIG``, one split."""
+    dataset_id, _, config = reference[len(HF_PREFIX):].partition(":")
+    return dataset_rows(datasets.load_dataset(dataset_id, config or None, split=split, streaming=streaming), reference)
+
+
+def _local_rows(path: Path, split: str | None) -> Iterator[Row]:
+    """Rows of a local ``.jsonl`` file (read here), a ``.parquet``/``.csv``/``.json`` file (streamed
+    by ``datasets``, nothing cached) or a ``save_to_disk`` directory (``split`` of a DatasetDict,
+    default ``train``)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    if path.is_dir():
+        if not _is_saved_dataset(path):
+            raise ValueError(f"{path}: not a directory written by save_to_disk (no state.json or dataset_dict.json)")
+        datasets = _import("datasets", str(path), _DATASETS_HINT)
+        loaded = datasets.load_from_disk(str(path))
+        if isinstance(loaded, datasets.DatasetDict):
+            split = split or "train"
+            if split not in loaded:
+                raise ValueError(f"{path}: no split {split!r} (splits: {', '.join(loaded)})")
+            return dataset_rows(loaded[split], f"{path} [{split}]")
+        if split is not None:
+            raise ValueError(f"{path}: a dataset saved without splits; split= does not apply")
+        return dataset_rows(loaded, str(path))
+    if split is not None:
+        raise ValueError(f"{path}: a file has no splits; split= does not apply")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return read_jsonl_rows(path)
+    if suffix in DATASETS_FILE_FORMATS:
+        datasets = _import("datasets", str(path), _DATASETS_HINT)
+        files = datasets.load_dataset(DATASETS_FILE_FORMATS[suffix], data_files=str(path), split="train", streaming=True)
+        return dataset_rows(files, str(path))
+    raise ValueError(
+        f"{path}: unsupported file type {path.suffix!r}: expected .jsonl (FlagEmbedding or column rows), "
+        f".parquet, .csv, .json, or a directory written by save_to_disk"
+    )
+
+
+def _table_rows(reference: str, streaming: bool, datasets: Any) -> Iterator[Row]:
+    """Rows of a queries / corpus table: ``hf:ID[:CONFIG]`` (split train), a local ``.tsv``
+    (``id<TAB>text``, as ``_id``/``text`` rows) or anything :func:`_local_rows` reads."""
+    if reference.startswith(HF_PREFIX):
+        return _hub_rows(reference, "train", streaming, datasets)
+    path = Path(reference)
+    if path.suffix.lower() == ".tsv":
+        return (((str(path), None), {"_id": key, "text": text}) for key, text in read_tsv(path).items())
+    return _local_rows(path, None)
+
+
+def _load_rows(
+    reference: str,
+    name: str | None = None,
+    limit: int | None = None,
+    split: str | None = None,
+    queries: str | None = None,
+    corpus: str | None = None,
+) -> IRCollection:
+    """Training rows from a local file, a ``save_to_disk`` directory or ``hf:ID[:CONFIG]``
+    (:func:`hf_rerank.data.hf_formats.collection_from_rows`: FlagEmbedding or column layouts).
+
+    Options:
+        name: the collection's label (default: the file's stem, the directory's name, the Hub id).
+        limit: keep the first ``limit`` rows. A Hub dataset is then streamed (its tables too),
+            else downloaded and prepared into the ``datasets`` cache.
+        split: a Hub dataset's split (default ``train``) or a saved DatasetDict's; not for files.
+        queries / corpus: where the texts of id-only rows are (``hf:ID[:CONFIG]``, split train,
+            or a local ``.tsv``, ``.jsonl``, ``.parquet``, ``.csv``, ``.json`` file or saved directory).
+    """
+    _check_positive("limit", limit)
+    hub = reference.startswith(HF_PREFIX)
+    if name is None:
+        path = Path(reference)
+        name = reference[len(HF_PREFIX):] if hub else (path.name if path.is_dir() else path.stem)
+    on_hub = [item for item in (reference, queries, corpus) if item is not None and item.startswith(HF_PREFIX)]
+    datasets = _import("datasets", on_hub[0], _DATASETS_HINT) if on_hub else None
+    # Streamed Hub files download while they are read: the whole conversion is guarded.
+    with _hf_unavailable(on_hub[0], datasets) if on_hub else nullcontext():
+        streaming = limit is not None
+        rows = _hub_rows(reference, split or "train", streaming, datasets) if hub else _local_rows(Path(reference), split)
+        query_rows = _table_rows(queries, streaming, datasets) if queries is not None else None
+        corpus_rows = _table_rows(corpus, streaming, datasets) if corpus is not None else None
+        return collection_from_rows(itertools.islice(rows, limit), name=name, source=reference,
+                                    queries=query_rows, corpus=corpus_rows)
+
+
 SOURCES: dict[str, Source] = {
     source.name: source
     for source in (
@@ -418,7 +545,9 @@ SOURCES: dict[str, Source] = {
         Source(
             MSMARCO_TRIPLETS,
             "MS MARCO passage training triplets (qidpidtriples, reshuffled) as a training collection: "
-            "qrels of positives, run 'triplets' (positives 1.0, negatives 0.0); option limit (default 1,000,000)",
+            "qrels of positives, run 'triplets' (positives 1.0, negatives 0.0); options limit (default "
+            "1,000,000) and teacher (bert-ensemble-mse: run 'teacher'; bert-ensemble-margin-mse: run "
+            "'teacher_margin'), streamed",
             _load_msmarco_triplets,
             _DATASETS_HINT,
         ),
@@ -448,25 +577,31 @@ SOURCES: dict[str, Source] = {
 
 
 def load_collection(name_or_path: str, **options: Any) -> IRCollection:
-    """Load a collection by local directory path or registered name (see the module docstring).
+    """Load a collection by local path, ``hf:`` Hub id or registered name (see the module docstring).
 
-    ``options`` go to the registered source's loader (for a directory: ``name``, the label).
-    Raises ValueError for an unknown name, TypeError for an option the source does not take,
-    ImportError when the source's library is missing, SourceUnavailableError when it cannot be
-    downloaded.
+    ``options`` go to the loader: a TREC-layout directory takes ``name`` (the label); files,
+    ``save_to_disk`` directories and ``hf:`` ids take ``name``, ``limit``, ``split``, ``queries``,
+    ``corpus``; a registered source takes its own. Raises ValueError for an unknown name,
+    TypeError for an option the loader does not take, ImportError when a library is missing,
+    SourceUnavailableError when a Hub dataset cannot be downloaded.
     """
-    if Path(name_or_path).is_dir():
+    path = Path(name_or_path)
+    if name_or_path.startswith(HF_PREFIX) or path.is_file() or (path.is_dir() and _is_saved_dataset(path)):
+        label, loader = name_or_path, functools.partial(_load_rows, name_or_path)
+    elif path.is_dir():
         return IRCollection.from_dir(name_or_path, **options)
-    source = SOURCES.get(name_or_path)
-    if source is None:
+    elif name_or_path in SOURCES:
+        label, loader = name_or_path, SOURCES[name_or_path].loader
+    else:
         raise ValueError(
-            f"unknown collection {name_or_path!r}: not a local directory and not a registered source "
-            f"({', '.join(SOURCES)}). A local directory with queries.tsv, collection.tsv, qrels.txt and "
-            f"runs/*.run is accepted too, e.g. {LOCAL_EXAMPLE}"
+            f"unknown collection {name_or_path!r}: not a local file or directory, not hf:ID, and not a registered "
+            f"source ({', '.join(SOURCES)}). Accepted too: a local directory with queries.tsv, collection.tsv, qrels.txt "
+            f"and runs/*.run (e.g. {LOCAL_EXAMPLE}); a .jsonl, .parquet, .csv or .json file of training rows or a "
+            f"directory written by save_to_disk; a Hub dataset as hf:ID or hf:ID:CONFIG"
         )
-    parameters = inspect.signature(source.loader).parameters
+    parameters = inspect.signature(loader).parameters
     unknown = sorted(set(options).difference(parameters))
     if unknown:
         accepted = ", ".join(parameters) or "none"
-        raise TypeError(f"{source.name}: unknown option(s) {', '.join(unknown)} (options: {accepted})")
-    return source.loader(**options)
+        raise TypeError(f"{label}: unknown option(s) {', '.join(unknown)} (options: {accepted})")
+    return loader(**options)

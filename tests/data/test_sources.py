@@ -208,6 +208,12 @@ def test_registry_holds_the_sources():
         source = SOURCES[name]
         assert isinstance(source, Source) and source.name == name and source.description and callable(source.loader)
     assert SOURCES["msmarco-passage/dev/small"].install_hint == 'pip install "hf-rerank[irds]"'
+    assert "teacher" in SOURCES["sentence-transformers/msmarco"].description
+
+
+def test_msmarco_options_are_named():
+    with pytest.raises(TypeError, match=r"unknown option\(s\) depth \(options: limit, teacher\)"):
+        load_collection("sentence-transformers/msmarco", depth=3)
 
 
 def test_unknown_name_lists_the_sources_and_mentions_directories():
@@ -251,6 +257,7 @@ def test_sample_is_read_from_the_package(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("name", "module", "hint"), [
     ("msmarco-passage/trec-dl-2019/judged", "ir_datasets", 'pip install "hf-rerank[irds]"'),
     ("microsoft/ms_marco", "datasets", "pip install datasets"),
+    ("hf:sentence-transformers/msmarco:queries", "datasets", "pip install datasets"),
 ])
 def test_missing_library_says_what_to_install(monkeypatch, name, module, hint):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
@@ -286,7 +293,7 @@ def run_loaders(names, env, prelude=""):
 
 def test_hugging_face_sources_offline_say_how_to_fix(tmp_path):
     token = "hf_NotARealTokenButLooksLikeOne"
-    names = ["microsoft/ms_marco", "sentence-transformers/msmarco"]
+    names = ["microsoft/ms_marco", "sentence-transformers/msmarco", "hf:sentence-transformers/msmarco:queries"]
     result = run_loaders(names, {
         "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_TOKEN": token,
         "HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_CACHE": str(tmp_path / "hf-datasets"),
