@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hf_rerank.data.collection import IRCollection
+from hf_rerank.data.collection import Candidates, IRCollection
 from hf_rerank.data.formats import Run
 from hf_rerank.data.ranking import untie_in_order
 
@@ -62,7 +62,18 @@ class RerankResult:
         return self.pairs / self.seconds if self.seconds > 0 else float("nan")
 
 
-def rerank(
+@dataclass
+class ScoredCandidates:
+    """The model's raw scores of a run's top-k: ``scores[i]`` (float32, finite) is the score of
+    ``candidates.pairs[i]``; ``candidates`` also says what could not be scored (no text);
+    ``seconds``: time spent in ``score_pairs``."""
+
+    candidates: Candidates
+    scores: np.ndarray
+    seconds: float
+
+
+def score_candidates(
     collection: IRCollection,
     run_name: str,
     model: PairScorer,
@@ -70,8 +81,13 @@ def rerank(
     depth: int = 100,
     batch_size: int = 64,
     show_progress: bool = True,
-) -> RerankResult:
-    """Rescore the top-``depth`` candidates of ``collection.runs[run_name]`` with ``model``."""
+) -> ScoredCandidates:
+    """Score the top-``depth`` candidates of ``collection.runs[run_name]`` that have a query and a
+    passage text (:meth:`IRCollection.candidates`) with ``model``: the one scoring step of
+    :func:`rerank` and of teacher runs (:mod:`hf_rerank.evaluation.teacher`).
+
+    Raises :class:`NonFiniteScoresError` when any score is NaN or infinite.
+    """
     candidates = collection.candidates(run_name, depth)
     queries = [collection.queries[qid] for qid, _ in candidates.pairs]
     passages = [collection.corpus[pid] for _, pid in candidates.pairs]
@@ -83,6 +99,22 @@ def rerank(
         qid, pid = candidates.pairs[int(np.argmax(bad))]
         raise NonFiniteScoresError(f"the model scored {int(bad.sum())} of {len(scores)} pairs NaN or infinite "
                                    f"(first: query {qid!r}, passage {pid!r}); its weights are broken")
+    return ScoredCandidates(candidates, scores, seconds)
+
+
+def rerank(
+    collection: IRCollection,
+    run_name: str,
+    model: PairScorer,
+    *,
+    depth: int = 100,
+    batch_size: int = 64,
+    show_progress: bool = True,
+) -> RerankResult:
+    """Rescore the top-``depth`` candidates of ``collection.runs[run_name]`` with ``model``
+    (:func:`score_candidates`) and merge the scores into the first stage's ranking (:func:`merge_scores`)."""
+    scored = score_candidates(collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress)
+    candidates, scores, seconds = scored.candidates, scored.scores, scored.seconds
     run, tied = merge_scores(collection.run(run_name), candidates.pairs, scores, depth)
     notes = []
     if candidates.queries_without_text:

@@ -1,0 +1,186 @@
+"""Teacher scores as a label source: a model's scores over a run's candidates, and fusions of runs.
+
+A *teacher run* is a run ``{qid: {pid: score}}`` whose scores are used as training targets
+(distillation losses, :mod:`hf_rerank.losses`) or to filter mined negatives
+(:mod:`hf_rerank.data.teacher_mining`). Conventions of every teacher run made here, and of the
+files ``hf-rerank score``, ``hf-rerank fuse`` and ``hf-rerank mine-ce`` write:
+
+- **Higher = more relevant.**
+- **Scores are raw**: a cross-encoder's logit, a bi-encoder's cosine (the float32 values its
+  ``score_pairs`` returns), a fusion's fused score. Nothing is normalised per query here: turning
+  scores into targets (a softmax at a temperature, a scale, margins) is the loss's job.
+- **A teacher score is a real score**: a candidate whose passage (or query) has no text is left
+  out of a model's teacher run, never given a placeholder; :class:`TeacherRun` counts them.
+- A model scores through :func:`~hf_rerank.evaluation.rerank.score_candidates`, the scoring
+  step of ``hf-rerank evaluate``, so a teacher run holds exactly the scores that reranking with
+  the same model, depth, batch size and precision would rank by (before reranking moves tied
+  scores apart by float64 ulps).
+- On disk: a TREC run (:func:`~hf_rerank.data.formats.write_run`: ``qid Q0 pid rank score tag``,
+  trec_eval's order, scores in full precision, written atomically).
+
+Fusion (:func:`fuse_runs`) is ranx's ``fuse`` with its normalisations and methods, not a
+re-implementation. Each input run is handed to ranx in trec_eval's order with its tied scores
+moved apart by float64 ulps (:func:`~hf_rerank.data.ranking.untie_in_order`), so rank-based
+methods and normalisations (rrf, rank, borda, isr, ...) see the order trec_eval reads, whatever
+ranx's own sort does with ties. A passage missing from one run contributes nothing from that run
+(score-based methods add 0 after normalisation, as ranx does).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hf_rerank.data.collection import IRCollection
+from hf_rerank.data.formats import Run, read_run
+from hf_rerank.data.ranking import trec_order, untie_in_order
+from hf_rerank.evaluation.rerank import PairScorer, score_candidates
+
+#: ``hf-rerank fuse --method`` names -> ranx's fusion method names (ranx's supervised methods,
+#: which need training on qrels, are not offered).
+FUSION_METHODS = {
+    "wsum": "wsum", "wmnz": "wmnz", "mixed": "mixed", "w_bordafuse": "w_bordafuse", "w_condorcet": "w_condorcet",
+    "rrf": "rrf", "combsum": "sum", "combmnz": "mnz", "combmax": "max", "combmin": "min", "combmed": "med",
+    "combanz": "anz", "isr": "isr", "log_isr": "log_isr", "bordafuse": "bordafuse", "condorcet": "condorcet",
+}
+#: Methods that take one weight per run.
+WEIGHTED_METHODS = ("wsum", "wmnz", "mixed", "w_bordafuse", "w_condorcet")
+#: ranx's per-query normalisations; ``none`` fuses the raw scores.
+NORMALISATIONS = ("min-max", "max", "sum", "zmuv", "rank", "borda", "none")
+
+
+@dataclass
+class TeacherRun:
+    """A model's scores over a run's top-k (:func:`score_run`).
+
+    Attributes:
+        run: ``{qid: {pid: raw score}}``, each query's passages in trec_eval's order; only pairs
+            the model scored.
+        skipped: top-k candidates left out because their passage has no text.
+        queries_without_text: run queries left out because they have no text.
+        seconds: time spent scoring.
+    """
+
+    run: Run
+    skipped: int = 0
+    queries_without_text: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def pairs(self) -> int:
+        """Number of (query, passage) scores in :attr:`run`."""
+        return sum(map(len, self.run.values()))
+
+
+def score_run(
+    collection: IRCollection, run_name: str, model: PairScorer, *, depth: int = 100, batch_size: int = 64,
+    show_progress: bool = True,
+) -> TeacherRun:
+    """``model``'s raw scores of the top-``depth`` candidates of ``collection.runs[run_name]``.
+
+    Input: a collection, one of its runs, a model with ``score_pairs`` (a CrossEncoder or a
+    BiEncoder, :func:`~hf_rerank.models.auto.load_reranker`), a depth. Output: a
+    :class:`TeacherRun` holding one score per candidate that has a query and a passage text
+    (module docstring: conventions); candidates without text are counted, not scored.
+    Raises :class:`~hf_rerank.evaluation.rerank.NonFiniteScoresError` when the model scores a pair
+    NaN or infinite.
+    """
+    scored = score_candidates(collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress)
+    run: Run = {}
+    for (qid, pid), score in zip(scored.candidates.pairs, scored.scores.tolist()):
+        run.setdefault(qid, {})[pid] = float(score)
+    return TeacherRun(
+        {qid: trec_order(scores) for qid, scores in run.items()}, scored.candidates.skipped,
+        list(scored.candidates.queries_without_text), scored.seconds,
+    )
+
+
+def load_runs(specs: Sequence[str], collection: IRCollection | None = None, *, option: str = "--runs") -> dict[str, Run]:
+    """``{spec: run}`` for run names of ``collection`` or paths to TREC run files.
+
+    A spec naming an existing file is read as a run file (:func:`~hf_rerank.data.formats.read_run`);
+    any other spec is the name of one of ``collection``'s runs. ``option`` words the errors:
+    a spec given twice, a name with no collection to look it up in, a run the collection lacks.
+    """
+    runs: dict[str, Run] = {}
+    for spec in specs:
+        if spec in runs:
+            raise ValueError(f"{option}: {spec!r} is given twice")
+        if Path(spec).is_file():
+            runs[spec] = read_run(spec)
+        elif collection is None:
+            raise FileNotFoundError(f"{option} {spec}: no such run file (a run name needs --data to look it up in)")
+        else:
+            runs[spec] = collection.run(spec)
+    return runs
+
+
+def fuse_runs(
+    runs: Mapping[str, Run], *, method: str = "wsum", norm: str = "min-max", weights: Sequence[float] | None = None,
+    rrf_k: int | None = None,
+) -> Run:
+    """Fuse ``runs`` (``{label: run}``, at least two, over the same queries) with ranx.
+
+    Args:
+        runs: the runs to fuse; labels only word the errors.
+        method: a key of :data:`FUSION_METHODS` (``wsum``: weighted sum of normalised scores,
+            ``rrf``: reciprocal rank fusion, ``combsum``/``combmnz``: CombSUM/CombMNZ, ...).
+        norm: one of :data:`NORMALISATIONS`, applied per query to each run before fusing.
+        weights: one per run, for :data:`WEIGHTED_METHODS` only (default: equal weights ``1/n``).
+        rrf_k: rrf's ``k`` (default: ranx's 60); for ``rrf`` only.
+    Returns:
+        the fused run ``{qid: {pid: score}}``, queries in the first run's order, each query's
+        passages in trec_eval's order, ids the input strings.
+    Raises:
+        ValueError: fewer than two runs, an unknown method or norm, weights or rrf_k where the
+        method takes none, a wrong number of weights, runs over different queries.
+    """
+    from numba.core.errors import NumbaTypeSafetyWarning
+    from ranx import Run as RanxRun
+    from ranx import fuse
+
+    labels = list(runs)
+    if len(labels) < 2:
+        raise ValueError(f"fusion needs at least two runs, got {len(labels)}: {', '.join(labels) or 'none'}")
+    if method not in FUSION_METHODS:
+        raise ValueError(f"unknown fusion method {method!r} (methods: {', '.join(FUSION_METHODS)})")
+    if norm not in NORMALISATIONS:
+        raise ValueError(f"unknown normalisation {norm!r} (normalisations: {', '.join(NORMALISATIONS)})")
+    params: dict = {}
+    if method in WEIGHTED_METHODS:
+        weights = [1 / len(labels)] * len(labels) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(labels):
+            raise ValueError(f"--weights: {len(weights)} weights for {len(labels)} runs ({', '.join(labels)})")
+        if not all(math.isfinite(w) for w in weights):
+            raise ValueError(f"--weights: every weight must be a finite number, got {weights}")
+        params["weights"] = weights
+    elif weights is not None:
+        raise ValueError(f"--weights: method {method!r} takes no weights (weighted methods: {', '.join(WEIGHTED_METHODS)})")
+    if rrf_k is not None:
+        if method != "rrf":
+            raise ValueError(f"--rrf-k: only method 'rrf' takes k, not {method!r}")
+        if rrf_k < 1:
+            raise ValueError(f"--rrf-k must be >= 1, got {rrf_k}")
+        params["k"] = rrf_k
+    first = labels[0]
+    for label in labels[1:]:
+        only_first, only_other = set(runs[first]) - set(runs[label]), set(runs[label]) - set(runs[first])
+        if only_first or only_other:
+            raise ValueError(
+                f"runs {first} and {label} cover different queries ({len(only_first)} only in {first}, "
+                f"{len(only_other)} only in {label}, e.g. {sorted(only_first or only_other)[0]!r}); "
+                "ranx fuses runs over the same queries"
+            )
+    for label, run in runs.items():
+        empty = next((qid for qid, scored in run.items() if not scored), None)
+        if empty is not None:
+            raise ValueError(f"run {label}: query {empty!r} has no passages")
+    prepared = [RanxRun({qid: untie_in_order(trec_order(scored))[0] for qid, scored in runs[label].items()})
+                for label in labels]
+    with warnings.catch_warnings():  # numba's notes about integer casts inside ranx's compiled code
+        warnings.simplefilter("ignore", NumbaTypeSafetyWarning)
+        fused = fuse(prepared, norm=None if norm == "none" else norm, method=FUSION_METHODS[method], params=params).to_dict()
+    return {qid: trec_order({str(pid): float(score) for pid, score in fused[qid].items()}) for qid in runs[first]}

@@ -1,0 +1,122 @@
+"""Teacher runs: a model's raw scores over a run's top-k, the same scores as reranking; ranx fusion."""
+
+import numpy as np
+import pytest
+
+from hf_rerank.data.collection import IRCollection
+from hf_rerank.data.formats import read_run, write_run
+from hf_rerank.evaluation.rerank import NonFiniteScoresError, rerank
+from hf_rerank.evaluation.teacher import fuse_runs, load_runs, score_run
+
+
+class LengthScorer:
+    """A stand-in model: a passage scores its length; records the pairs it was asked for."""
+
+    def __init__(self):
+        self.pairs = []
+
+    def score_pairs(self, queries, passages, *, batch_size, show_progress):
+        self.pairs += list(zip(queries, passages))
+        return np.array([len(p) for p in passages], dtype=np.float32)
+
+
+@pytest.fixture
+def collection():
+    return IRCollection(
+        name="toy",
+        queries={"q1": "cats", "q2": "dogs"},
+        corpus={"a": "x", "b": "xxx", "c": "xx", "d": "xxxx"},
+        qrels={"q1": {"b": 2}},
+        runs={"bm25": {"q1": {"a": 9.0, "b": 8.0, "c": 7.0, "ghost": 6.5, "d": 6.0}, "q2": {"d": 1.0, "a": 0.5},
+                       "q3": {"a": 1.0}}},
+    )
+
+
+def test_score_run_holds_only_real_scores_of_the_top_k(collection):
+    scorer = LengthScorer()
+    teacher = score_run(collection, "bm25", scorer, depth=4, show_progress=False)
+    assert teacher.run == {"q1": {"b": 3.0, "c": 2.0, "a": 1.0}, "q2": {"d": 4.0, "a": 1.0}}
+    assert list(teacher.run["q1"]) == ["b", "c", "a"]  # trec_eval's order
+    assert (teacher.pairs, teacher.skipped, teacher.queries_without_text) == (5, 1, ["q3"])  # ghost has no text
+    assert scorer.pairs == [("cats", "x"), ("cats", "xxx"), ("cats", "xx"), ("dogs", "xxxx"), ("dogs", "x")]
+
+
+def test_score_run_gives_the_scores_rerank_ranks_by(collection):
+    teacher = score_run(collection, "bm25", LengthScorer(), depth=3, show_progress=False)
+    reranked = rerank(collection, "bm25", LengthScorer(), depth=3, show_progress=False).run
+    for qid, scores in teacher.run.items():
+        assert list(reranked[qid])[: len(scores)] == list(scores)
+        assert {pid: reranked[qid][pid] for pid in scores} == scores
+
+
+def test_score_run_refuses_non_finite_scores(collection):
+    class Broken:
+        def score_pairs(self, queries, passages, *, batch_size, show_progress):
+            return np.array([1.0, np.nan] + [0.0] * (len(passages) - 2), dtype=np.float32)
+
+    with pytest.raises(NonFiniteScoresError, match="1 of 5 pairs NaN or infinite .first: query 'q1', passage 'b'"):
+        score_run(collection, "bm25", Broken(), depth=4, show_progress=False)
+
+
+# Two runs over two queries; "007" and "7" are different passages (ids stay strings).
+RUN_A = {"q1": {"d1": 3.0, "d2": 2.0, "007": 1.0}, "q2": {"d1": 0.5, "d4": 0.2}}
+RUN_B = {"q1": {"d2": 10.0, "7": 5.0, "007": 0.0}, "q2": {"d4": 1.0, "d1": 0.0, "d5": -1.0}}
+
+
+def test_wsum_of_min_max_scores_by_hand():
+    fused = fuse_runs({"a": RUN_A, "b": RUN_B}, method="wsum", norm="min-max", weights=[0.7, 0.3])
+    # min-max per query: A q1 d1 1, d2 .5, 007 0; B q1 d2 1, 7 .5, 007 0; A q2 d1 1, d4 0; B q2 d4 1, d1 .5, d5 0
+    expected = {"q1": {"d1": 0.7, "d2": 0.7 * 0.5 + 0.3 * 1, "7": 0.3 * 0.5, "007": 0.0},
+                "q2": {"d1": 0.7 + 0.3 * 0.5, "d4": 0.3, "d5": 0.0}}
+    assert list(fused) == ["q1", "q2"]
+    for qid, scores in expected.items():
+        assert list(fused[qid]) == list(scores)  # best first
+        assert fused[qid] == pytest.approx(scores, abs=1e-12)
+    equal = fuse_runs({"a": RUN_A, "b": RUN_B}, method="wsum", norm="min-max")  # default weights 1/2 each
+    assert equal["q2"] == pytest.approx({"d1": 0.75, "d4": 0.5, "d5": 0.0}, abs=1e-12)
+
+
+def test_rank_based_fusion_reads_tied_scores_in_trec_order():
+    # trec_eval reads run a's tie as b (rank 1), then a (rank 2): passage id descending
+    tied = {"q": {"a": 1.0, "b": 1.0, "c": 0.5}}
+    other = {"q": {"c": 2.0}}
+    fused = fuse_runs({"tied": tied, "other": other}, method="rrf", norm="none", rrf_k=10)
+    assert fused["q"] == pytest.approx({"c": 1 / 13 + 1 / 11, "b": 1 / 11, "a": 1 / 12}, abs=1e-12)
+    assert list(fused["q"]) == ["c", "b", "a"]
+    summed = fuse_runs({"tied": tied, "other": other}, method="combsum", norm="max")  # CombSUM of max-normalised
+    assert summed["q"] == pytest.approx({"c": 1.5, "b": 1.0, "a": 1.0}, abs=1e-12)
+
+
+@pytest.mark.parametrize("options, problem", [
+    ({"method": "nope"}, "unknown fusion method 'nope'"),
+    ({"norm": "nope"}, "unknown normalisation 'nope'"),
+    ({"weights": [1.0]}, "--weights: 1 weights for 2 runs"),
+    ({"weights": [1.0, float("nan")]}, "every weight must be a finite number"),
+    ({"method": "rrf", "weights": [1.0, 1.0]}, "method 'rrf' takes no weights"),
+    ({"rrf_k": 5}, "--rrf-k: only method 'rrf' takes k"),
+    ({"method": "rrf", "rrf_k": 0}, "--rrf-k must be >= 1"),
+])
+def test_fusion_options_are_checked(options, problem):
+    with pytest.raises(ValueError, match=problem):
+        fuse_runs({"a": RUN_A, "b": RUN_B}, **options)
+
+
+def test_fusion_needs_two_runs_over_the_same_queries():
+    with pytest.raises(ValueError, match="at least two runs, got 1: a"):
+        fuse_runs({"a": RUN_A})
+    with pytest.raises(ValueError, match=r"runs a and c cover different queries \(1 only in a, 0 only in c, e.g. 'q2'\)"):
+        fuse_runs({"a": RUN_A, "b": RUN_B, "c": {"q1": RUN_B["q1"]}})
+
+
+def test_load_runs_takes_names_and_files(collection, tmp_path):
+    path = tmp_path / "other.run"
+    write_run(path, RUN_B)
+    runs = load_runs(["bm25", str(path)], collection)
+    assert list(runs) == ["bm25", str(path)]
+    assert runs["bm25"] is collection.runs["bm25"] and runs[str(path)] == read_run(path)
+    with pytest.raises(KeyError, match="has no run 'nope'"):
+        load_runs(["nope"], collection)
+    with pytest.raises(FileNotFoundError, match="--runs bm25: no such run file .a run name needs --data"):
+        load_runs(["bm25"])
+    with pytest.raises(ValueError, match="--runs: 'bm25' is given twice"):
+        load_runs(["bm25", "bm25"], collection)
