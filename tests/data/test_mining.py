@@ -196,7 +196,6 @@ def test_bad_filters_are_refused(filters, problem):
 
 
 TEACHER = {  # float32-exact values, as a model's scores are
-
     "q1": {"far": 2.5, "p1": 2.0, "n1": 1.75, "j1": 1.625, "n2": 1.5},
     "q2": {"m1": 0.375, "m2": 0.125},
 }
