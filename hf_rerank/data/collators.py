@@ -39,8 +39,12 @@ class CrossEncoderCollator:
     Returns (``__call__``):
         the tokenizer's model inputs (``input_ids``, ``attention_mask``, and ``token_type_ids``
         where the model has them), ``(rows, length)``, padded to the batch's longest row, plus
-        float32 ``labels``: ``(B,)`` for B pairs; for B groups of G passages, rows are the B*G
-        pairs flattened row-major (group i is rows ``i*G .. i*G+G-1``) and labels are ``(B, G)``.
+        float32 ``labels``: ``(B,)`` for B pairs. For B groups, ``G`` is the longest group's size:
+        the rows are each group's real pairs in order, group after group (no padded pairs are
+        encoded), ``labels`` is ``(B, G)``, ``mask`` (bool, ``(B, G)``) marks the real positions
+        (``scores.masked_scatter(mask, row_scores)`` puts row scores in place), and where the
+        groups carry teacher scores ``teacher_scores`` is ``(B, G)`` float32. Padded positions of
+        ``labels`` and ``teacher_scores`` are 0.
     """
 
     tokenizer: PreTrainedTokenizerBase
@@ -66,18 +70,31 @@ class CrossEncoderCollator:
             pids = [example.pid for example in examples]
             labels = torch.tensor([example.label for example in examples], dtype=torch.float32)
         elif all(isinstance(example, GroupExample) for example in examples):
-            sizes = sorted({len(example.pids) for example in examples})
-            if len(sizes) > 1:
-                raise ValueError(f"all groups in a batch must have the same size, found sizes {sizes}")
-            qids = [example.qid for example in examples for _ in example.pids]
-            pids = [pid for example in examples for pid in example.pids]
-            labels = torch.tensor([example.labels for example in examples], dtype=torch.float32)
+            return self._collate_groups(examples)
         else:
             kinds = sorted({type(example).__name__ for example in examples})
             raise TypeError(f"a batch must be all PairExample or all GroupExample, got {', '.join(kinds)}")
-        features = self._encode(qids, pids)
-        batch = self.tokenizer.pad(features, padding=True, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
-        return {**batch, "labels": labels}
+        return {**self._pad(self._encode(qids, pids)), "labels": labels}
+
+    def _collate_groups(self, groups: Sequence[GroupExample]) -> dict[str, torch.Tensor]:
+        with_teacher = [group.teacher is not None for group in groups]
+        if any(with_teacher) and not all(with_teacher):
+            raise ValueError("a batch mixes groups with and without teacher scores")
+        size = max(len(group.pids) for group in groups)
+        mask = torch.tensor([[i < len(group.pids) for i in range(size)] for group in groups])
+        labels = torch.zeros(mask.shape, dtype=torch.float32)
+        labels[mask] = torch.tensor([label for group in groups for label in group.labels], dtype=torch.float32)
+        qids = [group.qid for group in groups for _ in group.pids]
+        pids = [pid for group in groups for pid in group.pids]
+        batch = {**self._pad(self._encode(qids, pids)), "labels": labels, "mask": mask}
+        if all(with_teacher):
+            teacher = torch.zeros(mask.shape, dtype=torch.float32)
+            teacher[mask] = torch.tensor([score for group in groups for score in group.teacher], dtype=torch.float32)
+            batch["teacher_scores"] = teacher
+        return batch
+
+    def _pad(self, features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        return dict(self.tokenizer.pad(features, padding=True, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt"))
 
     def _encode(self, qids: list[str], pids: list[str]) -> list[dict[str, list[int]]]:
         """Token lists per row, unpadded (:func:`encode_pairs`), warning once about overlong queries."""

@@ -47,15 +47,20 @@ class PairExample:
 
 @dataclass(frozen=True)
 class GroupExample:
-    """One query with ``pids[0]`` its positive and ``pids[1:]`` negatives; ``labels`` aligned."""
+    """One query's list: ``pids[0]`` its positive (or its teacher's best candidate), ``pids[1:]`` the
+    others; ``labels`` (grades from qrels, 0 when unjudged) and ``teacher`` (the teacher's score of
+    each passage, or ``None`` without a teacher) aligned with ``pids``. Lists may be of any length >= 2."""
 
     qid: str
     pids: tuple[str, ...]
     labels: tuple[float, ...]
+    teacher: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if len(self.pids) != len(self.labels):
             raise ValueError(f"group for query {self.qid!r}: {len(self.pids)} passages but {len(self.labels)} labels")
+        if self.teacher is not None and len(self.teacher) != len(self.pids):
+            raise ValueError(f"group for query {self.qid!r}: {len(self.pids)} passages but {len(self.teacher)} teacher scores")
 
 
 @dataclass(frozen=True)
@@ -170,35 +175,122 @@ def make_groups(
 
     Args:
         collection, runs, depth, positive_grade, negatives, graded, seed: as in :func:`make_pairs`.
-        group_size: passages per group: the positive, then ``group_size - 1`` distinct negatives
-            sampled without replacement (freshly for each positive).
+        group_size: passages per group at most: the positive, then ``group_size - 1`` distinct
+            negatives sampled without replacement (freshly for each positive).
     Returns:
-        :class:`GroupExample` list, shuffled. Queries with fewer than ``group_size - 1``
-        negatives are left out (counted in a warning).
+        :class:`GroupExample` list, shuffled. A query with fewer than ``group_size - 1`` negatives
+        keeps them all in shorter groups (the collator pads and masks; counted in a warning); a
+        query with none is left out (counted in a warning).
     """
     if group_size < 2:
         raise ValueError(f"group_size must be >= 2 (a positive and at least one negative), got {group_size}")
     pools = _query_pools(collection, runs, depth, positive_grade, negatives)
     rng = random.Random(seed)
     groups: list[GroupExample] = []
-    too_few, positives_lost = [], 0
+    short, without, positives_lost = [], [], 0
     for pool in pools:
-        if len(pool.negatives) < group_size - 1:
-            too_few.append(pool.qid)
+        if not pool.negatives:
+            without.append(pool.qid)
             positives_lost += len(pool.positives)
             continue
+        if len(pool.negatives) < group_size - 1:
+            short.append(pool.qid)
         for pid, grade in pool.positives:
-            chosen = rng.sample(pool.negatives, group_size - 1)
+            chosen = rng.sample(pool.negatives, min(group_size - 1, len(pool.negatives)))
             groups.append(GroupExample(
                 pool.qid,
                 (pid, *(negative for negative, _ in chosen)),
                 (_label(grade, graded), *(_negative_label(negative_grade, graded) for _, negative_grade in chosen)),
             ))
-    if too_few:
+    if short:
         logger.warning(
-            "%s: %d queries (%d positives) have fewer than %d %s negatives in the top-%d candidates and are left out: %s",
-            collection.name, len(too_few), positives_lost, group_size - 1, negatives, depth, _first(too_few),
+            "%s: %d queries have fewer than %d %s negatives in the top-%d candidates; their groups are shorter: %s",
+            collection.name, len(short), group_size - 1, negatives, depth, _first(short),
         )
+    if without:
+        logger.warning(
+            "%s: %d queries (%d positives) have no %s negatives in the top-%d candidates and are left out: %s",
+            collection.name, len(without), positives_lost, negatives, depth, _first(without),
+        )
+    rng.shuffle(groups)
+    return groups
+
+
+def make_teacher_groups(
+    collection: IRCollection,
+    teacher: Mapping[str, Mapping[str, float]],
+    *,
+    group_size: int = 8,
+    groups_per_query: int = 1,
+    depth: int | None = None,
+    positive_grade: int = 2,
+    graded: bool = False,
+    seed: int = 12,
+) -> list[GroupExample]:
+    """Distillation examples: lists of a teacher's candidates, each passage with the teacher's score.
+
+    For every query of ``teacher`` with text, its candidates are the teacher's passages that have
+    text, by teacher score descending (ties in run order), cut to ``depth``. Each of its
+    ``groups_per_query`` groups is the teacher's best candidate, then ``group_size - 1`` others
+    sampled without replacement from the rest (fewer when fewer exist: the group is shorter).
+    Qrels are not needed: ``labels`` are the qrels' grades where judged (1.0/0.0 by
+    ``positive_grade`` unless ``graded``), 0.0 where not.
+
+    Args:
+        collection: queries, corpus and (optional) qrels.
+        teacher: ``{qid: {pid: score}}``, higher = more relevant (a run file's scores, e.g. from
+            ``hf-rerank score`` or ``hf-rerank fuse``).
+        group_size: passages per group at most (>= 2).
+        groups_per_query: groups drawn per query (each a fresh sample).
+        depth: candidates per query taken from the teacher's top (None: all).
+        positive_grade, graded: how judged grades become labels, as in :func:`make_groups`.
+        seed: seeds the sampling and the final shuffle.
+    Returns:
+        :class:`GroupExample` list with ``teacher`` set, shuffled. Queries without text, or with
+        fewer than 2 candidates with text, are left out; queries with fewer than ``group_size``
+        keep shorter groups; each case is counted in one warning.
+    """
+    if group_size < 2:
+        raise ValueError(f"group_size must be >= 2, got {group_size}")
+    if groups_per_query < 1:
+        raise ValueError(f"groups_per_query must be >= 1, got {groups_per_query}")
+    if depth is not None and depth < 2:
+        raise ValueError(f"depth must be >= 2 (a list needs two candidates) or None, got {depth}")
+    _check_positive_grade(positive_grade)
+    rng = random.Random(seed)
+    groups: list[GroupExample] = []
+    no_text, too_few, short = [], [], []
+    for qid, scored in teacher.items():
+        if qid not in collection.queries:
+            no_text.append(qid)
+            continue
+        ranked = sorted(((pid, score) for pid, score in scored.items() if pid in collection.corpus),
+                        key=lambda item: -item[1])[:depth]
+        if len(ranked) < 2:
+            too_few.append(qid)
+            continue
+        if len(ranked) < group_size:
+            short.append(qid)
+        judged = collection.qrels.get(qid, {})
+        best, rest = ranked[0], ranked[1:]
+        for _ in range(groups_per_query):
+            chosen = [best, *rng.sample(rest, min(group_size - 1, len(rest)))]
+            groups.append(GroupExample(
+                qid, tuple(pid for pid, _ in chosen),
+                tuple(_judged_label(judged.get(pid), positive_grade, graded) for pid, _ in chosen),
+                tuple(float(score) for _, score in chosen),
+            ))
+    where = collection.name
+    if no_text:
+        logger.warning("%s: %d teacher queries have no text and are left out: %s", where, len(no_text), _first(no_text))
+    if too_few:
+        logger.warning("%s: %d teacher queries have fewer than 2 candidates with text and are left out: %s",
+                       where, len(too_few), _first(too_few))
+    if short:
+        logger.warning("%s: %d teacher queries have fewer than %d candidates; their groups are shorter: %s",
+                       where, len(short), group_size, _first(short))
+    if not groups:
+        raise ValueError(f"{where}: the teacher run gives no query with text and 2 candidates with text")
     rng.shuffle(groups)
     return groups
 
@@ -362,6 +454,12 @@ def _label(grade: int, graded: bool) -> float:
 
 def _negative_label(grade: int | None, graded: bool) -> float:
     return float(grade) if graded and grade is not None else 0.0
+
+
+def _judged_label(grade: int | None, positive_grade: int, graded: bool) -> float:
+    if grade is None:
+        return 0.0
+    return float(grade) if graded else float(grade >= positive_grade)
 
 
 def _first(ids: list[str], count: int = 10) -> str:

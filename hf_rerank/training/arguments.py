@@ -16,6 +16,7 @@ import logging
 import torch
 from transformers import TrainingArguments
 
+from hf_rerank.losses import build_loss, describe_losses
 from hf_rerank.precision import Precision, PrecisionError, choose_precision
 from hf_rerank.training.efficiency import EfficiencyArguments
 
@@ -33,6 +34,10 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
     )
     lion_triton: bool = field(default=False, metadata={"help": "use lion-pytorch's Triton kernel (CUDA + triton only; else falls back)"})
     hub_allow_overwrite: bool = field(default=False, metadata={"help": "with --push_to_hub: replace the files of an existing repository (default: refuse)"})
+    lora_r: int | None = field(default=None, metadata={"help": "train LoRA adapters of this rank instead of all weights (a cross-encoder's classification head trains fully; arXiv 2506.18535: 16)"})
+    lora_alpha: float = field(default=32.0, metadata={"help": "LoRA alpha (update scaled by alpha / r)"})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout"})
+    lora_target_modules: list[str] = field(default_factory=lambda: ["query", "value"], metadata={"help": "modules that get adapters (BERT: query key value dense)"})
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "train into a non-empty --output_dir by first removing what is in it (default: refuse, "
@@ -92,10 +97,28 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
 class CrossEncoderTrainingArguments(RerankTrainingArguments):
     """A cross-encoder run: loss, grouping, sequence length."""
 
-    loss: str = field(default="bce", metadata={"help": "bce (pointwise, the first paper's), listwise (softmax CE over groups), ranknet or margin (pairwise)"})
-    group_size: int = field(default=8, metadata={"help": "passages per group for grouped losses: 1 positive + group_size-1 negatives"})
+    loss: str = field(default="bce", metadata={"help": "the loss (hf_rerank.losses): " + describe_losses()})
+    loss_temperature: float | None = field(default=None, metadata={"help": "listwise, kl: scores are divided by it (default 1.0)"})
+    loss_margin: float | None = field(default=None, metadata={"help": "margin: the score gap required (default 1.0)"})
+    loss_scale: float | None = field(default=None, metadata={"help": "mse, margin_mse: teacher scores are multiplied by it (default 1.0)"})
+    loss_max_grade: float | None = field(default=None, metadata={"help": "bce: the grade that is target 1.0 (default 1.0; with graded_labels the highest grade of the training labels)"})
+    loss_gain: str | None = field(default=None, metadata={"help": "lambdaloss: linear (as the metrics, default) or exponential (2**grade - 1)"})
+    loss_k: int | None = field(default=None, metadata={"help": "lambdaloss: pairs count when one side is in the student's top k (default: all)"})
+    group_size: int = field(default=8, metadata={"help": "passages per list for grouped losses at most: 1 positive (or the teacher's best) + group_size-1 others; shorter lists are padded and masked"})
     max_length: int = field(default=512, metadata={"help": "tokens per (query, passage) pair; the passage is truncated, never the query"})
     length_bucketing: bool = field(default=True, metadata={"help": "batch examples of similar length together (less padding)"})
+
+    def loss_options(self) -> dict:
+        """The ``--loss_*`` options that were set, ``{option: value}`` for :func:`~hf_rerank.losses.build_loss`."""
+        names = ("temperature", "margin", "scale", "max_grade", "gain", "k")
+        return {name: getattr(self, f"loss_{name}") for name in names if getattr(self, f"loss_{name}") is not None}
+
+    def __post_init__(self):
+        super().__post_init__()
+        try:
+            build_loss(self.loss, **self.loss_options())
+        except ValueError as error:
+            raise ValueError(str(error).replace("has no option ", "has no option --loss_")) from None
 
 
 @dataclass
@@ -112,10 +135,6 @@ class EmbeddingTrainingArguments(RerankTrainingArguments):
     length_chunks: bool = field(default=True, metadata={"help": "on CPUs: encode each batch's texts in chunks of similar length, each padded to its own longest (same embeddings, less padding); GPUs encode one padded batch per field"})
     length_chunk_overhead: int = field(default=256, metadata={"help": "length_chunks: what one more forward pass costs, in padded tokens (256: fastest of 128-1024 for all-MiniLM-L6-v2 on the README's 2-core CPU)"})
     gather_across_devices: bool = field(default=False, metadata={"help": "mnrl under DDP: every process's passages are negatives for every query (with gradients)"})
-    lora_r: int | None = field(default=None, metadata={"help": "train LoRA adapters of this rank instead of all weights (arXiv 2506.18535: 16)"})
-    lora_alpha: float = field(default=32.0, metadata={"help": "LoRA alpha (update scaled by alpha / r)"})
-    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout"})
-    lora_target_modules: list[str] = field(default_factory=lambda: ["query", "value"], metadata={"help": "modules that get adapters (BERT: query key value dense)"})
 
     @property
     def chunk_overhead_tokens(self) -> int | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.sources import load_collection
 from hf_rerank.hub.card import installed_versions, write_model_card
@@ -123,9 +124,13 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def load_train_collection(name: str, limit: int | None):
-    """The training collection; ``limit`` (triplets to read) applies to ``sentence-transformers/msmarco`` only."""
-    return load_collection(name, **({"limit": limit} if name == "sentence-transformers/msmarco" else {}))
+def load_train_collection(names: str | list[str], limit: int | None):
+    """The training collection: one, or the union of several (:meth:`IRCollection.union`: query ids
+    must be distinct); ``limit`` (triplets to read) applies to ``sentence-transformers/msmarco`` only."""
+    names = [names] if isinstance(names, str) else list(names)
+    collections = [load_collection(name, **({"limit": limit} if name == "sentence-transformers/msmarco" else {}))
+                   for name in names]
+    return collections[0] if len(collections) == 1 else IRCollection.union(*collections)
 
 
 def resume_reference(reference: str | None) -> str | None:

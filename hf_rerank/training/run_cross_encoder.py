@@ -5,13 +5,15 @@
 
 - the final checkpoint (model + tokenizer; loads with ``AutoModelForSequenceClassification``,
   ``sentence_transformers.CrossEncoder`` and ``hf_rerank.CrossEncoder``), and ``checkpoint-N/``
-  directories as ``save_strategy`` asks;
+  directories as ``save_strategy`` asks; with ``--lora_r`` the final checkpoint is the merged model
+  and ``adapter/`` holds the adapters with the fully trained head (:func:`~hf_rerank.models.lora.save_lora`);
 - ``log_history.json``: the Trainer's log history (loss, lr, eval metrics by step);
 - ``eval_<name>/metrics.json`` and ``eval_<name>/run.trec``: the final model reranking the
   evaluation run, exactly as ``hf-rerank evaluate`` writes them;
 - ``metrics.json``: ``{"eval": {name: {metric: value}}, "first_stage": {name: {...}},
   "significance": {name: {...}}, "train_seconds", "train_samples_per_second", "train_loss",
-  "optimizer": {effective hyperparameters}, "model", "loss", "train_examples", "world_size", ...}``.
+  "optimizer": {effective hyperparameters}, "model", "loss", "lora" (None without LoRA), "train_examples",
+  "world_size", ...}``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from pathlib import Path
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from hf_rerank.data.collators import CrossEncoderCollator
-from hf_rerank.data.examples import make_groups, make_judged_pairs, make_pairs
+from hf_rerank.data.examples import make_groups, make_judged_pairs, make_pairs, make_teacher_groups
 from hf_rerank.data.sources import load_collection
+from hf_rerank.data.teacher import Teacher, load_teacher
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
-from hf_rerank.losses import GROUPED_LOSSES
+from hf_rerank.losses import LOSSES
 from hf_rerank.models.auto import detect_model_type
 from hf_rerank.models.cross_encoder import CrossEncoder
+from hf_rerank.models.lora import lora_from_args, save_lora
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments
 from hf_rerank.training.callbacks import IREvaluationCallback
@@ -64,7 +68,12 @@ class ModelArguments:
 class DataArguments:
     """Training data and evaluation data."""
 
-    train_data: str = field(default="sentence-transformers/msmarco", metadata={"help": "collection directory or registered source"})
+    train_data: list[str] = field(default_factory=lambda: ["sentence-transformers/msmarco"],
+                                  metadata={"help": "collection directories or registered sources; several are trained on as one (distinct query ids)"})
+    teacher: list[str] | None = field(default=None, metadata={"help": "distill from these scored runs: run names of the training data or TREC run files "
+                                                                      "(hf-rerank score / fuse), one teacher per query; examples become lists of the teacher's candidates"})
+    teacher_depth: int | None = field(default=None, metadata={"help": "teacher: candidates per query taken from the teacher's top (default: all)"})
+    groups_per_query: int = field(default=1, metadata={"help": "teacher: lists drawn per query per epoch (each the teacher's best + a fresh sample)"})
     train_limit: int | None = field(default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"})
     train_runs: list[str] | None = field(default=None, metadata={"help": "runs whose candidates give negatives (default: all)"})
     judged_pairs: bool = field(default=False, metadata={"help": "train on every judged pair instead of positives + sampled negatives"})
@@ -81,17 +90,37 @@ class DataArguments:
     eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
 
 
-def build_examples(data_args: DataArguments, args: CrossEncoderTrainingArguments, collection) -> list:
-    """Training examples from the train collection, as the loss needs them (pairs or groups)."""
+def build_examples(data_args: DataArguments, args: CrossEncoderTrainingArguments, collection, teacher: Teacher | None = None) -> list:
+    """Training examples from the train collection, as the loss needs them: with a teacher, lists of its
+    candidates carrying its scores (:func:`make_teacher_groups`); else pairs or groups from qrels and runs."""
+    loss = LOSSES[args.loss]
+    if teacher is not None:
+        if data_args.judged_pairs:
+            raise ValueError("judged_pairs and teacher exclude each other: a teacher's examples are lists of its candidates")
+        return make_teacher_groups(collection, teacher.run, group_size=args.group_size, groups_per_query=data_args.groups_per_query,
+                                   depth=data_args.teacher_depth, positive_grade=data_args.positive_grade,
+                                   graded=data_args.graded_labels, seed=args.seed)
+    if loss.target == "teacher":
+        raise ValueError(f"loss {args.loss!r} learns from a teacher's scores: give --teacher (a run of the training data or a run file)")
     common = dict(runs=data_args.train_runs, depth=data_args.negative_depth, positive_grade=data_args.positive_grade,
                   negatives=data_args.negatives, graded=data_args.graded_labels, seed=args.seed)
-    if args.loss in GROUPED_LOSSES:
+    if loss.grouped:
         if data_args.judged_pairs:
             raise ValueError(f"judged_pairs gives pairs; loss {args.loss!r} needs groups")
         return make_groups(collection, group_size=args.group_size, **common)
     if data_args.judged_pairs:
         return make_judged_pairs(collection, positive_grade=data_args.positive_grade, graded=data_args.graded_labels)
     return make_pairs(collection, negatives_per_query=data_args.negatives_per_query, **common)
+
+
+def set_bce_max_grade(args: CrossEncoderTrainingArguments, data_args: DataArguments, examples: list) -> None:
+    """With ``graded_labels`` and ``bce``, ``--loss_max_grade`` defaults to the highest grade of the
+    training labels, so grades 1..3 stay distinct targets (1/3, 2/3, 1) instead of all becoming 1."""
+    if args.loss != "bce" or not data_args.graded_labels or args.loss_max_grade is not None:
+        return
+    labels = [label for example in examples for label in getattr(example, "labels", (getattr(example, "label", 0.0),))]
+    args.loss_max_grade = max(max(labels), 1.0)
+    logger.info("bce with graded labels: loss_max_grade = %s (the highest grade of the training labels)", args.loss_max_grade)
 
 
 def split_holdout(examples: list, holdout: int, seed: int) -> tuple[list, list]:
@@ -120,12 +149,15 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
     set_seed(args.seed)
     train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
     eval_collection = load_collection(data_args.eval_data)
-    examples = build_examples(data_args, args, train_collection)
+    teacher = load_teacher(data_args.teacher, train_collection) if data_args.teacher else None
+    examples = build_examples(data_args, args, train_collection, teacher)
+    set_bce_max_grade(args, data_args, examples)
     train_examples, held_out = split_holdout(examples, data_args.eval_holdout, args.seed)
     logger.info("%d training examples (%s), %d held out for the eval loss", len(train_examples),
                 type(examples[0]).__name__, len(held_out))
 
     model, tokenizer = load_cross_encoder(model_args)
+    model, lora = lora_from_args(model, args, task_type="SEQ_CLS", base_reference=model_args.model_name_or_path)
     check_disk_space(args, model)
     collator = CrossEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length)
     ir_callback = IREvaluationCallback(eval_collection, data_args.eval_run, name=data_args.eval_name,
@@ -135,13 +167,22 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
                                   data_collator=collator, processing_class=tokenizer, callbacks=[ir_callback, *run_callbacks(args, "cross-encoder")])
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
-    save_final_model(Path(args.output_dir), lambda directory: trainer.save_model(str(directory)),
-                     trainer.is_world_process_zero())
+    final_model = trainer.accelerator.unwrap_model(trainer.model)
+
+    def save(directory: Path) -> None:
+        nonlocal final_model
+        if lora is None:
+            trainer.save_model(str(directory))
+        else:
+            final_model = save_lora(final_model, directory / "adapter", directory, tokenizer=tokenizer,
+                                    is_main_process=trainer.is_world_process_zero())
+
+    save_final_model(Path(args.output_dir), save, trainer.is_world_process_zero())
 
     summary: dict = {}
     if trainer.is_world_process_zero():
         output_dir = Path(args.output_dir)
-        scorer = CrossEncoder(trainer.accelerator.unwrap_model(trainer.model), tokenizer, max_length=args.max_length,
+        scorer = CrossEncoder(final_model, tokenizer, max_length=args.max_length,
                               device=str(args.device), precision=args.compute_precision)
         report, run = evaluate_reranking(eval_collection, data_args.eval_run, scorer, model_name=str(output_dir),
                                          depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
@@ -161,7 +202,13 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
             **training_summary(trainer, train_output, args),
             "model": model_args.model_name_or_path,
             "loss": args.loss,
-            "train_data": data_args.train_data,
+            "loss_options": trainer.loss_fn.options(),
+            "teacher": None if teacher is None else {
+                "sources": teacher.sources, "candidates": "each query's teacher-scored passages"
+                + ("" if data_args.teacher_depth is None else f", the teacher's top {data_args.teacher_depth}"),
+                "group_size": args.group_size, "groups_per_query": data_args.groups_per_query},
+            "lora": lora,
+            "train_data": " + ".join(data_args.train_data),
             "train_examples": len(train_examples),
             "example_type": type(examples[0]).__name__,
         }

@@ -49,6 +49,22 @@ def test_groups_flatten_row_major(tokenizer):
     assert decoded(tokenizer, batch) == expected
 
 
+def test_groups_of_different_lengths_are_padded_and_masked_without_encoding_padding(tokenizer):
+    collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=64)
+    groups = [GroupExample("19335", (LONG_PID, "p3"), (1.0, 0.0), (0.9, 0.2)),
+              GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0), (0.8, 0.5, -0.1))]
+    batch = collate(groups)
+    assert batch["input_ids"].shape[0] == 5  # real pairs only
+    assert decoded(tokenizer, batch) == [f"{QUERIES[g.qid]} {CORPUS[pid]}" for g in groups for pid in g.pids]
+    assert batch["mask"].tolist() == [[True, True, False], [True, True, True]]
+    assert batch["labels"].tolist() == [[1.0, 0.0, 0.0], [3.0, 1.0, 0.0]]
+    assert torch.equal(batch["teacher_scores"], torch.tensor([[0.9, 0.2, 0.0], [0.8, 0.5, -0.1]]))
+    row_scores = torch.arange(5, dtype=torch.float32)
+    placed = torch.zeros(batch["mask"].shape).masked_scatter(batch["mask"], row_scores)
+    assert placed.tolist() == [[0.0, 1.0, 0.0], [2.0, 3.0, 4.0]]  # rows land in their groups' places
+    assert "teacher_scores" not in collate([GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
+
+
 def test_padding_is_dynamic(tokenizer):
     collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=128)
     batch = collate([PairExample("1037798", "p1", 1.0), PairExample("1037798", "p2", 0.0)])
@@ -74,8 +90,8 @@ def test_a_query_too_long_for_max_length_is_truncated_with_one_warning(tokenizer
 
 def test_bad_batches(tokenizer):
     collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)
-    with pytest.raises(ValueError, match=r"same size, found sizes \[2, 3\]"):
-        collate([GroupExample("19335", ("p1", "p2"), (1.0, 0.0)), GroupExample("19335", ("p1", "p2", "p3"), (1.0, 0.0, 0.0))])
+    with pytest.raises(ValueError, match="mixes groups with and without teacher scores"):
+        collate([GroupExample("19335", ("p1", "p2"), (1.0, 0.0), (0.3, 0.1)), GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
     with pytest.raises(TypeError, match="all PairExample or all GroupExample"):
         collate([PairExample("19335", "p1", 1.0), GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
     with pytest.raises(KeyError, match="passage 'absent' has no text"):

@@ -13,6 +13,7 @@ from hf_rerank.data.examples import (
     make_groups,
     make_judged_pairs,
     make_pairs,
+    make_teacher_groups,
 )
 
 LONG_PID = "msmarco_passage_08_24643970"
@@ -135,13 +136,58 @@ def test_groups_put_the_positive_first_with_distinct_negatives(tiny):
     assert all(sorted(group.labels[1:]) == [0.0, 0.0, 1.0] for group in graded)  # n1, n2, p1: all three
 
 
-def test_groups_skip_queries_with_too_few_negatives(tiny, caplog):
+def test_groups_keep_queries_with_too_few_negatives_in_shorter_lists(tiny, caplog):
+    # 19335 has 3 judged negatives (n1, n2, p1) for groups of 5: its two groups hold 4 passages each.
     with caplog.at_level(logging.WARNING, logger="hf_rerank"):
         groups = make_groups(tiny, negatives="judged", group_size=5)
-    assert groups == []
-    assert "1 queries (2 positives) have fewer than 4 judged negatives in the top-100 candidates and are left out: 19335" in caplog.text
+    assert sorted((group.qid, len(group.pids), group.pids[0]) for group in groups) == [
+        ("19335", 4, LONG_PID), ("19335", 4, "p2")]
+    assert all(set(group.pids[1:]) == {"n1", "n2", "p1"} for group in groups)
+    assert "1 queries have fewer than 4 judged negatives in the top-100 candidates; their groups are shorter: 19335" in caplog.text
     with pytest.raises(ValueError, match="2 passages but 1 labels"):
         GroupExample("19335", ("a", "b"), (1.0,))
+    with pytest.raises(ValueError, match="2 passages but 3 teacher scores"):
+        GroupExample("19335", ("a", "b"), (1.0, 0.0), (0.5, 0.2, 0.1))
+
+
+def test_groups_leave_out_queries_without_any_negative(tiny, caplog):
+    lonely = IRCollection("lonely", {"q": "a query"}, {"p": "pos", "n": "neg"}, {"q": {"p": 2, "n": 2}}, {"bm25": {"q": run("p", "n")}})
+    with caplog.at_level(logging.WARNING, logger="hf_rerank"):
+        assert make_groups(lonely, group_size=3) == []
+    assert "1 queries (2 positives) have no judged negatives in the top-100 candidates and are left out: q" in caplog.text
+
+
+def test_teacher_groups_start_at_the_teachers_best_and_carry_its_scores(tiny, caplog):
+    teacher = {
+        "19335": {"n1": 0.9, LONG_PID: 0.95, "u1": 0.1, "ghost": 0.99, "p1": 0.5, "u2": 0.2},  # ghost: no text
+        "1037798": {"x1": 0.3, "u3": 0.4},
+        "q_unknown": {"x1": 1.0, "x2": 0.5},  # no query text
+        "q_norun": {"x2": 0.7},  # one candidate only
+    }
+    with caplog.at_level(logging.WARNING, logger="hf_rerank"):
+        groups = make_teacher_groups(tiny, teacher, group_size=3, groups_per_query=2, seed=5)
+    assert groups == make_teacher_groups(tiny, teacher, group_size=3, groups_per_query=2, seed=5)
+    by_qid = {}
+    for group in groups:
+        by_qid.setdefault(group.qid, []).append(group)
+    assert sorted(by_qid) == ["1037798", "19335"] and all(len(v) == 2 for v in by_qid.values())
+    for group in by_qid["19335"]:
+        assert group.pids[0] == LONG_PID and len(group.pids) == 3 and len(set(group.pids)) == 3
+        assert set(group.pids[1:]) <= {"n1", "u1", "p1", "u2"}
+        assert group.teacher == tuple(teacher["19335"][pid] for pid in group.pids)
+        # labels from qrels at positive_grade 2: LONG_PID (3) -> 1, p1 (1) -> 0, unjudged -> 0
+        assert group.labels == tuple(1.0 if pid == LONG_PID else 0.0 for pid in group.pids)
+    for group in by_qid["1037798"]:  # two candidates: a shorter list, best first
+        assert group.pids == ("u3", "x1") and group.teacher == (0.4, 0.3) and group.labels == (0.0, 0.0)
+    graded = make_teacher_groups(tiny, {"19335": teacher["19335"]}, group_size=6, graded=True)
+    assert dict(zip(graded[0].pids, graded[0].labels)) == {LONG_PID: 3.0, "n1": 0.0, "p1": 1.0, "u1": 0.0, "u2": 0.0}
+    assert "1 teacher queries have no text and are left out: q_unknown" in caplog.text
+    assert "1 teacher queries have fewer than 2 candidates with text and are left out: q_norun" in caplog.text
+    assert "1 teacher queries have fewer than 3 candidates; their groups are shorter: 1037798" in caplog.text
+    top2 = make_teacher_groups(tiny, {"19335": teacher["19335"]}, group_size=8, depth=2)
+    assert top2[0].pids == (LONG_PID, "n1")
+    with pytest.raises(ValueError, match="no query with text and 2 candidates"):
+        make_teacher_groups(tiny, {"q_norun": {"x2": 0.7}})
 
 
 def test_judged_pairs_take_every_judgment_with_text(tiny, caplog):

@@ -20,7 +20,7 @@ from transformers import (
 
 from hf_rerank.data.collators import CrossEncoderCollator
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.examples import GroupExample, PairExample, make_groups, make_pairs
+from hf_rerank.data.examples import GroupExample, PairExample, make_groups, make_pairs, make_teacher_groups
 from hf_rerank.optim import (
     OptimizerSpec,
     SchedulerBindingError,
@@ -104,6 +104,16 @@ def groups(collection) -> list[GroupExample]:
     return examples
 
 
+@pytest.fixture(scope="module")
+def teacher_groups(collection) -> list[GroupExample]:
+    """Lists of 2 to 4 candidates (queries' teachers score 2, 3 or 4+ passages), teacher = the run's scores / 10."""
+    teacher = {qid: {pid: score / 10 for pid, score in list(ranked.items())[: 2 + n % 3 * 4]}
+               for n, (qid, ranked) in enumerate(collection.runs["bm25"].items())}
+    examples = make_teacher_groups(collection, teacher, group_size=4, seed=3)
+    assert sorted({len(g.pids) for g in examples}) == [2, 4]
+    return examples
+
+
 # ------------------------------------------------------------------------------------ helpers
 
 def tiny_model(num_labels: int = 1, seed: int = 0, dropout: float = 0.0):
@@ -161,10 +171,11 @@ LEARNING_RATES = {"adamw": 3e-3, "lion": 1e-3}
 
 
 @pytest.mark.parametrize("optimizer", ["adamw", "lion"])
-@pytest.mark.parametrize("loss", ["bce", "listwise", "ranknet", "margin"])
-def test_training_reduces_the_loss(tmp_path, tokenizer, collection, pairs, groups, loss, optimizer):
-    # One fixed batch (the whole small dataset) every step: the loss must go down.
-    examples = pairs[:8] if loss == "bce" else groups[:4]
+@pytest.mark.parametrize("loss", ["bce", "listwise", "ranknet", "margin", "listnet", "lambdaloss", "kl", "margin_mse", "mse"])
+def test_training_reduces_the_loss(tmp_path, tokenizer, collection, pairs, groups, teacher_groups, loss, optimizer):
+    # One fixed batch (the whole small dataset) every step: the loss must go down. Distillation losses
+    # learn from teacher lists of different lengths (padded and masked).
+    examples = pairs[:8] if loss == "bce" else teacher_groups[:6] if loss in ("kl", "margin_mse", "mse") else groups[:4]
     args = make_args(tmp_path, loss=loss, group_size=4, optimizer=optimizer, learning_rate=LEARNING_RATES[optimizer],
                      max_steps=30, per_device_train_batch_size=len(examples), lr_scheduler_type="constant")
     trainer = make_trainer(tiny_model(), args, examples, collection, tokenizer)

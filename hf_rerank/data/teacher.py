@@ -1,0 +1,70 @@
+"""Teacher scores for distillation: which run teaches, read from a collection or a run file.
+
+A teacher is any scored run, ``{qid: {pid: score}}`` with higher = more relevant: a model's scores
+over a collection's candidates (``hf-rerank score``), a fusion of first-stage runs
+(``hf-rerank fuse``), or scores shipped with a dataset (a run of the collection, e.g. ``teacher``
+from a FlagEmbedding file with ``pos_scores``/``neg_scores``). Scores are used as they are: per-query
+normalisation, temperature and scale are the loss's options (:mod:`hf_rerank.losses`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hf_rerank.data.collection import IRCollection
+from hf_rerank.data.formats import Run, read_run
+
+
+@dataclass(frozen=True)
+class Teacher:
+    """The merged teacher run and where each part came from.
+
+    Attributes:
+        run: ``{qid: {pid: score}}``.
+        sources: one ``{"source", "queries", "passages"}`` per reference given, for metrics.json
+            and the model card (``source`` is the run name or file path as given).
+    """
+
+    run: Run
+    sources: list[dict]
+
+
+def load_teacher(references: Sequence[str], collection: IRCollection) -> Teacher:
+    """Read and merge the teacher runs named by ``references``.
+
+    Args:
+        references: each a run name of ``collection`` (``runs/NAME.run`` of a directory, a
+            dataset's ``teacher`` run) or the path of a TREC run file.
+        collection: the training collection (for run names).
+    Returns:
+        the :class:`Teacher`. Raises ``ValueError`` when a reference is neither a run of the
+        collection nor a file, or when two references score the same query (each query needs one
+        teacher); a malformed file raises the reader's ``DataFormatError`` naming its line.
+    """
+    if isinstance(references, str):
+        raise TypeError(f"teacher must be a list of run names or files, got the string {references!r}")
+    merged: Run = {}
+    owner: dict[str, str] = {}
+    sources = []
+    for reference in references:
+        if reference in collection.runs:
+            run = collection.runs[reference]
+        elif Path(reference).is_file():
+            run = read_run(reference)
+        else:
+            available = ", ".join(sorted(collection.runs)) or "none"
+            raise ValueError(f"teacher {reference!r} is neither a run of the training data {collection.name!r} "
+                             f"(its runs: {available}) nor a run file")
+        clash = [qid for qid in run if qid in owner]
+        if clash:
+            raise ValueError(f"teacher {reference!r} scores query {clash[0]!r}, which {owner[clash[0]]!r} scores too; "
+                             "give each query one teacher")
+        for qid, scored in run.items():
+            owner[qid] = reference
+            merged[qid] = dict(scored)
+        sources.append({"source": reference, "queries": len(run), "passages": sum(map(len, run.values()))})
+    if not merged:
+        raise ValueError("no teacher scores: the teacher runs given are empty")
+    return Teacher(merged, sources)
