@@ -58,26 +58,32 @@ def add_evaluate(subparsers) -> None:
     parser.set_defaults(handler=run_evaluate)
 
 
+def load_scorer(args: argparse.Namespace):
+    """The cross-encoder or bi-encoder ``--model`` names (``--model-type``, ``--max-length``, ``--device``,
+    ``--precision``, ``--trust-remote-code``), logged with its class, dtype and length limit."""
+    from hf_rerank.models.auto import load_reranker
+
+    started = time.perf_counter()
+    model = load_reranker(
+        args.model, args.model_type, max_length=args.max_length, device=args.device,
+        precision=args.precision, trust_remote_code=args.trust_remote_code,
+    )
+    logging.getLogger("hf_rerank").info(
+        "loaded %s as a %s (%s, max length %d) in %.1f s", args.model, type(model).__name__,
+        str(model.dtype).removeprefix("torch."), model.max_length, time.perf_counter() - started,
+    )
+    return model
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from hf_rerank.data.sources import load_collection
     from hf_rerank.evaluation.report import evaluate_reranking
-    from hf_rerank.models.auto import load_reranker
 
     check_report_output(args)
     if args.depth < 1:
         raise ValueError(f"--depth must be >= 1, got {args.depth}")
     collection = load_collection(args.data)
-    model = None
-    if args.model:
-        started = time.perf_counter()
-        model = load_reranker(
-            args.model, args.model_type, max_length=args.max_length, device=args.device,
-            precision=args.precision, trust_remote_code=args.trust_remote_code,
-        )
-        logging.getLogger("hf_rerank").info(
-            "loaded %s as a %s (%s, max length %d) in %.1f s", args.model, type(model).__name__,
-            str(model.dtype).removeprefix("torch."), model.max_length, time.perf_counter() - started,
-        )
+    model = load_scorer(args) if args.model else None
     report, run = evaluate_reranking(
         collection, args.run, model, model_name=args.model, depth=args.depth, metric_set=args.metrics,
         batch_size=args.batch_size, show_progress=not args.quiet,
@@ -209,24 +215,33 @@ def load_dense_inputs(args: argparse.Namespace):
     """``(collection, bi_encoder)`` from ``--data`` (unioned when repeated) and ``--model``."""
     from hf_rerank.data.collection import IRCollection
     from hf_rerank.data.sources import load_collection
+
+    collections = [load_collection(data) for data in args.data]
+    collection = collections[0] if len(collections) == 1 else IRCollection.union(*collections)
+    model = load_bi_encoder(args.model, args)
+    logging.getLogger("hf_rerank").info("%s: %d passages, %d queries", collection.name, len(collection.corpus),
+                                        len(collection.queries))
+    return collection, model
+
+
+def load_bi_encoder(reference: str, args: argparse.Namespace):
+    """The bi-encoder ``reference`` names, for dense search (``--max-length``, ``--device``, ``--precision``,
+    ``--trust-remote-code``); a cross-encoder checkpoint is a ValueError (it cannot embed texts)."""
     from hf_rerank.models.auto import detect_model_type
     from hf_rerank.models.bi_encoder import BiEncoder
     from hf_rerank.models.resolve import resolve_model
 
-    collections = [load_collection(data) for data in args.data]
-    collection = collections[0] if len(collections) == 1 else IRCollection.union(*collections)
-    path = resolve_model(args.model)
+    path = resolve_model(reference)
     if detect_model_type(path) == "cross-encoder":
-        raise ValueError(f"{args.model} is a cross-encoder checkpoint; dense retrieval needs a bi-encoder (it embeds texts)")
+        raise ValueError(f"{reference} is a cross-encoder checkpoint; dense retrieval needs a bi-encoder (it embeds texts)")
     started = time.perf_counter()
     model = BiEncoder.from_pretrained(path, max_length=args.max_length, device=args.device, precision=args.precision,
                                       trust_remote_code=args.trust_remote_code)
     logging.getLogger("hf_rerank").info(
-        "loaded %s as a BiEncoder (%s, %s pooling, max length %d) in %.1f s; %s: %d passages, %d queries",
-        args.model, str(model.dtype).removeprefix("torch."), model.pooling, model.max_length,
-        time.perf_counter() - started, collection.name, len(collection.corpus), len(collection.queries),
+        "loaded %s as a BiEncoder (%s, %s pooling, max length %d) in %.1f s", reference,
+        str(model.dtype).removeprefix("torch."), model.pooling, model.max_length, time.perf_counter() - started,
     )
-    return collection, model
+    return model
 
 
 def add_retrieve(subparsers) -> None:
@@ -294,6 +309,276 @@ def run_mine(args: argparse.Namespace) -> int:
     write_negatives(negatives, args.output)
     print(f"{sum(map(len, negatives.values()))} negatives for {len(negatives)} queries of {collection.name} "
           f"(ranks {args.window[0]}-{args.window[1]}, seed {args.seed}): wrote {args.output}")
+    return 0
+
+
+SCORE_EXAMPLES = """examples:
+  hf-rerank score --model sentence-transformers/all-MiniLM-L6-v2 --data ../shared/data/trec-dl/dl20 \\
+      --run bm25 --depth 100 --output teachers/dl20-bm25-minilm.run
+      the bundled all-MiniLM-L6-v2's cosines over DL20's BM25 top-100 (5,400 pairs), a teacher for
+      distillation (DL20 is training material; DL19 is the test set, never a teacher's input)
+  hf-rerank score --model out/my-cross-encoder --data sample --run bm25 --depth 20 --output sample-ce.run
+      a fine-tuned cross-encoder's logits over the sample's BM25 top-20
+
+output: a TREC run 'qid Q0 pid rank score tag', one line per scored pair, scores raw (a
+cross-encoder's logit, a bi-encoder's cosine; higher = more relevant; per-query normalisation is
+the loss's job) and in full precision, written atomically. The scores are the ones 'hf-rerank
+evaluate' ranks by (the same scoring code). Candidates without a passage text are left out, not
+given a made-up score; the summary says how many.
+"""
+
+FUSE_EXAMPLES = """examples:
+  hf-rerank fuse --data ../shared/data/trec-dl/dl20 --runs bm25 tasb splade_pp --method wsum \\
+      --norm min-max --weights 0.2 0.4 0.4 --output teachers/dl20-fused.run
+      per query, each run's scores min-max normalised, then 0.2 x bm25 + 0.4 x tasb + 0.4 x splade_pp
+  hf-rerank fuse --runs a.run b.run --method rrf --norm none --output ab.run
+      reciprocal rank fusion (k = 60) of two run files
+
+Fusion and normalisation are ranx's (ranx.fuse). Methods: wsum, wmnz, mixed, w_bordafuse,
+w_condorcet (weighted: --weights, default equal), rrf (--rrf-k), combsum, combmnz, combmax,
+combmin, combmed, combanz, isr, log_isr, bordafuse, condorcet. Each input run is read in
+trec_eval's order (ties: passage id descending); a passage missing from a run gets nothing from
+it. The runs must cover the same queries. Output: a TREC run of the fused scores (higher = more
+relevant), full precision, written atomically.
+"""
+
+MINE_CE_EXAMPLES = """examples:
+  hf-rerank mine-ce --data ../shared/data/trec-dl/dl20 --model sentence-transformers/all-MiniLM-L6-v2 \\
+      --runs bm25 tasb --depth 100 --relative-margin 0.1 --output out/dl20-mined.run \\
+      --negatives out/dl20-negatives.tsv
+      candidates: the union of DL20's BM25 and TAS-B top-100; teacher: the bundled all-MiniLM-L6-v2;
+      drops judged positives and every candidate scored above 0.9 x the query's best judged
+      positive's cosine (s - |s| x 0.1)
+  hf-rerank mine-ce --data ../shared/data/trec-dl/dl20 --teacher-run teachers/dl20-fused.run \\
+      --runs bm25 --window 11 100 --max-score 0.8 --output out/dl20-mined.run
+      the teacher is a run file ('hf-rerank fuse' or 'hf-rerank score' output): no model is loaded
+  hf-rerank mine-ce --data sample --model sentence-transformers/all-MiniLM-L6-v2 \\
+      --retriever sentence-transformers/all-MiniLM-L6-v2 --depth 30 --relative-margin 0.05 --output sample.run
+      candidates from dense retrieval (the search of 'hf-rerank retrieve')
+
+filters (each optional, combinable; a removal counts under the first that applies, in this order):
+  judged positives (grade >= --positive-grade) are never negatives (always on);
+  --window FIRST LAST  keep ranks FIRST..LAST (1-based, inclusive) of the teacher's ranking of the candidates;
+  --max-score X        drop a candidate scored above X;
+  --relative-margin M  drop a candidate scored above s - |s| x M, s = the query's highest teacher score
+                       among its judged positives (sentence-transformers' definition: (1 - M) x s for
+                       s >= 0, still below s when s < 0); not applied to a query with no scored positive.
+
+output (--output): a TREC run with, per query, every judged positive and every kept negative,
+each with its raw teacher score; tell them apart with the qrels (grade >= --positive-grade). It is
+both the mined negatives and the teacher scores for distillation. --negatives also writes the kept
+negatives as 'qid<TAB>pid' lines (the format of 'hf-rerank mine'), in teacher order.
+"""
+
+
+def check_output_file(path: str | None, overwrite: bool, option: str = "--output") -> None:
+    """Before any work: refuse a file ``path`` that exists unless ``overwrite``, and a directory always."""
+    from pathlib import Path
+
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise ValueError(f"{option} {path}: is a directory; give a file name")
+    if Path(path).exists() and not overwrite:
+        raise ValueError(f"{option} {path}: already exists; pass --overwrite to replace it")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """``--model`` (a cross-encoder or bi-encoder) and the options that load and run it."""
+    from hf_rerank.models.auto import MODEL_TYPES
+
+    parser.add_argument("--model", required=required, metavar="PATH_OR_ID",
+                        help="checkpoint directory, Hub id, or id@revision; 'sentence-transformers/all-MiniLM-L6-v2' "
+                             "uses the bundled copy")
+    parser.add_argument("--model-type", choices=MODEL_TYPES, default="auto",
+                        help="auto: *ForSequenceClassification checkpoints are cross-encoders, others bi-encoders (default: auto)")
+    parser.add_argument("--batch-size", type=int, default=64, help="pairs (or texts) per forward pass (default: 64)")
+    parser.add_argument("--max-length", type=int, help="tokens per input (default: the checkpoint's own limit)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: bf16 where the hardware has it natively, else fp32 (default: auto)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints with custom code (e.g. GTE)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_score(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "score",
+        help="write a model's scores over a run's top-k as a TREC run (teacher scores for distillation)",
+        description="Score the top-k candidates of a collection's run with a cross-encoder or bi-encoder, as "
+                    "'hf-rerank evaluate' does, and write the raw scores as a TREC run file.",
+        epilog=SCORE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, metavar="DIR_OR_NAME",
+                        help="a collection directory, 'sample' for the bundled sample, or a registered source name")
+    parser.add_argument("--run", required=True, metavar="NAME", help="the run whose candidates to score (runs/NAME.run)")
+    parser.add_argument("--depth", type=int, default=100, metavar="K", help="score the top-K of the run (default: 100)")
+    parser.add_argument("--output", required=True, metavar="FILE", help="the TREC run file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    add_model_arguments(parser, required=True)
+    parser.set_defaults(handler=run_score)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from hf_rerank.data.formats import write_run
+    from hf_rerank.data.sources import load_collection
+    from hf_rerank.evaluation.teacher import score_run
+
+    check_output_file(args.output, args.overwrite)
+    if args.depth < 1:
+        raise ValueError(f"--depth must be >= 1, got {args.depth}")
+    collection = load_collection(args.data)
+    collection.run(args.run)  # an unknown run is an error before the model loads
+    model = load_scorer(args)
+    teacher = score_run(collection, args.run, model, depth=args.depth, batch_size=args.batch_size,
+                        show_progress=not args.quiet)
+    write_run(args.output, teacher.run, tag=args.model.replace(" ", "_").replace("/", "_"))
+    kind = "logits" if type(model).__name__ == "CrossEncoder" else "cosines"
+    print(f"wrote {args.output}: {teacher.pairs} scores ({kind} of {args.model}, {type(model).__name__}, "
+          f"{str(model.dtype).removeprefix('torch.')}) for {len(teacher.run)} queries x the top-{args.depth} of "
+          f"{collection.name}/{args.run}")
+    if teacher.skipped:
+        print(f"  {teacher.skipped} candidates have no passage text and are left out")
+    if teacher.queries_without_text:
+        print(f"  {len(teacher.queries_without_text)} run queries have no text and are left out: "
+              f"{', '.join(teacher.queries_without_text[:10])}")
+    return 0
+
+
+def add_fuse(subparsers) -> None:
+    from hf_rerank.evaluation.teacher import FUSION_METHODS, NORMALISATIONS
+
+    parser = subparsers.add_parser(
+        "fuse",
+        help="fuse runs with ranx (wsum, rrf, CombSUM, ...) into a TREC run (a teacher, or candidates)",
+        description="Normalise each run per query and fuse them with ranx; write the fused run.",
+        epilog=FUSE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", metavar="DIR_OR_NAME", help="the collection whose runs --runs names (not needed for run files)")
+    parser.add_argument("--runs", required=True, nargs="+", metavar="NAME_OR_FILE",
+                        help="two or more runs: names of --data's runs or paths to TREC run files")
+    parser.add_argument("--method", choices=list(FUSION_METHODS), default="wsum", help="fusion method (default: wsum)")
+    parser.add_argument("--norm", choices=NORMALISATIONS, default="min-max",
+                        help="per-query normalisation before fusing (default: min-max)")
+    parser.add_argument("--weights", type=float, nargs="+", metavar="W",
+                        help="one weight per run, for weighted methods (default: equal weights 1/n)")
+    parser.add_argument("--rrf-k", type=int, metavar="K", help="rrf's k (default: 60)")
+    parser.add_argument("--output", required=True, metavar="FILE", help="the TREC run file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    parser.set_defaults(handler=run_fuse)
+
+
+def run_fuse(args: argparse.Namespace) -> int:
+    from hf_rerank.data.formats import write_run
+    from hf_rerank.data.sources import load_collection
+    from hf_rerank.evaluation.teacher import WEIGHTED_METHODS, fuse_runs, load_runs
+
+    check_output_file(args.output, args.overwrite)
+    collection = load_collection(args.data) if args.data else None
+    runs = load_runs(args.runs, collection)
+    fused = fuse_runs(runs, method=args.method, norm=args.norm, weights=args.weights, rrf_k=args.rrf_k)
+    write_run(args.output, fused, tag=f"fuse-{args.method}")
+    if args.method in WEIGHTED_METHODS:
+        weights = args.weights or [1 / len(runs)] * len(runs)
+        how = f"{args.method} with weights {', '.join(f'{w:g}' for w in weights)}"
+    elif args.method == "rrf":
+        how = f"rrf with k = {args.rrf_k or 60}"
+    else:
+        how = args.method
+    print(f"wrote {args.output}: {sum(map(len, fused.values()))} fused scores for {len(fused)} queries "
+          f"({how} of {', '.join(runs)}, {args.norm} normalisation)")
+    return 0
+
+
+def add_mine_ce(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "mine-ce",
+        help="mine hard negatives for cross-encoders: candidates from runs or dense retrieval, rescored by a "
+             "teacher, false negatives filtered (a teacher run file)",
+        description="Take candidates per query (the union of runs' top-k, or a bi-encoder's dense top-k), score "
+                    "them and the judged positives with a teacher (a cross-encoder, a bi-encoder, or a teacher run "
+                    "file), drop likely false negatives, and write positives and kept negatives with their "
+                    "teacher scores.",
+        epilog=MINE_CE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, metavar="DIR_OR_NAME",
+                        help="a collection directory, 'sample', or a registered source name (texts and qrels)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--runs", nargs="+", metavar="NAME_OR_FILE",
+                        help="candidates: the union of the top --depth of these runs (names of --data's runs or run files)")
+    source.add_argument("--retriever", metavar="PATH_OR_ID", help="candidates: this bi-encoder's dense top --depth")
+    parser.add_argument("--cache-dir", metavar="DIR", help="with --retriever: keep corpus embeddings in DIR and reuse them")
+    parser.add_argument("--depth", type=int, default=100, metavar="K", help="candidates per run (or retrieved) per query (default: 100)")
+    parser.add_argument("--teacher-run", metavar="FILE",
+                        help="take teacher scores from this TREC run file instead of a --model")
+    parser.add_argument("--positive-grade", type=int, default=1,
+                        help="judged grades at or above this are positives, never negatives (default: 1)")
+    parser.add_argument("--window", type=int, nargs=2, metavar=("FIRST", "LAST"),
+                        help="keep ranks FIRST..LAST of the teacher's ranking of the candidates (1-based, inclusive)")
+    parser.add_argument("--max-score", type=float, metavar="X", help="drop candidates whose teacher score is above X")
+    parser.add_argument("--relative-margin", type=float, metavar="M",
+                        help="drop candidates scored above s - |s| x M, s: the query's best judged positive's teacher score")
+    parser.add_argument("--output", required=True, metavar="FILE", help="the TREC run file to write (positives and kept negatives)")
+    parser.add_argument("--negatives", metavar="FILE", help="also write the kept negatives as qid<TAB>pid lines")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output and --negatives if they exist")
+    add_model_arguments(parser, required=False)
+    parser.set_defaults(handler=run_mine_ce)
+
+
+def run_mine_ce(args: argparse.Namespace) -> int:
+    from hf_rerank.data.formats import read_run, write_run
+    from hf_rerank.data.mining import write_negatives
+    from hf_rerank.data.sources import load_collection
+    from hf_rerank.data.teacher_mining import (
+        NegativeFilters,
+        dense_candidates,
+        filter_with_teacher,
+        mine_with_teacher,
+        union_candidates,
+    )
+    from hf_rerank.evaluation.teacher import load_runs
+
+    if bool(args.model) == bool(args.teacher_run):
+        raise ValueError("give the teacher as either --model or --teacher-run (one of them)")
+    if args.cache_dir and not args.retriever:
+        raise ValueError("--cache-dir caches --retriever's corpus embeddings; it needs --retriever")
+    if args.depth < 1:
+        raise ValueError(f"--depth must be >= 1, got {args.depth}")
+    check_output_file(args.output, args.overwrite)
+    check_output_file(args.negatives, args.overwrite, "--negatives")
+    filters = NegativeFilters(window=tuple(args.window) if args.window else None, max_score=args.max_score,
+                              relative_margin=args.relative_margin)
+    collection = load_collection(args.data)
+    teacher_run = read_run(args.teacher_run) if args.teacher_run else None
+    if args.runs:
+        candidates = union_candidates(list(load_runs(args.runs, collection).values()), args.depth)
+        origin = f"the union of the top-{args.depth} of {', '.join(args.runs)}"
+    else:
+        retriever = load_bi_encoder(args.retriever, args)
+        candidates = dense_candidates(retriever, collection, args.depth, cache_dir=args.cache_dir,
+                                      batch_size=args.batch_size, precision=args.precision, show_progress=not args.quiet)
+        origin = f"the dense top-{args.depth} of {args.retriever}"
+    if teacher_run is not None:
+        mined = filter_with_teacher(teacher_run, candidates, collection.qrels, positive_grade=args.positive_grade,
+                                    filters=filters)
+        teacher = args.teacher_run
+    else:
+        model = load_scorer(args)
+        mined = mine_with_teacher(collection, candidates, model, positive_grade=args.positive_grade, filters=filters,
+                                  batch_size=args.batch_size, show_progress=not args.quiet)
+        teacher = f"{args.model} ({type(model).__name__})"
+    run = mined.run()
+    write_run(args.output, run, tag="mine-ce")
+    if args.negatives:
+        write_negatives({qid: list(scores) for qid, scores in mined.negatives.items()}, args.negatives)
+    print(f"wrote {args.output}: {sum(map(len, run.values()))} teacher scores for {len(run)} queries of "
+          f"{collection.name} (candidates: {origin}; teacher: {teacher})"
+          + (f"; kept negatives also in {args.negatives}" if args.negatives else ""))
+    for line in mined.summary():
+        print(f"  {line}")
     return 0
 
 
@@ -448,6 +733,9 @@ def make_parser() -> argparse.ArgumentParser:
     add_train_embedding(subparsers)
     add_retrieve(subparsers)
     add_mine(subparsers)
+    add_score(subparsers)
+    add_fuse(subparsers)
+    add_mine_ce(subparsers)
     add_card(subparsers)
     add_publish(subparsers)
     return parser

@@ -184,3 +184,28 @@ def fuse_runs(
         warnings.simplefilter("ignore", NumbaTypeSafetyWarning)
         fused = fuse(prepared, norm=None if norm == "none" else norm, method=FUSION_METHODS[method], params=params).to_dict()
     return {qid: trec_order({str(pid): float(score) for pid, score in fused[qid].items()}) for qid in runs[first]}
+
+
+def normalise_run(run: Run, norm: str = "min-max") -> Run:
+    """``run`` with each query's scores normalised by ranx (``min-max``: to [0, 1]; ``max``, ``sum``,
+    ``zmuv``, ``rank``), e.g. to put teachers of different scales on one before a loss's temperature.
+
+    Input ``{qid: {pid: score}}``; output the same ids, each query's passages in trec_eval's order.
+    Raises ``ValueError`` for ``borda`` (it needs several runs), ``none`` or an unknown name, and for
+    a query with no passages.
+    """
+    from numba.core.errors import NumbaTypeSafetyWarning
+    from ranx import Run as RanxRun
+    from ranx.normalization import norm_switch
+
+    single = [name for name in NORMALISATIONS if name not in ("borda", "none")]
+    if norm not in single:
+        raise ValueError(f"normalisation {norm!r} cannot apply to one run (normalisations of one run: {', '.join(single)})")
+    empty = next((qid for qid, scored in run.items() if not scored), None)
+    if empty is not None:
+        raise ValueError(f"query {empty!r} has no passages")
+    prepared = RanxRun({qid: untie_in_order(trec_order(scored))[0] for qid, scored in run.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaTypeSafetyWarning)
+        normalised = norm_switch(norm)(prepared).to_dict()
+    return {qid: trec_order({str(pid): float(score) for pid, score in normalised[qid].items()}) for qid in run}

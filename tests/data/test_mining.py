@@ -1,4 +1,5 @@
-"""Hard-negative mining: the rank window, every positive left out, per-query seeding, the TSV file."""
+"""Hard-negative mining: the rank window, every positive left out, per-query seeding, the TSV file; teacher-scored
+mining for cross-encoders: each false-negative filter by hand, teacher runs and models as teachers."""
 
 import logging
 import math
@@ -10,6 +11,14 @@ import torch
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import DataFormatError
 from hf_rerank.data.mining import mine_hard_negatives, read_negatives, write_negatives
+from hf_rerank.data.teacher_mining import (
+    NegativeFilters,
+    dense_candidates,
+    filter_with_teacher,
+    mine_with_teacher,
+    select_negatives,
+    union_candidates,
+)
 
 
 class TableEncoder:
@@ -130,15 +139,6 @@ def test_negatives_file_round_trip_and_errors(tmp_path):
 
 
 # Teacher-scored mining for cross-encoders (hf_rerank.data.teacher_mining).
-
-from hf_rerank.data.teacher_mining import (  # noqa: E402
-    NegativeFilters,
-    dense_candidates,
-    filter_with_teacher,
-    mine_with_teacher,
-    select_negatives,
-    union_candidates,
-)
 
 # One query's teacher scores. Teacher ranks: p1 1, n1 2, j1 3, n2 4, n3 5, n4 6, n5 7.
 # p1 (grade 2) is the reference positive; j1 (grade 1) is another judged positive.
