@@ -300,8 +300,9 @@ def mine_with_teacher(
     """
     check_positive_grade(positive_grade)
     pool: Run = {}
-    for qid, pids in candidates.items():
-        judged = sorted(judged_positives(collection.qrels, qid, positive_grade) - set(pids))
+    for qid, pids in candidates.items():  # positives without a text cannot be scored: counted by filter_with_teacher
+        judged = sorted(pid for pid in judged_positives(collection.qrels, qid, positive_grade) - set(pids)
+                        if pid in collection.corpus)
         pool[qid] = dict.fromkeys([*pids, *judged], 0.0)
     if not any(pool.values()):
         raise ValueError(f"collection {collection.name!r}: no candidates to score")
