@@ -350,10 +350,26 @@ def optimizer_rows(optimizer: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def teacher_rows(teacher: dict | None) -> list[tuple[str, str]]:
+    """The "Teacher" row of a distilled run: which scored runs taught, over which candidates (none without)."""
+    if not teacher:
+        return []
+    def shown(source: str) -> str:  # a run of the training data by name, a run file by its file name
+        return f"`{Path(source).name}` (run file)" if is_local_path(source) and Path(source).suffix else f"run `{source}`"
+
+    sources = "; ".join(f"{shown(source['source'])} ({source['queries']:,} queries, {source['passages']:,} scored passages)"
+                        for source in teacher.get("sources", []))
+    lists = f"lists of up to {teacher['group_size']} (the teacher's best + a sample), {teacher['groups_per_query']} per query" \
+        if teacher.get("group_size") else ""
+    return [("Teacher", "distilled from " + sources + (f"; candidates: {teacher['candidates']}" if teacher.get("candidates") else "")
+             + (f"; {lists}" if lists else ""))]
+
+
 def training_rows(metrics: dict, log_history: list | None) -> list[tuple[str, str]]:
     """``(label, value)`` rows of the training-details table; absent facts say "not recorded"."""
     recorded = "not recorded"
-    data = display_reference(metrics.get("train_data"))
+    data = " + ".join(display_reference(part) for part in str(metrics.get("train_data") or "").split(" + ")) \
+        if metrics.get("train_data") else display_reference(None)
     if metrics.get("train_examples"):
         data += f": {metrics['train_examples']:,} training examples" + (
             f" ({metrics['example_type']})" if metrics.get("example_type") else "")
@@ -390,6 +406,7 @@ def training_rows(metrics: dict, log_history: list | None) -> list[tuple[str, st
         ("Base model", display_reference(metrics.get("model"))),
         ("Training data", data),
         ("Loss", loss),
+        *teacher_rows(metrics.get("teacher")),
         *optimizer_rows(metrics.get("optimizer") or {}),
         ("LR schedule", schedule),
         ("Batch", batch),

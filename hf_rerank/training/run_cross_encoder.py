@@ -89,6 +89,12 @@ class DataArguments:
     eval_depth: int = field(default=1000, metadata={"help": "candidates reranked per query (paper: BM25 top-1000)"})
     eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
 
+    def __post_init__(self):
+        # one dataset or teacher may be given as a plain string (Python callers, YAML scalars)
+        self.train_data = [self.train_data] if isinstance(self.train_data, str) else list(self.train_data)
+        if isinstance(self.teacher, str):
+            self.teacher = [self.teacher]
+
 
 def build_examples(data_args: DataArguments, args: CrossEncoderTrainingArguments, collection, teacher: Teacher | None = None) -> list:
     """Training examples from the train collection, as the loss needs them: with a teacher, lists of its

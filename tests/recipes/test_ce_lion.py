@@ -34,7 +34,7 @@ def test_one_config_per_paper_run():
             assert args.learning_rate == (2e-6 if (backbone, optimizer) == ("modernbert", "lion") else 2e-5)
             assert args.lr_scheduler_type.value == ("cosine" if backbone == "modernbert" else "linear")
             assert model.trust_remote_code == (backbone == "gte")
-            assert (data.train_data, data.eval_name, data.eval_depth) == ("sentence-transformers/msmarco", "dl19", 1000)
+            assert (data.train_data, data.eval_name, data.eval_depth) == (["sentence-transformers/msmarco"], "dl19", 1000)
             if optimizer == "lion":
                 assert (args.lion_beta1, args.lion_beta2) == (0.9, 0.99)
 
@@ -43,7 +43,7 @@ def test_command_line_overrides_the_config(tmp_path):
     _, data, args = parse("--config", str(CONFIGS / "offline_minilm_dl20_lion.yaml"), "--max_steps", "20",
                           "--output_dir", str(tmp_path), "--seed", "1")
     assert (args.max_steps, args.output_dir, args.seed) == (20, str(tmp_path), 1)
-    assert args.optimizer == "lion" and data.train_data == "../shared/data/trec-dl/dl20"
+    assert args.optimizer == "lion" and data.train_data == ["../shared/data/trec-dl/dl20"]
 
 
 def test_unknown_config_key_is_named(tmp_path):
