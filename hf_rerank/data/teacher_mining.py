@@ -160,6 +160,8 @@ class TeacherNegatives:
         unscored: candidate pairs with no teacher score (left out).
         unscored_positives: judged positives (of the candidates' queries) with no teacher score.
         filters, positive_grade: the settings used.
+        queries_without_positive: queries with scored candidates but no scored judged positive
+            (no relative margin for them).
     """
 
     teacher: Run
