@@ -473,7 +473,8 @@ def add_fuse(subparsers) -> None:
 def run_fuse(args: argparse.Namespace) -> int:
     from hf_rerank.data.formats import write_run
     from hf_rerank.data.sources import load_collection
-    from hf_rerank.evaluation.teacher import WEIGHTED_METHODS, fuse_runs, load_runs
+    from hf_rerank.data.teacher import load_runs
+    from hf_rerank.evaluation.teacher import WEIGHTED_METHODS, fuse_runs
 
     check_output_file(args.output, args.overwrite)
     collection = load_collection(args.data) if args.data else None
@@ -539,7 +540,7 @@ def run_mine_ce(args: argparse.Namespace) -> int:
         mine_with_teacher,
         union_candidates,
     )
-    from hf_rerank.evaluation.teacher import load_runs
+    from hf_rerank.data.teacher import load_runs
 
     if bool(args.model) == bool(args.teacher_run):
         raise ValueError("give the teacher as either --model or --teacher-run (one of them)")

@@ -35,8 +35,9 @@ def load_teacher(references: Sequence[str], collection: IRCollection) -> Teacher
     """Read and merge the teacher runs named by ``references``.
 
     Args:
-        references: each a run name of ``collection`` (``runs/NAME.run`` of a directory, a
-            dataset's ``teacher`` run) or the path of a TREC run file.
+        references: each the path of a TREC run file or a run name of ``collection``
+            (``runs/NAME.run`` of a directory, a dataset's ``teacher`` run), as
+            :func:`load_runs` reads them.
         collection: the training collection (for run names).
     Returns:
         the :class:`Teacher`. Raises ``ValueError`` when a reference is neither a run of the
@@ -48,15 +49,7 @@ def load_teacher(references: Sequence[str], collection: IRCollection) -> Teacher
     merged: Run = {}
     owner: dict[str, str] = {}
     sources = []
-    for reference in references:
-        if reference in collection.runs:
-            run = collection.runs[reference]
-        elif Path(reference).is_file():
-            run = read_run(reference)
-        else:
-            available = ", ".join(sorted(collection.runs)) or "none"
-            raise ValueError(f"teacher {reference!r} is neither a run of the training data {collection.name!r} "
-                             f"(its runs: {available}) nor a run file")
+    for reference, run in load_runs(references, collection, option="--teacher").items():
         clash = [qid for qid in run if qid in owner]
         if clash:
             raise ValueError(f"teacher {reference!r} scores query {clash[0]!r}, which {owner[clash[0]]!r} scores too; "
@@ -68,3 +61,23 @@ def load_teacher(references: Sequence[str], collection: IRCollection) -> Teacher
     if not merged:
         raise ValueError("no teacher scores: the teacher runs given are empty")
     return Teacher(merged, sources)
+
+
+def load_runs(specs: Sequence[str], collection: IRCollection | None = None, *, option: str = "--runs") -> dict[str, Run]:
+    """``{spec: run}`` for run names of ``collection`` or paths to TREC run files.
+
+    A spec naming an existing file is read as a run file (:func:`~hf_rerank.data.formats.read_run`);
+    any other spec is the name of one of ``collection``'s runs. ``option`` words the errors:
+    a spec given twice, a name with no collection to look it up in, a run the collection lacks.
+    """
+    runs: dict[str, Run] = {}
+    for spec in specs:
+        if spec in runs:
+            raise ValueError(f"{option}: {spec!r} is given twice")
+        if Path(spec).is_file():
+            runs[spec] = read_run(spec)
+        elif collection is None:
+            raise FileNotFoundError(f"{option} {spec}: no such run file (a run name needs --data to look it up in)")
+        else:
+            runs[spec] = collection.run(spec)
+    return runs

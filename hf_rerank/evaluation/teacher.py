@@ -32,10 +32,9 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.formats import Run, read_run
+from hf_rerank.data.formats import Run
 from hf_rerank.data.ranking import trec_order, untie_in_order
 from hf_rerank.evaluation.rerank import PairScorer, score_candidates
 
@@ -96,26 +95,6 @@ def score_run(
         {qid: trec_order(scores) for qid, scores in run.items()}, scored.candidates.skipped,
         list(scored.candidates.queries_without_text), scored.seconds,
     )
-
-
-def load_runs(specs: Sequence[str], collection: IRCollection | None = None, *, option: str = "--runs") -> dict[str, Run]:
-    """``{spec: run}`` for run names of ``collection`` or paths to TREC run files.
-
-    A spec naming an existing file is read as a run file (:func:`~hf_rerank.data.formats.read_run`);
-    any other spec is the name of one of ``collection``'s runs. ``option`` words the errors:
-    a spec given twice, a name with no collection to look it up in, a run the collection lacks.
-    """
-    runs: dict[str, Run] = {}
-    for spec in specs:
-        if spec in runs:
-            raise ValueError(f"{option}: {spec!r} is given twice")
-        if Path(spec).is_file():
-            runs[spec] = read_run(spec)
-        elif collection is None:
-            raise FileNotFoundError(f"{option} {spec}: no such run file (a run name needs --data to look it up in)")
-        else:
-            runs[spec] = collection.run(spec)
-    return runs
 
 
 def fuse_runs(

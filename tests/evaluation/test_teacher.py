@@ -6,7 +6,8 @@ import pytest
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import read_run, write_run
 from hf_rerank.evaluation.rerank import NonFiniteScoresError, rerank
-from hf_rerank.evaluation.teacher import fuse_runs, load_runs, score_run
+from hf_rerank.data.teacher import load_runs
+from hf_rerank.evaluation.teacher import fuse_runs, score_run
 
 
 class LengthScorer:
