@@ -173,7 +173,8 @@ def length_chunks(lengths: Sequence[int], overhead_tokens: int) -> list[list[int
 
 @dataclass
 class BiEncoderCollator:
-    """Turn a list of :class:`TripletExample` into a bi-encoder batch: texts tokenised separately.
+    """Turn a list of :class:`TripletExample`, or of :class:`GroupExample`, into a bi-encoder batch:
+    every text tokenised on its own.
 
     Usable as a Hugging Face ``Trainer`` ``data_collator``.
 
@@ -182,16 +183,21 @@ class BiEncoderCollator:
         queries: ``{qid: text}``.
         corpus: ``{pid: text}``.
         max_length: tokens per text, special tokens included (longer texts are truncated).
-        chunk_overhead_tokens: ``None``: one chunk per field (queries, positives, negatives), each
-            padded to its longest text. A number: all the batch's texts are split jointly into
-            chunks of similar length (:func:`length_chunks` with this cost per chunk), so much less
-            padding is encoded; the embeddings are the same.
+        chunk_overhead_tokens: ``None``: one chunk per field (queries, positives, negatives; or
+            queries, passages), each padded to its longest text. A number: all the batch's texts
+            are split jointly into chunks of similar length (:func:`length_chunks` with this cost
+            per chunk), so much less padding is encoded; the embeddings are the same.
     Returns (``__call__``):
-        ``{"chunks": [inputs, ...], "rows": {"query": (B,), "positive": (B,)[, "negative": (B,)]}}``:
-        ``inputs`` are the tokenizer's model inputs ``(rows, length)`` of one chunk, padded to its
-        longest text; ``rows[field][i]`` (int64) is where example i's text of that field is in the
-        chunks' rows concatenated in order. ``"negative"`` is there when the examples have
-        negatives (all or none of them must).
+        ``{"chunks": [inputs, ...], "rows": {field: (n,) int64}, ...}``: ``inputs`` are the
+        tokenizer's model inputs ``(rows, length)`` of one chunk, padded to its longest text;
+        ``rows[field]`` says where that field's texts are in the chunks' rows concatenated in
+        order. For B triplets: ``rows`` has ``"query"``, ``"positive"`` (and ``"negative"`` when the
+        examples have negatives; all or none of them must), each ``(B,)``, entry i from example i.
+        For B groups, with ``G`` the longest list and ``R`` the lists' passages in all: ``rows``
+        has ``"query"`` ``(B,)`` (each list's query encoded once) and ``"passages"`` ``(R,)``
+        (each list's passages in order, list after list; no padded passage is encoded), and the
+        batch has :func:`list_targets`' ``mask``, ``labels`` and, where the groups carry teacher
+        scores, ``teacher_scores``, each ``(B, G)``.
     """
 
     tokenizer: PreTrainedTokenizerBase
@@ -200,12 +206,18 @@ class BiEncoderCollator:
     max_length: int
     chunk_overhead_tokens: int | None = None
 
-    def __call__(self, examples: Sequence[TripletExample]) -> dict:
+    def __call__(self, examples: Sequence[TripletExample | GroupExample]) -> dict:
         if not examples:
             raise ValueError("cannot collate an empty batch")
+        if all(isinstance(example, GroupExample) for example in examples):
+            fields = {
+                "query": [_text(self.queries, group.qid, "query") for group in examples],
+                "passages": [_text(self.corpus, pid, "passage") for group in examples for pid in group.pids],
+            }
+            return {**self._encode(fields), **list_targets(examples)}
         if not all(isinstance(example, TripletExample) for example in examples):
             kinds = sorted({type(example).__name__ for example in examples})
-            raise TypeError(f"a bi-encoder batch must be TripletExample items, got {', '.join(kinds)}")
+            raise TypeError(f"a bi-encoder batch must be all TripletExample or all GroupExample, got {', '.join(kinds)}")
         with_negative = [example.negative is not None for example in examples]
         if any(with_negative) and not all(with_negative):
             raise ValueError("a batch mixes examples with and without negatives")
@@ -215,12 +227,17 @@ class BiEncoderCollator:
         }
         if all(with_negative):
             fields["negative"] = [_text(self.corpus, example.negative, "passage") for example in examples]
+        return self._encode(fields)
+
+    def _encode(self, fields: dict[str, list[str]]) -> dict:
+        """``{"chunks", "rows"}`` (see the class docstring) for the texts of each field."""
         texts = [text for field_texts in fields.values() for text in field_texts]
         encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)
         features = [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
-        size = len(examples)
+        ends = np.cumsum([len(field_texts) for field_texts in fields.values()]).tolist()
+        starts = [0, *ends[:-1]]
         if self.chunk_overhead_tokens is None:
-            chunks = [list(range(start, start + size)) for start in range(0, len(texts), size)]
+            chunks = [list(range(start, end)) for start, end in zip(starts, ends)]
         else:
             chunks = length_chunks([len(feature["input_ids"]) for feature in features], self.chunk_overhead_tokens)
         position = torch.empty(len(texts), dtype=torch.int64)
@@ -228,13 +245,37 @@ class BiEncoderCollator:
         return {
             "chunks": [dict(self.tokenizer.pad([features[i] for i in chunk], padding=True, return_tensors="pt"))
                        for chunk in chunks],
-            "rows": {name: position[k * size:(k + 1) * size] for k, name in enumerate(fields)},
+            "rows": {name: position[start:end] for name, start, end in zip(fields, starts, ends)},
         }
 
     @staticmethod
     def examples_in(batch: dict) -> int:
         """The number of examples in a ``batch`` this collator made."""
         return len(batch["rows"]["query"])
+
+
+def list_targets(groups: Sequence[GroupExample]) -> dict[str, torch.Tensor]:
+    """The targets of a batch of B lists padded to the longest, ``G`` candidates.
+
+    Returns:
+        ``mask`` (bool ``(B, G)``, the real candidates: ``scores.masked_scatter(mask, per_candidate)``
+        puts per-candidate scores, list after list, in place), ``labels`` (float32 ``(B, G)``) and,
+        when the groups carry teacher scores, ``teacher_scores`` (float32 ``(B, G)``); padded
+        positions are 0. Raises ``ValueError`` when only some groups carry teacher scores.
+    """
+    with_teacher = [group.teacher is not None for group in groups]
+    if any(with_teacher) and not all(with_teacher):
+        raise ValueError("a batch mixes groups with and without teacher scores")
+    size = max(len(group.pids) for group in groups)
+    mask = torch.tensor([[i < len(group.pids) for i in range(size)] for group in groups])
+    labels = torch.zeros(mask.shape, dtype=torch.float32)
+    labels[mask] = torch.tensor([label for group in groups for label in group.labels], dtype=torch.float32)
+    targets = {"mask": mask, "labels": labels}
+    if all(with_teacher):
+        teacher = torch.zeros(mask.shape, dtype=torch.float32)
+        teacher[mask] = torch.tensor([score for group in groups for score in group.teacher], dtype=torch.float32)
+        targets["teacher_scores"] = teacher
+    return targets
 
 
 def _text(texts: Mapping[str, str], key: str, kind: str) -> str:

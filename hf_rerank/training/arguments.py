@@ -16,14 +16,14 @@ import logging
 import torch
 from transformers import TrainingArguments
 
-from hf_rerank.losses import build_loss, describe_losses
+from hf_rerank.losses import EMBEDDING_LOSSES, LOSSES, Loss, build_loss, describe_losses
 from hf_rerank.precision import Precision, PrecisionError, choose_precision
 from hf_rerank.training.efficiency import EfficiencyArguments
 
 
 @dataclass
 class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
-    """Arguments shared by every hf-rerank trainer (the optimizer factory)."""
+    """Arguments shared by every hf-rerank trainer (the optimizer factory, LoRA, precision, the score losses' options)."""
 
     optimizer: str = field(default="adamw", metadata={"help": "lion or adamw (hf-rerank's factory; `optim` is ignored)"})
     lion_beta1: float = field(default=0.9, metadata={"help": "Lion beta1 (interpolation of momentum and gradient)"})
@@ -49,6 +49,26 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
                           "AVX512-BF16 or AMX), else fp32; bf16 or fp16: refused where they would be emulated; fp32. "
                           "--bf16 true / --fp16 true are read as --precision bf16 / fp16"},
     )
+    loss_temperature: float | None = field(default=None, metadata={"help": "listwise, kl: scores are divided by it (default 1.0)"})
+    loss_margin: float | None = field(default=None, metadata={"help": "margin: the score gap required (default 1.0)"})
+    loss_scale: float | None = field(default=None, metadata={"help": "mse, margin_mse: teacher scores are multiplied by it (default 1.0)"})
+    loss_max_grade: float | None = field(default=None, metadata={"help": "bce: the grade that is target 1.0 (default 1.0; with graded_labels the highest grade of the training labels)"})
+    loss_gain: str | None = field(default=None, metadata={"help": "lambdaloss: linear (as the metrics, default) or exponential (2**grade - 1)"})
+    loss_k: int | None = field(default=None, metadata={"help": "lambdaloss: pairs count when one side is in the student's top k (default: all)"})
+    group_size: int = field(default=8, metadata={"help": "passages per list for grouped losses at most: 1 positive (or the teacher's best) + group_size-1 others; shorter lists are padded and masked"})
+
+    def loss_options(self) -> dict:
+        """The ``--loss_*`` options that were set, ``{option: value}`` for :func:`~hf_rerank.losses.build_loss`."""
+        names = ("temperature", "margin", "scale", "max_grade", "gain", "k")
+        return {name: getattr(self, f"loss_{name}") for name in names if getattr(self, f"loss_{name}") is not None}
+
+    def build_score_loss(self) -> Loss:
+        """The registered score loss named by the subclass's ``loss`` field, with the ``--loss_*`` options set;
+        ``ValueError`` naming the valid losses, or the flags that loss takes, when either is wrong."""
+        try:
+            return build_loss(self.loss, **self.loss_options())
+        except ValueError as error:
+            raise ValueError(str(error).replace("has no option ", "has no option --loss_")) from None
 
     @property
     def compute_precision(self) -> str:
@@ -95,37 +115,24 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
 
 @dataclass
 class CrossEncoderTrainingArguments(RerankTrainingArguments):
-    """A cross-encoder run: loss, grouping, sequence length."""
+    """A cross-encoder run: loss, sequence length (the ``--loss_*`` options and ``group_size`` are shared)."""
 
     loss: str = field(default="bce", metadata={"help": "the loss (hf_rerank.losses): " + describe_losses()})
-    loss_temperature: float | None = field(default=None, metadata={"help": "listwise, kl: scores are divided by it (default 1.0)"})
-    loss_margin: float | None = field(default=None, metadata={"help": "margin: the score gap required (default 1.0)"})
-    loss_scale: float | None = field(default=None, metadata={"help": "mse, margin_mse: teacher scores are multiplied by it (default 1.0)"})
-    loss_max_grade: float | None = field(default=None, metadata={"help": "bce: the grade that is target 1.0 (default 1.0; with graded_labels the highest grade of the training labels)"})
-    loss_gain: str | None = field(default=None, metadata={"help": "lambdaloss: linear (as the metrics, default) or exponential (2**grade - 1)"})
-    loss_k: int | None = field(default=None, metadata={"help": "lambdaloss: pairs count when one side is in the student's top k (default: all)"})
-    group_size: int = field(default=8, metadata={"help": "passages per list for grouped losses at most: 1 positive (or the teacher's best) + group_size-1 others; shorter lists are padded and masked"})
     max_length: int = field(default=512, metadata={"help": "tokens per (query, passage) pair; the passage is truncated, never the query"})
     length_bucketing: bool = field(default=True, metadata={"help": "batch examples of similar length together (less padding)"})
 
-    def loss_options(self) -> dict:
-        """The ``--loss_*`` options that were set, ``{option: value}`` for :func:`~hf_rerank.losses.build_loss`."""
-        names = ("temperature", "margin", "scale", "max_grade", "gain", "k")
-        return {name: getattr(self, f"loss_{name}") for name in names if getattr(self, f"loss_{name}") is not None}
-
     def __post_init__(self):
         super().__post_init__()
-        try:
-            build_loss(self.loss, **self.loss_options())
-        except ValueError as error:
-            raise ValueError(str(error).replace("has no option ", "has no option --loss_")) from None
+        self.build_score_loss()
 
 
 @dataclass
 class EmbeddingTrainingArguments(RerankTrainingArguments):
     """A bi-encoder (embedding model) run: loss, sequence length, batching, optional LoRA."""
 
-    loss: str = field(default="mnrl", metadata={"help": "mnrl (in-batch negatives InfoNCE, plus the example's negative if any) or triplet"})
+    loss: str = field(default="mnrl", metadata={"help": "mnrl (in-batch negatives InfoNCE, plus the example's negative if any), triplet, or a "
+                                                        "score loss of hf_rerank.losses on the cosine scores of lists of a --teacher's candidates "
+                                                        "(options --loss_*, lists of --group_size): " + describe_losses()})
     temperature: float = field(default=0.05, metadata={"help": "mnrl: cosine similarities are divided by it (0.05 = sentence-transformers' scale 20)"})
     distance: str = field(default="euclidean", metadata={"help": "triplet: euclidean or cosine (arXiv 2506.18535: euclidean)"})
     margin: float = field(default=5.0, metadata={"help": "triplet: margin (arXiv 2506.18535 / sentence-transformers: 5)"})
@@ -144,8 +151,15 @@ class EmbeddingTrainingArguments(RerankTrainingArguments):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.loss not in ("mnrl", "triplet"):
-            raise ValueError(f"loss must be 'mnrl' or 'triplet' for embedding models, got {self.loss!r}")
+        if self.loss in EMBEDDING_LOSSES:
+            if self.loss_options():
+                raise ValueError(f"--loss_{', --loss_'.join(self.loss_options())} configure the score losses, not {self.loss}: "
+                                 "mnrl takes --temperature, triplet --distance and --margin")
+        elif self.loss in LOSSES:
+            self.build_score_loss()
+        else:
+            raise ValueError(f"loss must be {', '.join(EMBEDDING_LOSSES)} or a score loss ({', '.join(LOSSES)}) for "
+                             f"embedding models, got {self.loss!r}")
         if self.length_chunk_overhead < 0:
             raise ValueError(f"length_chunk_overhead must be >= 0 tokens, got {self.length_chunk_overhead}")
         if self.distance not in ("euclidean", "cosine"):

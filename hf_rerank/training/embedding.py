@@ -1,16 +1,25 @@
 """``EmbeddingTrainer``: train a bi-encoder (encoder + pooling + optional normalisation).
 
 Batches come from :class:`~hf_rerank.data.collators.BiEncoderCollator`: ``{"chunks": [inputs,
-...], "rows": {"query": (B,), "positive": (B,)[, "negative": (B,)]}}``. Every chunk is encoded
-by the same encoder and pooled (``mean``, ``cls`` or ``max``), the chunks' embeddings are
-concatenated and ``rows`` picks each field's ``(B, d)`` embeddings (row i from example i),
-L2-normalised when the model normalises (as all-MiniLM-L6-v2 does), and the loss named by
-``args.loss`` is applied (:data:`~hf_rerank.losses.EMBEDDING_LOSSES`):
+...], "rows": {field: (n,)}, ...}``. Every chunk is encoded by the same encoder and pooled
+(``mean``, ``cls`` or ``max``), the chunks' embeddings are concatenated and ``rows`` picks each
+field's embeddings, L2-normalised when the model normalises (as all-MiniLM-L6-v2 does). The
+loss is ``args.loss``:
 
-- ``mnrl``: in-batch negatives InfoNCE: every other positive in the batch, and every
-  example's negative, is a negative for each query; with ``gather_across_devices`` under DDP
-  the passages of all processes are gathered (with gradients) and serve as negatives too;
-- ``triplet``: ``max(0, d(q, p) - d(q, n) + margin)`` with Euclidean or cosine distance.
+- ``mnrl`` (triplet batches, ``rows`` ``query``/``positive``[/``negative``], ``(B, d)`` each):
+  in-batch negatives InfoNCE: every other positive in the batch, and every example's negative,
+  is a negative for each query; with ``gather_across_devices`` under DDP the passages of all
+  processes are gathered (with gradients) and serve as negatives too;
+- ``triplet`` (the same batches): ``max(0, d(q, p) - d(q, n) + margin)`` with Euclidean or
+  cosine distance;
+- a score loss of :mod:`hf_rerank.losses` (``kl``, ``margin_mse``, ``mse``, ``listnet``,
+  ``lambdaloss``, ...; list batches: ``rows`` ``query`` ``(B,)`` and ``passages`` ``(R,)``, a
+  ``mask``, ``labels`` and ``teacher_scores`` ``(B, G)``): the student's score for (query,
+  passage) is the cosine similarity of their embeddings, the scores are put in their ``(B, G)``
+  places (:func:`list_cosine_scores`) and the loss, built with the ``--loss_*`` options,
+  compares them with the teacher's scores or the labels, whichever it learns from. With
+  ``kl`` this is sentence-transformers' ``DistillKLDivLoss`` with ``pairwise_cos_sim``, with
+  ``margin_mse`` its bi-encoder ``MarginMSELoss`` (column 0, the teacher's best, anchors the margins).
 
 The model may be a ``peft`` LoRA model (only the adapters train). Checkpoints are saved with
 sentence-transformers' module files (``modules.json``, ``1_Pooling/``, ``2_Normalize/``), so
@@ -27,8 +36,8 @@ import torch.nn.functional as F
 
 from hf_rerank.data.collators import BiEncoderCollator
 from hf_rerank.data.samplers import LengthBucketSampler, NoDuplicateQuerySampler, example_lengths
-from hf_rerank.data.examples import PairExample
-from hf_rerank.losses import in_batch_infonce, triplet_margin
+from hf_rerank.data.examples import GroupExample, PairExample
+from hf_rerank.losses import EMBEDDING_LOSSES, build_loss, in_batch_infonce, triplet_margin
 from hf_rerank.models.bi_encoder import BiEncoder, pool, write_sentence_transformers_modules
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
 from hf_rerank.training.trainer import RerankTrainer
@@ -47,6 +56,23 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat(all_gather(tensor))
 
 
+def list_cosine_scores(queries: torch.Tensor, passages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cosine similarities of each list's query with its passages, in the lists' ``(B, G)`` places.
+
+    Args:
+        queries: ``(B, d)``, row b the query of list b (any scale: L2-normalised here).
+        passages: ``(R, d)``, the lists' real passages in order, list after list (``R = mask.sum()``).
+        mask: bool ``(B, G)``, the real candidates of each list.
+    Returns:
+        ``(B, G)``: ``cos(queries[b], passage at (b, j))`` at real positions, 0 at padded ones.
+    """
+    if passages.shape[0] != int(mask.sum()):
+        raise ValueError(f"{passages.shape[0]} passages for a mask of {int(mask.sum())} real candidates")
+    owners = mask.nonzero()[:, 0]
+    cosines = (F.normalize(queries, dim=-1)[owners] * F.normalize(passages, dim=-1)).sum(dim=-1)
+    return cosines.new_zeros(mask.shape).masked_scatter(mask, cosines)
+
+
 class EmbeddingTrainer(RerankTrainer):
     """Trainer for bi-encoders (see module docstring).
 
@@ -61,6 +87,7 @@ class EmbeddingTrainer(RerankTrainer):
     def __init__(self, *args, pooling: str = "mean", normalize: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.pooling, self.normalize = pooling, normalize
+        self.loss_fn = None if self.args.loss in EMBEDDING_LOSSES else build_loss(self.args.loss, **self.args.loss_options())
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = self.train_dataset if train_dataset is None else train_dataset
@@ -78,8 +105,10 @@ class EmbeddingTrainer(RerankTrainer):
         return super()._get_train_sampler(train_dataset)
 
     def _lengths(self, dataset) -> list[int]:
-        """Tokens of each example's query plus its longer passage (positive or negative)."""
+        """Tokens of each example's query plus its longest passage (positive or negative; a list's longest)."""
         collator = self.data_collator
+        if all(isinstance(example, GroupExample) for example in dataset):
+            return example_lengths(dataset, collator.queries, collator.corpus, tokenizer=collator.tokenizer)
         pairs = [PairExample(example.qid, max((example.positive, example.negative or example.positive),
                                               key=lambda pid: len(collator.corpus[pid])), 0.0) for example in dataset]
         return example_lengths(pairs, collator.queries, collator.corpus, tokenizer=collator.tokenizer)
@@ -96,6 +125,11 @@ class EmbeddingTrainer(RerankTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         embeddings = torch.cat([self.embed(model, chunk) for chunk in inputs["chunks"]])
         rows = inputs["rows"]
+        if self.loss_fn is not None:
+            return self._list_loss(embeddings, inputs, return_outputs)
+        if "mask" in inputs:
+            raise ValueError(f"loss {self.args.loss!r} trains on triplets; the data gave lists (a teacher's): "
+                             "drop --teacher, or choose a score loss such as kl")
         queries, positives = embeddings[rows["query"]], embeddings[rows["positive"]]
         negatives = embeddings[rows["negative"]] if "negative" in rows else None
         args = self.args
@@ -111,6 +145,20 @@ class EmbeddingTrainer(RerankTrainer):
                 raise ValueError("loss 'triplet' needs examples with negatives (random or mined); the data has none")
             loss = triplet_margin(queries, positives, negatives, distance=args.distance, margin=args.margin)
         return (loss, {"queries": queries, "positives": positives}) if return_outputs else loss
+
+    def _list_loss(self, embeddings: torch.Tensor, inputs: dict, return_outputs: bool):
+        """The score loss on the ``(B, G)`` cosine scores of a list batch (see the module docstring)."""
+        name = self.args.loss
+        if "mask" not in inputs:
+            raise ValueError(f"loss {name!r} scores lists of candidates; the data gave triplets: give --teacher "
+                             "(a run of the training data or a run file) to train on lists of its candidates")
+        mask = inputs["mask"]
+        targets = inputs.get("teacher_scores") if self.loss_fn.target == "teacher" else inputs["labels"]
+        if targets is None:
+            raise ValueError(f"loss {name!r} learns from a teacher's scores; the data has none (give --teacher)")
+        scores = list_cosine_scores(embeddings[inputs["rows"]["query"]], embeddings[inputs["rows"]["passages"]], mask)
+        loss = self.loss_fn(scores, targets.to(scores.dtype), mask)
+        return (loss, {"scores": scores}) if return_outputs else loss
 
     def scorer(self, model) -> BiEncoder:
         return BiEncoder(model, self.processing_class, max_length=self.args.max_length, pooling=self.pooling,

@@ -1,10 +1,12 @@
 """Fine-tune an embedding model (bi-encoder), fully or with LoRA, end to end.
 
 ``train_embedding(model_args, data_args, training_args)`` is what ``recipes/paper2_variants.py``
-and ``hf-rerank train-embedding`` run: data -> triplets (random, mined or no negatives) ->
-:class:`~hf_rerank.data.collators.BiEncoderCollator` -> :class:`~hf_rerank.training.embedding.EmbeddingTrainer`
--> artifacts. :func:`evaluate_embedding_model` is the evaluation both use, also for the
-untrained base model. It writes to ``training_args.output_dir``:
+and ``hf-rerank train-embedding`` run: data -> triplets (random, mined or no negatives; losses
+``mnrl``, ``triplet``) or, with ``--teacher``, lists of the teacher's candidates with its scores
+(:func:`~hf_rerank.data.examples.make_teacher_groups`; the score losses of :mod:`hf_rerank.losses`
+on cosine scores, e.g. ``kl``, ``margin_mse``) -> :class:`~hf_rerank.data.collators.BiEncoderCollator`
+-> :class:`~hf_rerank.training.embedding.EmbeddingTrainer` -> artifacts. :func:`evaluate_embedding_model`
+is the evaluation both use, also for the untrained base model. It writes to ``training_args.output_dir``:
 
 - the final model in sentence-transformers' layout (loads with ``SentenceTransformer``,
   ``hf_rerank.BiEncoder`` and ``transformers.AutoModel``); with LoRA it is the merged model and
@@ -16,7 +18,9 @@ untrained base model. It writes to ``training_args.output_dir``:
   (``queries``, ``passages``: ``(n, d)`` float32), for UMAP figures;
 - ``metrics.json``: ``{"eval": {name: {...}, name_dense: {...}}, "first_stage", "significance",
   "eval_protocol", "embedding_space", "lora" (when used), "trainable_parameters",
-  "total_parameters", "train_seconds", "inference_seconds", "optimizer", ...}``.
+  "total_parameters", "train_seconds", "inference_seconds", "optimizer", "loss", "loss_options",
+  "teacher" (None without: ``{"sources", "candidates", "group_size", "groups_per_query"}`` as the
+  cross-encoder run writes it), ...}``.
 """
 
 from __future__ import annotations
@@ -31,13 +35,15 @@ from transformers import AutoModel, AutoTokenizer, set_seed
 
 from hf_rerank.data.collators import BiEncoderCollator
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.examples import make_triplets
+from hf_rerank.data.examples import make_teacher_groups, make_triplets
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.mining import mine_hard_negatives, write_negatives
 from hf_rerank.data.sources import load_collection
+from hf_rerank.data.teacher import load_teacher
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.evaluation.retrieve import EmbeddingScorer, RetrievalReport, dense_retrieve, encode_corpus
+from hf_rerank.losses import EMBEDDING_LOSSES, LOSSES
 from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_transformers_modules
 from hf_rerank.models.lora import lora_from_args, save_lora
 from hf_rerank.models.resolve import resolve_model
@@ -77,9 +83,16 @@ class EmbeddingDataArguments:
     """Training data, negatives, and the evaluation protocol."""
 
     train_data: str = field(default="sentence-transformers/msmarco", metadata={"help": "collection directory or registered source"})
+    # teacher, teacher_depth, groups_per_query and graded_labels are declared as in run_cross_encoder.DataArguments
+    teacher: list[str] | None = field(default=None, metadata={"help": "distill from these scored runs: run names of the training data or TREC run files "
+                                                                      "(hf-rerank score / fuse), one teacher per query; examples become lists of the teacher's candidates"})
+    teacher_depth: int | None = field(default=None, metadata={"help": "teacher: candidates per query taken from the teacher's top (default: all)"})
+    groups_per_query: int = field(default=1, metadata={"help": "teacher: lists drawn per query per epoch (each the teacher's best + a fresh sample)"})
     train_limit: int | None = field(default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"})
     positive_grade: int = field(default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"})
-    negatives: str = field(default="random", metadata={"help": "none (in-batch only), random (from the corpus) or mined (dense window of the base model)"})
+    graded_labels: bool = field(default=False, metadata={"help": "labels are grades (losses see 0..3) instead of 0/1"})
+    negatives: str = field(default="random", metadata={"help": "triplets: none (in-batch only), random (from the corpus) or mined (dense window of the base model); "
+                                                               "not used with --teacher, whose lists bring their own candidates"})
     mine_window: list[int] = field(default_factory=lambda: [50, 200], metadata={"help": "mined: first and last rank (1-based, inclusive) to sample from"})
     mine_seed: int = field(default=42, metadata={"help": "mined: sampling seed (arXiv 2506.18535: 42)"})
     eval_data: str = field(default="msmarco-passage/trec-dl-2019/judged", metadata={"help": "collection whose run is reranked and whose queries retrieve"})
@@ -91,6 +104,28 @@ class EmbeddingDataArguments:
     retrieval_k: int = field(default=1000, metadata={"help": "passages retrieved per query"})
     space_pairs: int = field(default=1000, metadata={"help": "judged (query, positive) pairs of eval_data for embedding-space numbers and UMAP (paper: 1,000)"})
     embedding_cache_dir: str | None = field(default=None, metadata={"help": "cache corpus embeddings and mining here (keyed by model weights)"})
+
+    def __post_init__(self):
+        # one teacher may be given as a plain string (Python callers, YAML scalars)
+        if isinstance(self.teacher, str):
+            self.teacher = [self.teacher]
+
+
+def check_loss_and_data(args: EmbeddingTrainingArguments, data_args: EmbeddingDataArguments) -> None:
+    """Refuse a loss the data cannot feed: the score losses (``kl``, ``listnet``, ...) train on lists of a
+    teacher's candidates, so they need ``--teacher``; ``mnrl`` and ``triplet`` train on triplets, which a
+    teacher does not give; mined negatives are for triplets only. Raises ``ValueError`` saying which flag to change."""
+    if data_args.negatives not in NEGATIVE_CHOICES:
+        raise ValueError(f"negatives must be one of {', '.join(NEGATIVE_CHOICES)}, got {data_args.negatives!r}")
+    if args.loss in LOSSES and not data_args.teacher:
+        learns = "learns from a teacher's scores" if LOSSES[args.loss].target == "teacher" else "scores lists of candidates"
+        raise ValueError(f"loss {args.loss!r} {learns}: give --teacher (a run of the training data or a run file); "
+                         "embedding models train on lists of its candidates")
+    if args.loss in EMBEDDING_LOSSES and data_args.teacher:
+        raise ValueError(f"loss {args.loss!r} trains on triplets, not on a teacher's lists: drop --teacher, or distill "
+                         "with a score loss (--loss kl, margin_mse, ...)")
+    if data_args.teacher and data_args.negatives == "mined":
+        raise ValueError("--negatives mined and --teacher exclude each other: a teacher's lists bring their own candidates")
 
 
 def space_pairs(collection: IRCollection, count: int, positive_grade: int, seed: int) -> list[tuple[str, str]]:
@@ -175,12 +210,12 @@ def evaluate_embedding_model(encoder: BiEncoder, data_args: EmbeddingDataArgumen
 def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDataArguments, args: EmbeddingTrainingArguments) -> dict:
     """Train, evaluate and save an embedding model (see the module docstring); returns the ``metrics.json`` object."""
     start_run(args)
-    if data_args.negatives not in NEGATIVE_CHOICES:
-        raise ValueError(f"negatives must be one of {', '.join(NEGATIVE_CHOICES)}, got {data_args.negatives!r}")
+    check_loss_and_data(args, data_args)
     set_seed(args.seed)
     output_dir = Path(args.output_dir)
     train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
     eval_collection = load_collection(data_args.eval_data)
+    teacher = load_teacher(data_args.teacher, train_collection) if data_args.teacher else None
     model, tokenizer, pooling, normalize = load_embedding_model(model_args.model_name_or_path, model_args.trust_remote_code)
 
     negatives = {"none": None, "random": "random"}.get(data_args.negatives)
@@ -195,8 +230,14 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
         if args.process_index == 0:
             write_negatives(negatives, output_dir / "negatives.tsv")
         model.train()
-    examples = make_triplets(train_collection, negatives=negatives, positive_grade=data_args.positive_grade, seed=args.seed)
-    logger.info("%d training examples (%s negatives)", len(examples), data_args.negatives)
+    if teacher is None:
+        examples = make_triplets(train_collection, negatives=negatives, positive_grade=data_args.positive_grade, seed=args.seed)
+        logger.info("%d training examples (%s negatives)", len(examples), data_args.negatives)
+    else:
+        examples = make_teacher_groups(train_collection, teacher.run, group_size=args.group_size,
+                                       groups_per_query=data_args.groups_per_query, depth=data_args.teacher_depth,
+                                       positive_grade=data_args.positive_grade, graded=data_args.graded_labels, seed=args.seed)
+        logger.info("%d training examples (lists of the teacher's candidates)", len(examples))
 
     model, lora = lora_from_args(model, args, task_type="FEATURE_EXTRACTION", base_reference=model_args.model_name_or_path)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -239,6 +280,10 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
                             device=str(args.device), precision=args.compute_precision)
         evaluation = evaluate_embedding_model(encoder, data_args, output_dir, model_name=str(output_dir))
         before = scores_before_training(trainer.state.log_history, data_args.eval_name)
+        if trainer.loss_fn is not None:
+            loss_options = trainer.loss_fn.options()
+        else:
+            loss_options = {"temperature": args.temperature} if args.loss == "mnrl" else {"distance": args.distance, "margin": args.margin}
         summary = {
             **{key: value for key, value in evaluation.items() if key != "per_query"},
             "before_training": {data_args.eval_name: before} if before else {},
@@ -251,11 +296,16 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
             "pooling": pooling,
             "normalize": normalize,
             "loss": args.loss,
-            "loss_options": {"temperature": args.temperature} if args.loss == "mnrl" else {"distance": args.distance, "margin": args.margin},
-            "negatives": data_args.negatives,
+            "loss_options": loss_options,
+            "teacher": None if teacher is None else {
+                "sources": teacher.sources, "candidates": "each query's teacher-scored passages"
+                + ("" if data_args.teacher_depth is None else f", the teacher's top {data_args.teacher_depth}"),
+                "group_size": args.group_size, "groups_per_query": data_args.groups_per_query},
+            "negatives": data_args.negatives if teacher is None else None,
             "mine_window": data_args.mine_window if data_args.negatives == "mined" else None,
             "train_data": data_args.train_data,
             "train_examples": len(examples),
+            "example_type": type(examples[0]).__name__,
         }
         write_run_outputs(output_dir, trainer.state.log_history, summary, args, "embedding")
     trainer.accelerator.wait_for_everyone()

@@ -177,3 +177,42 @@ def test_bi_encoder_collator_rejects_mixed_and_unknown(tokenizer):
         collator([TripletExample("19335", "nope")])
     with pytest.raises(TypeError, match="TripletExample"):
         collator([PairExample("19335", "p1", 1.0)])
+
+
+# --------------------------------------------------------------------------- bi-encoder lists (distillation)
+def test_bi_encoder_collator_lists_of_different_lengths_are_padded_and_masked(tokenizer):
+    groups = [GroupExample("19335", (LONG_PID, "p3"), (1.0, 0.0), (0.9, 0.2)),
+              GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0), (0.8, 0.5, -0.1))]
+    batch = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)(groups)
+    assert set(batch) == {"chunks", "rows", "mask", "labels", "teacher_scores"}
+    assert set(batch["rows"]) == {"query", "passages"} and BiEncoderCollator.examples_in(batch) == 2
+    assert len(batch["chunks"]) == 2 and batch["chunks"][0]["input_ids"].shape[0] == 2  # each query once
+    assert batch["chunks"][1]["input_ids"].shape[0] == 5  # real passages only, list after list
+    assert field_texts(tokenizer, batch, "query") == [QUERIES["19335"], QUERIES["1037798"]]
+    assert field_texts(tokenizer, batch, "passages") == [CORPUS[pid] for group in groups for pid in group.pids]
+    assert batch["mask"].tolist() == [[True, True, False], [True, True, True]]
+    assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [[1.0, 0.0, 0.0], [3.0, 1.0, 0.0]]
+    assert torch.equal(batch["teacher_scores"], torch.tensor([[0.9, 0.2, 0.0], [0.8, 0.5, -0.1]]))
+    without_teacher = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)([GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
+    assert "teacher_scores" not in without_teacher and without_teacher["mask"].shape == (1, 2)
+
+
+def test_bi_encoder_collator_chunks_lists_by_length_with_the_same_rows(tokenizer):
+    groups = [GroupExample("19335", (LONG_PID, "p3"), (1.0, 0.0), (0.9, 0.2)),
+              GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0), (0.8, 0.5, -0.1))]
+    plain = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)(groups)
+    chunked = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32, chunk_overhead_tokens=2)(groups)
+    for field in ("query", "passages"):
+        assert field_texts(tokenizer, chunked, field) == field_texts(tokenizer, plain, field)
+    assert sum(chunk["attention_mask"].numel() for chunk in chunked["chunks"]) < \
+        sum(chunk["attention_mask"].numel() for chunk in plain["chunks"])
+    for key in ("mask", "labels", "teacher_scores"):
+        assert torch.equal(chunked[key], plain[key])
+
+
+def test_bi_encoder_collator_rejects_mixed_lists(tokenizer):
+    collator = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=16)
+    with pytest.raises(ValueError, match="mixes groups with and without teacher scores"):
+        collator([GroupExample("19335", ("p1", "p2"), (1.0, 0.0), (0.3, 0.1)), GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
+    with pytest.raises(TypeError, match="all TripletExample or all GroupExample"):
+        collator([TripletExample("19335", "p1"), GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
