@@ -458,7 +458,8 @@ def add_fuse(subparsers) -> None:
     )
     parser.add_argument("--data", metavar="DIR_OR_NAME", help="the collection whose runs --runs names (not needed for run files)")
     parser.add_argument("--runs", required=True, nargs="+", metavar="NAME_OR_FILE",
-                        help="two or more runs: names of --data's runs or paths to TREC run files")
+                        help="runs to fuse: names of --data's runs or paths to TREC run files; one run is only "
+                             "normalised per query (--norm), e.g. to put a teacher on [0, 1]")
     parser.add_argument("--method", choices=list(FUSION_METHODS), default="wsum", help="fusion method (default: wsum)")
     parser.add_argument("--norm", choices=NORMALISATIONS, default="min-max",
                         help="per-query normalisation before fusing (default: min-max)")
@@ -474,11 +475,19 @@ def run_fuse(args: argparse.Namespace) -> int:
     from hf_rerank.data.formats import write_run
     from hf_rerank.data.sources import load_collection
     from hf_rerank.data.teacher import load_runs
-    from hf_rerank.evaluation.teacher import WEIGHTED_METHODS, fuse_runs
+    from hf_rerank.evaluation.teacher import WEIGHTED_METHODS, fuse_runs, normalise_run
 
     check_output_file(args.output, args.overwrite)
     collection = load_collection(args.data) if args.data else None
     runs = load_runs(args.runs, collection)
+    if len(runs) == 1:
+        if args.weights or args.rrf_k:
+            raise ValueError("--weights and --rrf-k fuse several runs; one run is only normalised")
+        fused = normalise_run(next(iter(runs.values())), args.norm)
+        write_run(args.output, fused, tag=f"norm-{args.norm}")
+        print(f"wrote {args.output}: {sum(map(len, fused.values()))} scores for {len(fused)} queries "
+              f"({args.runs[0]}, {args.norm} normalisation per query)")
+        return 0
     fused = fuse_runs(runs, method=args.method, norm=args.norm, weights=args.weights, rrf_k=args.rrf_k)
     write_run(args.output, fused, tag=f"fuse-{args.method}")
     if args.method in WEIGHTED_METHODS:

@@ -153,6 +153,12 @@ def test_fuse_writes_ranx_wsum_of_names_and_files(toy_dir, tmp_path, capsys):
     assert "(rrf with k = 1 of" in capsys.readouterr().out
     assert main(["fuse", "--runs", "bm25", str(other), "--output", str(tmp_path / "x.run")]) == 2
     assert "--runs bm25: no such run file (a run name needs --data" in capsys.readouterr().err
+    # one run: min-max per query only (other q2: a 3, d 2, b 1 -> 1, 0.5, 0)
+    assert main(["fuse", "--runs", str(other), "--output", str(tmp_path / "norm.run")]) == 0
+    assert read_run(tmp_path / "norm.run") == {"q1": {"a": 1.0, "d": 0.0}, "q2": {"a": 1.0, "d": 0.5, "b": 0.0}}
+    assert f"({other}, min-max normalisation per query)" in capsys.readouterr().out
+    assert main(["fuse", "--runs", str(other), "--weights", "1", "--output", str(tmp_path / "w.run")]) == 2
+    assert "one run is only normalised" in capsys.readouterr().err
 
 
 def test_mine_ce_with_a_teacher_run_file(toy_dir, tmp_path, capsys):

@@ -77,21 +77,9 @@ class CrossEncoderCollator:
         return {**self._pad(self._encode(qids, pids)), "labels": labels}
 
     def _collate_groups(self, groups: Sequence[GroupExample]) -> dict[str, torch.Tensor]:
-        with_teacher = [group.teacher is not None for group in groups]
-        if any(with_teacher) and not all(with_teacher):
-            raise ValueError("a batch mixes groups with and without teacher scores")
-        size = max(len(group.pids) for group in groups)
-        mask = torch.tensor([[i < len(group.pids) for i in range(size)] for group in groups])
-        labels = torch.zeros(mask.shape, dtype=torch.float32)
-        labels[mask] = torch.tensor([label for group in groups for label in group.labels], dtype=torch.float32)
         qids = [group.qid for group in groups for _ in group.pids]
         pids = [pid for group in groups for pid in group.pids]
-        batch = {**self._pad(self._encode(qids, pids)), "labels": labels, "mask": mask}
-        if all(with_teacher):
-            teacher = torch.zeros(mask.shape, dtype=torch.float32)
-            teacher[mask] = torch.tensor([score for group in groups for score in group.teacher], dtype=torch.float32)
-            batch["teacher_scores"] = teacher
-        return batch
+        return {**self._pad(self._encode(qids, pids)), **list_targets(groups)}
 
     def _pad(self, features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
         return dict(self.tokenizer.pad(features, padding=True, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt"))

@@ -30,6 +30,13 @@ class Teacher:
     run: Run
     sources: list[dict]
 
+    def record(self, *, depth: int | None, group_size: int, groups_per_query: int) -> dict:
+        """What metrics.json and the model card say about the teacher: ``{"sources", "candidates",
+        "group_size", "groups_per_query"}``, given how :func:`~hf_rerank.data.examples.make_teacher_groups`
+        drew the lists."""
+        candidates = "each query's teacher-scored passages" + ("" if depth is None else f", the teacher's top {depth}")
+        return {"sources": self.sources, "candidates": candidates, "group_size": group_size, "groups_per_query": groups_per_query}
+
 
 def load_teacher(references: Sequence[str], collection: IRCollection) -> Teacher:
     """Read and merge the teacher runs named by ``references``.

@@ -22,6 +22,20 @@ from hf_rerank.training.efficiency import EfficiencyArguments
 
 
 @dataclass
+class TeacherArguments:
+    """Where a distilled run's targets come from; the data arguments of both runs include these."""
+
+    teacher: list[str] | None = field(default=None, metadata={"help": "distill from these scored runs: run names of the training data or TREC run files "
+                                                                      "(hf-rerank score / fuse), one teacher per query; examples become lists of the teacher's candidates"})
+    teacher_depth: int | None = field(default=None, metadata={"help": "teacher: candidates per query taken from the teacher's top (default: all)"})
+    groups_per_query: int = field(default=1, metadata={"help": "teacher: lists drawn per query per epoch (each the teacher's best + a fresh sample)"})
+
+    def __post_init__(self):
+        if isinstance(self.teacher, str):  # one teacher given as a plain string (Python callers, YAML scalars)
+            self.teacher = [self.teacher]
+
+
+@dataclass
 class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
     """Arguments shared by every hf-rerank trainer (the optimizer factory, LoRA, precision, the score losses' options)."""
 

@@ -35,7 +35,7 @@ from hf_rerank.models.auto import detect_model_type
 from hf_rerank.models.cross_encoder import CrossEncoder
 from hf_rerank.models.lora import lora_from_args, save_lora
 from hf_rerank.models.resolve import resolve_model
-from hf_rerank.training.arguments import CrossEncoderTrainingArguments
+from hf_rerank.training.arguments import CrossEncoderTrainingArguments, TeacherArguments
 from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
 from hf_rerank.training.run_common import (
@@ -65,15 +65,11 @@ class ModelArguments:
 
 
 @dataclass
-class DataArguments:
+class DataArguments(TeacherArguments):
     """Training data and evaluation data."""
 
     train_data: list[str] = field(default_factory=lambda: ["sentence-transformers/msmarco"],
                                   metadata={"help": "collection directories or registered sources; several are trained on as one (distinct query ids)"})
-    teacher: list[str] | None = field(default=None, metadata={"help": "distill from these scored runs: run names of the training data or TREC run files "
-                                                                      "(hf-rerank score / fuse), one teacher per query; examples become lists of the teacher's candidates"})
-    teacher_depth: int | None = field(default=None, metadata={"help": "teacher: candidates per query taken from the teacher's top (default: all)"})
-    groups_per_query: int = field(default=1, metadata={"help": "teacher: lists drawn per query per epoch (each the teacher's best + a fresh sample)"})
     train_limit: int | None = field(default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"})
     train_runs: list[str] | None = field(default=None, metadata={"help": "runs whose candidates give negatives (default: all)"})
     judged_pairs: bool = field(default=False, metadata={"help": "train on every judged pair instead of positives + sampled negatives"})
@@ -90,10 +86,9 @@ class DataArguments:
     eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
 
     def __post_init__(self):
-        # one dataset or teacher may be given as a plain string (Python callers, YAML scalars)
+        super().__post_init__()
+        # one dataset may be given as a plain string (Python callers, YAML scalars)
         self.train_data = [self.train_data] if isinstance(self.train_data, str) else list(self.train_data)
-        if isinstance(self.teacher, str):
-            self.teacher = [self.teacher]
 
 
 def build_examples(data_args: DataArguments, args: CrossEncoderTrainingArguments, collection, teacher: Teacher | None = None) -> list:
@@ -209,10 +204,8 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
             "model": model_args.model_name_or_path,
             "loss": args.loss,
             "loss_options": trainer.loss_fn.options(),
-            "teacher": None if teacher is None else {
-                "sources": teacher.sources, "candidates": "each query's teacher-scored passages"
-                + ("" if data_args.teacher_depth is None else f", the teacher's top {data_args.teacher_depth}"),
-                "group_size": args.group_size, "groups_per_query": data_args.groups_per_query},
+            "teacher": None if teacher is None else teacher.record(
+                depth=data_args.teacher_depth, group_size=args.group_size, groups_per_query=data_args.groups_per_query),
             "lora": lora,
             "train_data": " + ".join(data_args.train_data),
             "train_examples": len(train_examples),

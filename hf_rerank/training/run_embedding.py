@@ -47,7 +47,7 @@ from hf_rerank.losses import EMBEDDING_LOSSES, LOSSES
 from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_transformers_modules
 from hf_rerank.models.lora import lora_from_args, save_lora
 from hf_rerank.models.resolve import resolve_model
-from hf_rerank.training.arguments import EmbeddingTrainingArguments
+from hf_rerank.training.arguments import EmbeddingTrainingArguments, TeacherArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
 from hf_rerank.training.embedding import EmbeddingTrainer
 from hf_rerank.training.run_common import (
@@ -79,15 +79,10 @@ class EmbeddingModelArguments:
 
 
 @dataclass
-class EmbeddingDataArguments:
+class EmbeddingDataArguments(TeacherArguments):
     """Training data, negatives, and the evaluation protocol."""
 
     train_data: str = field(default="sentence-transformers/msmarco", metadata={"help": "collection directory or registered source"})
-    # teacher, teacher_depth, groups_per_query and graded_labels are declared as in run_cross_encoder.DataArguments
-    teacher: list[str] | None = field(default=None, metadata={"help": "distill from these scored runs: run names of the training data or TREC run files "
-                                                                      "(hf-rerank score / fuse), one teacher per query; examples become lists of the teacher's candidates"})
-    teacher_depth: int | None = field(default=None, metadata={"help": "teacher: candidates per query taken from the teacher's top (default: all)"})
-    groups_per_query: int = field(default=1, metadata={"help": "teacher: lists drawn per query per epoch (each the teacher's best + a fresh sample)"})
     train_limit: int | None = field(default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"})
     positive_grade: int = field(default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"})
     graded_labels: bool = field(default=False, metadata={"help": "labels are grades (losses see 0..3) instead of 0/1"})
@@ -104,11 +99,6 @@ class EmbeddingDataArguments:
     retrieval_k: int = field(default=1000, metadata={"help": "passages retrieved per query"})
     space_pairs: int = field(default=1000, metadata={"help": "judged (query, positive) pairs of eval_data for embedding-space numbers and UMAP (paper: 1,000)"})
     embedding_cache_dir: str | None = field(default=None, metadata={"help": "cache corpus embeddings and mining here (keyed by model weights)"})
-
-    def __post_init__(self):
-        # one teacher may be given as a plain string (Python callers, YAML scalars)
-        if isinstance(self.teacher, str):
-            self.teacher = [self.teacher]
 
 
 def check_loss_and_data(args: EmbeddingTrainingArguments, data_args: EmbeddingDataArguments) -> None:
@@ -297,10 +287,8 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
             "normalize": normalize,
             "loss": args.loss,
             "loss_options": loss_options,
-            "teacher": None if teacher is None else {
-                "sources": teacher.sources, "candidates": "each query's teacher-scored passages"
-                + ("" if data_args.teacher_depth is None else f", the teacher's top {data_args.teacher_depth}"),
-                "group_size": args.group_size, "groups_per_query": data_args.groups_per_query},
+            "teacher": None if teacher is None else teacher.record(
+                depth=data_args.teacher_depth, group_size=args.group_size, groups_per_query=data_args.groups_per_query),
             "negatives": data_args.negatives if teacher is None else None,
             "mine_window": data_args.mine_window if data_args.negatives == "mined" else None,
             "train_data": data_args.train_data,

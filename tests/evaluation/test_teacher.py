@@ -121,3 +121,15 @@ def test_load_runs_takes_names_and_files(collection, tmp_path):
         load_runs(["bm25"])
     with pytest.raises(ValueError, match="--runs: 'bm25' is given twice"):
         load_runs(["bm25", "bm25"], collection)
+
+
+def test_normalise_run_min_max_by_hand_and_refusals():
+    from hf_rerank.evaluation.teacher import normalise_run
+
+    run = {"q1": {"p1": 0.2, "p2": 0.6, "p3": -0.4}, "q2": {"x": 1.0, "y": 3.0}}
+    # q1: (s + 0.4) / 1.0; q2: (s - 1) / 2
+    assert normalise_run(run) == {"q1": {"p2": 1.0, "p1": pytest.approx(0.6), "p3": 0.0}, "q2": {"y": 1.0, "x": 0.0}}
+    with pytest.raises(ValueError, match="normalisation 'borda' cannot apply to one run"):
+        normalise_run(run, "borda")
+    with pytest.raises(ValueError, match="query 'q3' has no passages"):
+        normalise_run({"q3": {}})
