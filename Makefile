@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   creates .venv, installs hf-rerank, runs the main job on the bundled model and sample
 #   make test   creates .venv, installs hf-rerank with test extras, runs the test suite
+#   make lint   ruff: lint and formatting (CI runs it before the tests)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 # project's build machines the CPU wheel of torch==$(TORCH_VERSION) lies on disk).
 TORCH_CPU_INDEX ?=
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q --durations=15 tests
+
+# ruff (configured in pyproject.toml): lint, and formatting checked, not applied
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) outputs

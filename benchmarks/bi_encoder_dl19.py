@@ -43,8 +43,22 @@ def main() -> None:
     reference = SentenceTransformer(str(bundled_model_path()), device="cpu")
     queries = sorted({q for q, _ in candidates})
     passages = sorted({p for _, p in candidates})
-    query_vectors = dict(zip(queries, reference.encode([collection.queries[q] for q in queries], batch_size=args.batch_size, normalize_embeddings=True)))
-    passage_vectors = dict(zip(passages, reference.encode([collection.corpus[p] for p in passages], batch_size=args.batch_size, normalize_embeddings=True)))
+    query_vectors = dict(
+        zip(
+            queries,
+            reference.encode(
+                [collection.queries[q] for q in queries], batch_size=args.batch_size, normalize_embeddings=True
+            ),
+        )
+    )
+    passage_vectors = dict(
+        zip(
+            passages,
+            reference.encode(
+                [collection.corpus[p] for p in passages], batch_size=args.batch_size, normalize_embeddings=True
+            ),
+        )
+    )
     st_scores = np.array([query_vectors[q] @ passage_vectors[p] for q, p in candidates], dtype=np.float32)
     st_run, _ = merge_scores(collection.run(args.run), candidates, st_scores, args.depth)
     st_seconds = time.perf_counter() - start
@@ -56,14 +70,27 @@ def main() -> None:
 
     st_metrics = evaluate_run(collection.qrels, st_run, "trec-dl").means
     our_metrics = evaluate_run(collection.qrels, our_run, "trec-dl").means
-    print(f"{len(candidates)} pairs ({len(queries)} queries, {len(passages)} passages); hf-rerank dtype "
-          f"{str(ours.dtype).removeprefix('torch.')}, sentence-transformers float32")
+    print(
+        f"{len(candidates)} pairs ({len(queries)} queries, {len(passages)} passages); hf-rerank dtype "
+        f"{str(ours.dtype).removeprefix('torch.')}, sentence-transformers float32"
+    )
     print(f"{'metric':<15} {'sentence-tr.':>12} {'hf-rerank':>10} {'difference':>11}")
     for name in st_metrics:
-        print(f"{name:<15} {st_metrics[name]:>12.4f} {our_metrics[name]:>10.4f} {our_metrics[name] - st_metrics[name]:>+11.4f}")
+        print(
+            f"{name:<15} {st_metrics[name]:>12.4f} {our_metrics[name]:>10.4f} "
+            f"{our_metrics[name] - st_metrics[name]:>+11.4f}"
+        )
     print(f"{'wall seconds':<15} {st_seconds:>12.1f} {our_seconds:>10.1f}   (model load + encoding + scoring)")
-    print(json.dumps({"st_ndcg@10": round(st_metrics["ndcg@10"], 4), "hf_rerank_ndcg@10": round(our_metrics["ndcg@10"], 4),
-                      "st_seconds": round(st_seconds, 1), "hf_rerank_seconds": round(our_seconds, 1)}))
+    print(
+        json.dumps(
+            {
+                "st_ndcg@10": round(st_metrics["ndcg@10"], 4),
+                "hf_rerank_ndcg@10": round(our_metrics["ndcg@10"], 4),
+                "st_seconds": round(st_seconds, 1),
+                "hf_rerank_seconds": round(our_seconds, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

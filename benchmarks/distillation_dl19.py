@@ -31,8 +31,17 @@ sys.path.insert(0, str(ROOT / "recipes"))
 CONFIGS = ROOT / "recipes" / "configs"
 DATA = ROOT.parent / "shared" / "data" / "trec-dl"
 METRICS = ("ndcg@10", "map@100-l2", "mrr@10-l2")
-SHARED = ("group_size", "per_device_train_batch_size", "learning_rate", "warmup_steps", "lr_scheduler_type",
-          "max_length", "weight_decay", "optimizer", "logging_steps")
+SHARED = (
+    "group_size",
+    "per_device_train_batch_size",
+    "learning_rate",
+    "warmup_steps",
+    "lr_scheduler_type",
+    "max_length",
+    "weight_decay",
+    "optimizer",
+    "logging_steps",
+)
 
 
 def train(name: str, seed: int, output: Path, extra: list[str]) -> dict:
@@ -47,9 +56,16 @@ def train(name: str, seed: int, output: Path, extra: list[str]) -> dict:
             argv = ["--config", str(CONFIGS / "offline_minilm_dl20_distill.yaml")]
         else:  # the same steps and hyperparameters, without the teacher: DL20's judged lists
             steps = json.loads((output / f"distill-seed{seed}" / "metrics.json").read_text())["global_steps"]
-            argv = ["--config", str(CONFIGS / "offline_minilm_dl20_adamw.yaml"), "--max_steps", str(steps),
-                    *[item for key in SHARED for item in (f"--{key}", str(distill[key]))]]
-        ce_lion.main([*argv, "--seed", str(seed), "--output_dir", str(directory), "--overwrite_output_dir", "true", *extra])
+            argv = [
+                "--config",
+                str(CONFIGS / "offline_minilm_dl20_adamw.yaml"),
+                "--max_steps",
+                str(steps),
+                *[item for key in SHARED for item in (f"--{key}", str(distill[key]))],
+            ]
+        ce_lion.main(
+            [*argv, "--seed", str(seed), "--output_dir", str(directory), "--overwrite_output_dir", "true", *extra]
+        )
     return json.loads((directory / "metrics.json").read_text())
 
 
@@ -63,18 +79,38 @@ def first_stage_and_teachers(output: Path) -> dict[str, dict[str, float]]:
 
     directory = output / "bi-encoder-dl19"
     if not (directory / "metrics.json").is_file():
-        cli(["evaluate", "--data", str(DATA / "dl19"), "--run", "bm25", "--model", "sentence-transformers/all-MiniLM-L6-v2",
-             "--depth", "100", "--output", str(directory), "--overwrite", "--quiet"])
-    runs = {"bi-encoder": read_run(directory / "run.trec"),
-            **{name: read_run(DATA / "dl19" / "runs" / f"{name}.run") for name in ("splade_pp", "tasb", "ada2")}}
+        cli(
+            [
+                "evaluate",
+                "--data",
+                str(DATA / "dl19"),
+                "--run",
+                "bm25",
+                "--model",
+                "sentence-transformers/all-MiniLM-L6-v2",
+                "--depth",
+                "100",
+                "--output",
+                str(directory),
+                "--overwrite",
+                "--quiet",
+            ]
+        )
+    runs = {
+        "bi-encoder": read_run(directory / "run.trec"),
+        **{name: read_run(DATA / "dl19" / "runs" / f"{name}.run") for name in ("splade_pp", "tasb", "ada2")},
+    }
     fused = normalise_run(fuse_runs(runs, method="wsum", norm="min-max"), "min-max")
     qrels = read_qrels(DATA / "dl19" / "qrels.txt")
 
     def per_query(run: dict) -> dict[str, float]:
         return evaluate_run(qrels, run, get_metric_set("trec-dl")).per_query["ndcg@10"]
 
-    return {"BM25": per_query(read_run(DATA / "dl19" / "runs" / "bm25.run")), "bi-encoder": per_query(runs["bi-encoder"]),
-            "fusion teacher": per_query(fused)}
+    return {
+        "BM25": per_query(read_run(DATA / "dl19" / "runs" / "bm25.run")),
+        "bi-encoder": per_query(runs["bi-encoder"]),
+        "fusion teacher": per_query(fused),
+    }
 
 
 def main() -> None:
@@ -91,38 +127,67 @@ def main() -> None:
 
         prepare_distillation.main([])
     references = first_stage_and_teachers(args.output)
-    runs = {name: {seed: train(name, seed, args.output, extra) for seed in args.seeds} for name in ("distill", "control")}
-    per_query = {name: {seed: json.loads((args.output / f"{name}-seed{seed}" / "eval_dl19" / "metrics.json").read_text())["per_query"]
-                        for seed in args.seeds} for name in runs}
-    summary: dict = {"seeds": args.seeds,
-                     "references_dl19_ndcg@10": {k: round(statistics.mean(v.values()), 4) for k, v in references.items()}}
+    runs = {
+        name: {seed: train(name, seed, args.output, extra) for seed in args.seeds} for name in ("distill", "control")
+    }
+    per_query = {
+        name: {
+            seed: json.loads((args.output / f"{name}-seed{seed}" / "eval_dl19" / "metrics.json").read_text())[
+                "per_query"
+            ]
+            for seed in args.seeds
+        }
+        for name in runs
+    }
+    summary: dict = {
+        "seeds": args.seeds,
+        "references_dl19_ndcg@10": {k: round(statistics.mean(v.values()), 4) for k, v in references.items()},
+    }
     print(f"\nDL19 BM25 top-100 reranked; seeds {args.seeds}; mean ± sd over seeds")
     print(f"{'':<12}" + "".join(f"{m:>18}" for m in METRICS) + f"{'train s':>10}")
     for name, by_seed in runs.items():
         cells = []
         for metric in METRICS:
             values = [run["eval"]["dl19"][metric] for run in by_seed.values()]
-            summary[f"{name}_{metric}"] = {"mean": round(statistics.mean(values), 4), "sd": round(statistics.stdev(values), 4)
-                                           if len(values) > 1 else 0.0, "values": [round(v, 4) for v in values]}
+            summary[f"{name}_{metric}"] = {
+                "mean": round(statistics.mean(values), 4),
+                "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+                "values": [round(v, 4) for v in values],
+            }
             cells.append(f"{statistics.mean(values):.4f} ± {summary[f'{name}_{metric}']['sd']:.4f}")
         seconds = statistics.mean(run["train_seconds"] for run in by_seed.values())
         summary[f"{name}_train_seconds"] = round(seconds, 1)
         print(f"{name:<12}" + "".join(f"{c:>18}" for c in cells) + f"{seconds:>10.0f}")
-    print("references on DL19 (nDCG@10): " + ", ".join(f"{k} {v}" for k, v in summary["references_dl19_ndcg@10"].items()))
-    averaged = {name: {qid: statistics.mean(per_query[name][seed]["ndcg@10"][qid] for seed in args.seeds)
-                       for qid in per_query[name][args.seeds[0]]["ndcg@10"]} for name in runs}
+    print(
+        "references on DL19 (nDCG@10): " + ", ".join(f"{k} {v}" for k, v in summary["references_dl19_ndcg@10"].items())
+    )
+    averaged = {
+        name: {
+            qid: statistics.mean(per_query[name][seed]["ndcg@10"][qid] for seed in args.seeds)
+            for qid in per_query[name][args.seeds[0]]["ndcg@10"]
+        }
+        for name in runs
+    }
     for label, baseline in {"control": averaged["control"], **references}.items():
         t_test = compare(baseline, {"distill": averaged["distill"]}, test="t-test")["distill"]
         randomised = compare(baseline, {"distill": averaged["distill"]}, test="randomisation")["distill"]
-        summary[f"distill_vs_{label}"] = {"delta": round(t_test.delta, 4), "p_t_test": round(t_test.p_value, 4),
-                                          "p_randomisation": round(randomised.p_value, 4)}
-        print(f"distill vs {label}: nDCG@10 delta {t_test.delta:+.4f}, t-test p {t_test.p_value:.4f}, "
-              f"randomisation p {randomised.p_value:.4f}")
+        summary[f"distill_vs_{label}"] = {
+            "delta": round(t_test.delta, 4),
+            "p_t_test": round(t_test.p_value, 4),
+            "p_randomisation": round(randomised.p_value, 4),
+        }
+        print(
+            f"distill vs {label}: nDCG@10 delta {t_test.delta:+.4f}, t-test p {t_test.p_value:.4f}, "
+            f"randomisation p {randomised.p_value:.4f}"
+        )
     for name, by_seed in runs.items():
         for seed, run in by_seed.items():
             significance = run["significance"]["dl19"]["ndcg@10"]
-            print(f"  {name} seed {seed}: nDCG@10 {run['eval']['dl19']['ndcg@10']:.4f}, vs BM25 {significance['delta']:+.4f} "
-                  f"(t-test p {significance['p_t_test']:.4f}), {run['global_steps']} steps, {run['train_seconds']:.0f} s")
+            print(
+                f"  {name} seed {seed}: nDCG@10 {run['eval']['dl19']['ndcg@10']:.4f}, "
+                f"vs BM25 {significance['delta']:+.4f} "
+                f"(t-test p {significance['p_t_test']:.4f}), {run['global_steps']} steps, {run['train_seconds']:.0f} s"
+            )
     (args.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
 

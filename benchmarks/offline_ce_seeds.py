@@ -7,7 +7,8 @@ nDCG@10, MAP@100-l2 and MRR@10-l2, train seconds and samples/s; each run's paire
 against BM25; and Lion vs AdamW compared on per-query scores averaged over seeds (paired t-test
 and randomisation test). Last line: JSON.
 
-    .venv/bin/python benchmarks/offline_ce_seeds.py --seeds 12 13 14 --output outputs/offline_seeds [-- extra recipe flags]
+    .venv/bin/python benchmarks/offline_ce_seeds.py --seeds 12 13 14 \\
+        --output outputs/offline_seeds [-- extra recipe flags]
 """
 
 from __future__ import annotations
@@ -29,8 +30,17 @@ def run_once(optimizer: str, seed: int, output: Path, extra: list[str]) -> Path:
 
     directory = output / f"{optimizer}-seed{seed}"
     if not (directory / "metrics.json").is_file():
-        ce_lion.main(["--config", str(ROOT / "recipes" / "configs" / f"offline_minilm_dl20_{optimizer}.yaml"),
-                      "--seed", str(seed), "--output_dir", str(directory), *extra])
+        ce_lion.main(
+            [
+                "--config",
+                str(ROOT / "recipes" / "configs" / f"offline_minilm_dl20_{optimizer}.yaml"),
+                "--seed",
+                str(seed),
+                "--output_dir",
+                str(directory),
+                *extra,
+            ]
+        )
     return directory
 
 
@@ -71,17 +81,27 @@ def main() -> None:
         print(f"{optimizer:<8} " + " ".join(f"{c:>17}" for c in cells) + f" {seconds:>12.1f} {speed:>10.2f}")
         for seed, run in zip(args.seeds, runs):
             significance = run["significance"]["dl19"]["ndcg@10"]
-            print(f"    seed {seed}: nDCG@10 {run['eval']['dl19']['ndcg@10']:.4f} vs BM25 {significance['delta']:+.4f} "
-                  f"(t-test p {significance['p_t_test']:.4f}); lr {run['optimizer']['lr']:.2e}, wd {run['optimizer']['weight_decay']}")
+            print(
+                f"    seed {seed}: nDCG@10 {run['eval']['dl19']['ndcg@10']:.4f} vs BM25 {significance['delta']:+.4f} "
+                f"(t-test p {significance['p_t_test']:.4f}); "
+                f"lr {run['optimizer']['lr']:.2e}, wd {run['optimizer']['weight_decay']}"
+            )
     if len(args.optimizers) == 2:
         a, b = args.optimizers
         for metric in METRICS:
-            averaged = {name: {qid: statistics.mean(per_query[name, seed][metric][qid] for seed in args.seeds)
-                               for qid in per_query[name, args.seeds[0]][metric]} for name in (a, b)}
+            averaged = {
+                name: {
+                    qid: statistics.mean(per_query[name, seed][metric][qid] for seed in args.seeds)
+                    for qid in per_query[name, args.seeds[0]][metric]
+                }
+                for name in (a, b)
+            }
             t_test = compare(averaged[b], {a: averaged[a]}, test="t-test")[a]
             randomised = compare(averaged[b], {a: averaged[a]}, test="randomisation")[a]
-            print(f"{a} vs {b} on {metric} (per-query means over seeds): delta {t_test.delta:+.4f}, "
-                  f"t-test p {t_test.p_value:.4f}, randomisation p {randomised.p_value:.4f}")
+            print(
+                f"{a} vs {b} on {metric} (per-query means over seeds): delta {t_test.delta:+.4f}, "
+                f"t-test p {t_test.p_value:.4f}, randomisation p {randomised.p_value:.4f}"
+            )
             result[f"{a}_vs_{b}_{metric}_p_t_test"] = round(t_test.p_value, 4)
     print(json.dumps(result))
 

@@ -38,15 +38,19 @@ def window_grades(train_data: str, first: int, last: int):
             grade = collection.qrels[qid].get(pid)
             counts["unjudged" if grade is None else "judged >= 2" if grade >= 2 else f"grade {grade}"] += 1
     total = sum(counts.values())
-    print(f"base model's dense ranks {first}-{last} over {len(run)} queries ({total} passages): "
-          + ", ".join(f"{name} {count} ({count / total:.1%})" for name, count in counts.items()))
+    print(
+        f"base model's dense ranks {first}-{last} over {len(run)} queries ({total} passages): "
+        + ", ".join(f"{name} {count} ({count / total:.1%})" for name, count in counts.items())
+    )
     return collection
 
 
 def mined_grades(collection, negatives_file: Path) -> None:
     grades = [collection.qrels[qid].get(pid) for qid, pids in read_negatives(negatives_file).items() for pid in pids]
-    print(f"mined negatives ({negatives_file}): {len(grades)}; grade 1: {sum(g == 1 for g in grades)}, "
-          f"grade 0: {sum(g == 0 for g in grades)}, unjudged: {sum(g is None for g in grades)}")
+    print(
+        f"mined negatives ({negatives_file}): {len(grades)}; grade 1: {sum(g == 1 for g in grades)}, "
+        f"grade 0: {sum(g == 0 for g in grades)}, unjudged: {sum(g is None for g in grades)}"
+    )
 
 
 def weight_drift(run_dir: Path) -> None:
@@ -65,7 +69,9 @@ def weight_drift(run_dir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", type=Path, default=Path("outputs/paper2_offline"), help="the recipe's output directory")
+    parser.add_argument(
+        "--run", type=Path, default=Path("outputs/paper2_offline"), help="the recipe's output directory"
+    )
     parser.add_argument("--train-data", default="../shared/data/trec-dl/dl20")
     parser.add_argument("--window", type=int, nargs=2, default=[50, 200])
     args = parser.parse_args()

@@ -58,8 +58,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pairs", type=int, help="use only the first N pairs (quick check)")
     parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
-                        help="hf-rerank's precision; auto (default): bf16 where native, else fp32")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="hf-rerank's precision; auto (default): bf16 where native, else fp32",
+    )
     args = parser.parse_args()
     device_type = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -77,10 +81,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as checkpoint:
         make_checkpoint(Path(checkpoint), args.seed)
         ours = CrossEncoder.from_pretrained(checkpoint, max_length=args.max_length, precision=choice.name)
-        theirs = STCrossEncoder(checkpoint, max_length=args.max_length, device="cpu" if ours.device.type == "cpu" else None,
-                                activation_fn=torch.nn.Identity())
+        theirs = STCrossEncoder(
+            checkpoint,
+            max_length=args.max_length,
+            device="cpu" if ours.device.type == "cpu" else None,
+            activation_fn=torch.nn.Identity(),
+        )
         systems = {
-            "sentence-transformers": lambda q, p: theirs.predict(list(zip(q, p)), batch_size=args.batch_size, show_progress_bar=False),
+            "sentence-transformers": lambda q, p: theirs.predict(
+                list(zip(q, p)), batch_size=args.batch_size, show_progress_bar=False
+            ),
             "hf-rerank": lambda q, p: ours.score_pairs(q, p, batch_size=args.batch_size, show_progress=False),
         }
         speeds: dict[str, list[float]] = {name: [] for name in systems}
@@ -96,23 +106,43 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in speeds.items()}
     difference = float(np.abs(scores["hf-rerank"] - scores["sentence-transformers"]).max())
     first_stage = collection.run(args.run)
-    ndcg = {name: evaluate_run(collection.qrels, merge_scores(first_stage, pairs, values, args.depth)[0], "trec-dl")
-            .per_query["ndcg@10"] for name, values in scores.items()}
+    ndcg = {
+        name: evaluate_run(
+            collection.qrels, merge_scores(first_stage, pairs, values, args.depth)[0], "trec-dl"
+        ).per_query["ndcg@10"]
+        for name, values in scores.items()
+    }
     qids = sorted(ndcg["hf-rerank"])
     means = {name: statistics.fmean(per_query[q] for q in qids) for name, per_query in ndcg.items()}
     p_value = paired_t_test([ndcg["hf-rerank"][q] for q in qids], [ndcg["sentence-transformers"][q] for q in qids])
-    print(f"\n{len(pairs)} pairs, batch {args.batch_size}, max length {args.max_length}, torch threads {torch.get_num_threads()}, "
-          f"hf-rerank dtype {str(ours.dtype).removeprefix('torch.')}, sentence-transformers dtype float32; "
-          f"{device_name(ours.device)}; {describe_hardware(ours.device.type)}")
+    print(
+        f"\n{len(pairs)} pairs, batch {args.batch_size}, max length {args.max_length}, "
+        f"torch threads {torch.get_num_threads()}, "
+        f"hf-rerank dtype {str(ours.dtype).removeprefix('torch.')}, sentence-transformers dtype float32; "
+        f"{device_name(ours.device)}; {describe_hardware(ours.device.type)}"
+    )
     print(f"{'system':<22} {'median pairs/s':>14} {'nDCG@10':>8}")
     for name, value in medians.items():
         print(f"{name:<22} {value:>14.1f} {means[name]:>8.4f}")
     ratio = medians["hf-rerank"] / medians["sentence-transformers"]
-    print(f"speed-up {ratio:.2f}x; largest score difference {difference:.4f} (logits); nDCG@10 difference "
-          f"{means['hf-rerank'] - means['sentence-transformers']:+.4f} over {len(qids)} queries, paired t-test p = {p_value:.3f}")
-    print(json.dumps({"rerank_speedup": round(ratio, 3), "max_abs_score_difference": round(difference, 5), "pairs": len(pairs),
-                      "ndcg@10": {name: round(value, 4) for name, value in means.items()}, "ndcg@10_p_value": round(p_value, 4),
-                      "precision": choice.name, "hardware": describe_hardware(ours.device.type)}))
+    print(
+        f"speed-up {ratio:.2f}x; largest score difference {difference:.4f} (logits); nDCG@10 difference "
+        f"{means['hf-rerank'] - means['sentence-transformers']:+.4f} over {len(qids)} queries, "
+        f"paired t-test p = {p_value:.3f}"
+    )
+    print(
+        json.dumps(
+            {
+                "rerank_speedup": round(ratio, 3),
+                "max_abs_score_difference": round(difference, 5),
+                "pairs": len(pairs),
+                "ndcg@10": {name: round(value, 4) for name, value in means.items()},
+                "ndcg@10_p_value": round(p_value, 4),
+                "precision": choice.name,
+                "hardware": describe_hardware(ours.device.type),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,13 @@ from hf_rerank.models.resolve import bundled_model_path
 from hf_rerank.training.cpu_dropout import use_fast_cpu_dropout
 from hf_rerank.training.efficiency import TransformerFlops, measure_matmul_peak
 
-VARIANTS = ("torch-dropout-sdpa", "no-dropout-sdpa", "fast-dropout-eager", "fast-dropout-eager-fused",
-            "no-dropout-eager-fused")
+VARIANTS = (
+    "torch-dropout-sdpa",
+    "no-dropout-sdpa",
+    "fast-dropout-eager",
+    "fast-dropout-eager-fused",
+    "no-dropout-eager-fused",
+)
 
 
 def prepare(base, variant: str):
@@ -67,19 +72,30 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
 
     peak = measure_matmul_peak("cpu", torch.bfloat16)
-    print(f"bf16 matmul peak {peak.flops_per_second / 1e9:.1f} GFLOP/s (median round "
-          f"{peak.median_flops_per_second / 1e9:.1f}); torch threads {torch.get_num_threads()}")
+    print(
+        f"bf16 matmul peak {peak.flops_per_second / 1e9:.1f} GFLOP/s (median round "
+        f"{peak.median_flops_per_second / 1e9:.1f}); torch threads {torch.get_num_threads()}"
+    )
     torch.manual_seed(12)
     if args.model == "modernbert":
-        base = ModernBertForSequenceClassification(ModernBertConfig(
-            vocab_size=50368, hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1152,
-            max_position_embeddings=max(1024, args.length), num_labels=1, pad_token_id=0))
+        base = ModernBertForSequenceClassification(
+            ModernBertConfig(
+                vocab_size=50368,
+                hidden_size=384,
+                num_hidden_layers=6,
+                num_attention_heads=6,
+                intermediate_size=1152,
+                max_position_embeddings=max(1024, args.length),
+                num_labels=1,
+                pad_token_id=0,
+            )
+        )
     else:
         base = AutoModelForSequenceClassification.from_pretrained(bundled_model_path(), num_labels=1)
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, 20000, (args.batch, args.length), generator=generator)
     mask = torch.ones(args.batch, args.length, dtype=torch.long)
-    mask[:, args.length - args.padding:] = 0
+    mask[:, args.length - args.padding :] = 0
     labels = torch.randint(0, 2, (args.batch,), generator=generator).float()
     flops = TransformerFlops.from_model(base).training_flops(mask.sum(dim=1).numpy())
 
@@ -99,8 +115,11 @@ def main() -> None:
         for _ in range(args.steps):
             step()
         seconds = (time.perf_counter() - start) / args.steps
-        print(f"{variant:<26} {seconds * 1000:7.0f} ms/step  {flops / seconds / 1e9:6.1f} GFLOP/s  "
-              f"MFU {flops / seconds / peak.flops_per_second:.1%}", flush=True)
+        print(
+            f"{variant:<26} {seconds * 1000:7.0f} ms/step  {flops / seconds / 1e9:6.1f} GFLOP/s  "
+            f"MFU {flops / seconds / peak.flops_per_second:.1%}",
+            flush=True,
+        )
         if variant == args.profile:
             from torch.profiler import ProfilerActivity, profile
 

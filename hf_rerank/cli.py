@@ -32,28 +32,53 @@ def add_evaluate(subparsers) -> None:
             "Evaluate a first-stage run of a collection; with --model, rerank its top-k with a "
             "cross-encoder or bi-encoder and compare the two with paired significance tests."
         ),
-        epilog=EXAMPLES + "\nmetric sets:\n" + "\n".join(f"  {name}: {s.convention}" for name, s in METRIC_SETS.items()),
+        epilog=EXAMPLES
+        + "\nmetric sets:\n"
+        + "\n".join(f"  {name}: {s.convention}" for name, s in METRIC_SETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", required=True, metavar="DIR_OR_NAME",
-                        help="a collection directory (queries.tsv, collection.tsv, qrels.txt, runs/NAME.run), "
-                             "'sample' for the bundled sample, or a registered source name")
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR_OR_NAME",
+        help="a collection directory (queries.tsv, collection.tsv, qrels.txt, runs/NAME.run), "
+        "'sample' for the bundled sample, or a registered source name",
+    )
     parser.add_argument("--run", required=True, metavar="NAME", help="the first-stage run to evaluate (runs/NAME.run)")
-    parser.add_argument("--model", metavar="PATH_OR_ID",
-                        help="checkpoint directory, Hub id, or id@revision; 'sentence-transformers/all-MiniLM-L6-v2' "
-                             "uses the bundled copy. Without it the first-stage run itself is evaluated")
-    parser.add_argument("--model-type", choices=MODEL_TYPES, default="auto",
-                        help="auto: *ForSequenceClassification checkpoints are cross-encoders, others bi-encoders (default: auto)")
-    parser.add_argument("--depth", type=int, default=100, metavar="K", help="rerank (and evaluate) the top-K of the run (default: 100)")
-    parser.add_argument("--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)")
+    parser.add_argument(
+        "--model",
+        metavar="PATH_OR_ID",
+        help="checkpoint directory, Hub id, or id@revision; 'sentence-transformers/all-MiniLM-L6-v2' "
+        "uses the bundled copy. Without it the first-stage run itself is evaluated",
+    )
+    parser.add_argument(
+        "--model-type",
+        choices=MODEL_TYPES,
+        default="auto",
+        help="auto: *ForSequenceClassification checkpoints are cross-encoders, others bi-encoders (default: auto)",
+    )
+    parser.add_argument(
+        "--depth", type=int, default=100, metavar="K", help="rerank (and evaluate) the top-K of the run (default: 100)"
+    )
+    parser.add_argument(
+        "--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)"
+    )
     parser.add_argument("--output", metavar="DIR", help="write DIR/metrics.json and DIR/run.trec (both or neither)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the metrics.json and run.trec already in --output")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the metrics.json and run.trec already in --output"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="pairs (or texts) per forward pass (default: 64)")
     parser.add_argument("--max-length", type=int, help="tokens per input (default: the checkpoint's own limit)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto: bf16 where the hardware has it natively, else fp32 (default: auto)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: bf16 where the hardware has it natively, else fp32 (default: auto)",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
-    parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints with custom code (e.g. GTE)")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow checkpoints with custom code (e.g. GTE)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(handler=run_evaluate)
 
@@ -65,12 +90,20 @@ def load_scorer(args: argparse.Namespace):
 
     started = time.perf_counter()
     model = load_reranker(
-        args.model, args.model_type, max_length=args.max_length, device=args.device,
-        precision=args.precision, trust_remote_code=args.trust_remote_code,
+        args.model,
+        args.model_type,
+        max_length=args.max_length,
+        device=args.device,
+        precision=args.precision,
+        trust_remote_code=args.trust_remote_code,
     )
     logging.getLogger("hf_rerank").info(
-        "loaded %s as a %s (%s, max length %d) in %.1f s", args.model, type(model).__name__,
-        str(model.dtype).removeprefix("torch."), model.max_length, time.perf_counter() - started,
+        "loaded %s as a %s (%s, max length %d) in %.1f s",
+        args.model,
+        type(model).__name__,
+        str(model.dtype).removeprefix("torch."),
+        model.max_length,
+        time.perf_counter() - started,
     )
     return model
 
@@ -85,8 +118,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     collection = load_collection(args.data)
     model = load_scorer(args) if args.model else None
     report, run = evaluate_reranking(
-        collection, args.run, model, model_name=args.model, depth=args.depth, metric_set=args.metrics,
-        batch_size=args.batch_size, show_progress=not args.quiet,
+        collection,
+        args.run,
+        model,
+        model_name=args.model,
+        depth=args.depth,
+        metric_set=args.metrics,
+        batch_size=args.batch_size,
+        show_progress=not args.quiet,
     )
     show_report(report, run, args)
     return 0
@@ -104,12 +143,15 @@ def check_report_output(args: argparse.Namespace) -> None:
         raise ValueError(f"--output {output}: exists and is not a directory")
     existing = [name for name in ("metrics.json", "run.trec") if (output / name).exists()]
     if existing and not args.overwrite:
-        raise ValueError(f"--output {output}: already holds {' and '.join(existing)}; pass --overwrite to replace them, "
-                         "or choose another directory")
+        raise ValueError(
+            f"--output {output}: already holds {' and '.join(existing)}; pass --overwrite to replace them, "
+            "or choose another directory"
+        )
 
 
 def show_report(report, run, args: argparse.Namespace) -> None:
-    """Print ``report``'s table; write ``--output``'s metrics.json and run.trec, or with ``--quiet`` print the metrics as JSON."""
+    """Print ``report``'s table; write ``--output``'s metrics.json and run.trec, or with ``--quiet``
+    print the metrics as JSON."""
     import json
 
     from hf_rerank.evaluation.report import write_report
@@ -123,7 +165,8 @@ def show_report(report, run, args: argparse.Namespace) -> None:
 
 
 def run_training(args: argparse.Namespace, dataclasses: tuple, train, prog: str) -> int:
-    """Parse ``--config`` + overrides (``args.rest``) into ``dataclasses`` and call ``train`` (``--help``: list them)."""
+    """Parse ``--config`` + overrides (``args.rest``) into ``dataclasses`` and call ``train``
+    (``--help``: list them)."""
     from transformers import HfArgumentParser
 
     from hf_rerank.training.config import parse_args
@@ -141,10 +184,10 @@ def add_train(subparsers) -> None:
         "train",
         help="fine-tune a cross-encoder (the same code as recipes/ce_lion.py)",
         description="Fine-tune a cross-encoder reranker from a YAML config plus overrides, then evaluate it. "
-                    "Every training argument is a flag: hf-rerank train --config C.yaml --max_steps 20 --seed 1. "
-                    "For several processes use: accelerate launch recipes/ce_lion.py --config C.yaml",
+        "Every training argument is a flag: hf-rerank train --config C.yaml --max_steps 20 --seed 1. "
+        "For several processes use: accelerate launch recipes/ce_lion.py --config C.yaml",
         epilog="configs: recipes/configs/*.yaml (paper_*: the first paper's six runs on MS MARCO; offline_*: "
-               "DL20 -> DL19; demo_sample.yaml: the bundled sample)",
+        "DL20 -> DL19; demo_sample.yaml: the bundled sample)",
         add_help=False,
     )
     parser.add_argument("-h", "--help", action="store_true", help="show the training arguments and exit")
@@ -155,8 +198,9 @@ def run_train(args: argparse.Namespace) -> int:
     from hf_rerank.training.arguments import CrossEncoderTrainingArguments
     from hf_rerank.training.run_cross_encoder import DataArguments, ModelArguments, train_cross_encoder
 
-    return run_training(args, (ModelArguments, DataArguments, CrossEncoderTrainingArguments), train_cross_encoder,
-                        "hf-rerank train")
+    return run_training(
+        args, (ModelArguments, DataArguments, CrossEncoderTrainingArguments), train_cross_encoder, "hf-rerank train"
+    )
 
 
 RETRIEVE_EXAMPLES = """examples:
@@ -195,19 +239,36 @@ not depend on the other queries.
 
 def add_dense_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``retrieve`` and ``mine``: the model, the data and the search."""
-    parser.add_argument("--model", required=True, metavar="PATH_OR_ID",
-                        help="a bi-encoder: checkpoint directory, Hub id, or id@revision; "
-                             "'sentence-transformers/all-MiniLM-L6-v2' uses the bundled copy")
-    parser.add_argument("--data", required=True, action="append", metavar="DIR_OR_NAME",
-                        help="a collection directory, 'sample', or a registered source name; give it several "
-                             "times to search the union of the collections (passage ids must agree, query ids must not overlap)")
-    parser.add_argument("--cache-dir", metavar="DIR", help="keep corpus embeddings in DIR/corpus-<sha256>.pt and reuse them")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="PATH_OR_ID",
+        help="a bi-encoder: checkpoint directory, Hub id, or id@revision; "
+        "'sentence-transformers/all-MiniLM-L6-v2' uses the bundled copy",
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        metavar="DIR_OR_NAME",
+        help="a collection directory, 'sample', or a registered source name; give it several "
+        "times to search the union of the collections (passage ids must agree, query ids must not overlap)",
+    )
+    parser.add_argument(
+        "--cache-dir", metavar="DIR", help="keep corpus embeddings in DIR/corpus-<sha256>.pt and reuse them"
+    )
     parser.add_argument("--batch-size", type=int, default=128, help="texts per forward pass (default: 128)")
     parser.add_argument("--max-length", type=int, help="tokens per text (default: the checkpoint's own limit)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="encoding and search dtype; auto: bf16 where the hardware has it natively, else fp32 (default: auto)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="encoding and search dtype; auto: bf16 where the hardware has it natively, else fp32 (default: auto)",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
-    parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints with custom code (e.g. GTE)")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow checkpoints with custom code (e.g. GTE)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -219,8 +280,9 @@ def load_dense_inputs(args: argparse.Namespace):
     collections = [load_collection(data) for data in args.data]
     collection = collections[0] if len(collections) == 1 else IRCollection.union(*collections)
     model = load_bi_encoder(args.model, args)
-    logging.getLogger("hf_rerank").info("%s: %d passages, %d queries", collection.name, len(collection.corpus),
-                                        len(collection.queries))
+    logging.getLogger("hf_rerank").info(
+        "%s: %d passages, %d queries", collection.name, len(collection.corpus), len(collection.queries)
+    )
     return collection, model
 
 
@@ -233,13 +295,24 @@ def load_bi_encoder(reference: str, args: argparse.Namespace):
 
     path = resolve_model(reference)
     if detect_model_type(path) == "cross-encoder":
-        raise ValueError(f"{reference} is a cross-encoder checkpoint; dense retrieval needs a bi-encoder (it embeds texts)")
+        raise ValueError(
+            f"{reference} is a cross-encoder checkpoint; dense retrieval needs a bi-encoder (it embeds texts)"
+        )
     started = time.perf_counter()
-    model = BiEncoder.from_pretrained(path, max_length=args.max_length, device=args.device, precision=args.precision,
-                                      trust_remote_code=args.trust_remote_code)
+    model = BiEncoder.from_pretrained(
+        path,
+        max_length=args.max_length,
+        device=args.device,
+        precision=args.precision,
+        trust_remote_code=args.trust_remote_code,
+    )
     logging.getLogger("hf_rerank").info(
-        "loaded %s as a BiEncoder (%s, %s pooling, max length %d) in %.1f s", reference,
-        str(model.dtype).removeprefix("torch."), model.pooling, model.max_length, time.perf_counter() - started,
+        "loaded %s as a BiEncoder (%s, %s pooling, max length %d) in %.1f s",
+        reference,
+        str(model.dtype).removeprefix("torch."),
+        model.pooling,
+        model.max_length,
+        time.perf_counter() - started,
     )
     return model
 
@@ -251,16 +324,24 @@ def add_retrieve(subparsers) -> None:
         "retrieve",
         help="dense-retrieve with a bi-encoder over a collection's corpus and evaluate the run",
         description="Embed a collection's corpus with a bi-encoder (optionally cached), retrieve the exact "
-                    "cosine top-k for every judged query, and evaluate the run.",
-        epilog=RETRIEVE_EXAMPLES + "\nmetric sets:\n" + "\n".join(f"  {name}: {s.convention}" for name, s in METRIC_SETS.items()),
+        "cosine top-k for every judged query, and evaluate the run.",
+        epilog=RETRIEVE_EXAMPLES
+        + "\nmetric sets:\n"
+        + "\n".join(f"  {name}: {s.convention}" for name, s in METRIC_SETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dense_arguments(parser)
     parser.add_argument("--k", type=int, default=1000, help="passages retrieved per query (default: 1000)")
-    parser.add_argument("--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)")
-    parser.add_argument("--chunk-size", type=int, default=65536, help="passages per matrix product, bounds memory (default: 65536)")
+    parser.add_argument(
+        "--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)"
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=65536, help="passages per matrix product, bounds memory (default: 65536)"
+    )
     parser.add_argument("--output", metavar="DIR", help="write DIR/metrics.json and DIR/run.trec (both or neither)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the metrics.json and run.trec already in --output")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the metrics.json and run.trec already in --output"
+    )
     parser.set_defaults(handler=run_retrieve)
 
 
@@ -270,8 +351,16 @@ def run_retrieve(args: argparse.Namespace) -> int:
     check_report_output(args)
     collection, model = load_dense_inputs(args)
     report, run = evaluate_retrieval(
-        collection, model, model_name=args.model, k=args.k, metric_set=args.metrics, batch_size=args.batch_size,
-        chunk_size=args.chunk_size, precision=args.precision, cache_dir=args.cache_dir, show_progress=not args.quiet,
+        collection,
+        model,
+        model_name=args.model,
+        k=args.k,
+        metric_set=args.metrics,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        precision=args.precision,
+        cache_dir=args.cache_dir,
+        show_progress=not args.quiet,
     )
     show_report(report, run, args)
     return 0
@@ -282,16 +371,26 @@ def add_mine(subparsers) -> None:
         "mine",
         help="mine hard negatives from a bi-encoder's dense ranking (qid<TAB>pid file)",
         description="For each query with a judged positive, sample passages from a rank window of the "
-                    "bi-encoder's exact dense ranking, leaving out every judged positive.",
+        "bi-encoder's exact dense ranking, leaving out every judged positive.",
         epilog=MINE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dense_arguments(parser)
-    parser.add_argument("--window", type=int, nargs=2, default=(50, 200), metavar=("FIRST", "LAST"),
-                        help="ranks to sample from, 1-based and inclusive (default: 50 200)")
+    parser.add_argument(
+        "--window",
+        type=int,
+        nargs=2,
+        default=(50, 200),
+        metavar=("FIRST", "LAST"),
+        help="ranks to sample from, 1-based and inclusive (default: 50 200)",
+    )
     parser.add_argument("--per-query", type=int, default=1, help="negatives per query (default: 1)")
-    parser.add_argument("--positive-grade", type=int, default=1,
-                        help="judged grades at or above this are positives, never negatives (default: 1)")
+    parser.add_argument(
+        "--positive-grade",
+        type=int,
+        default=1,
+        help="judged grades at or above this are positives, never negatives (default: 1)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="sampling seed (default: 42)")
     parser.add_argument("--output", required=True, metavar="FILE", help="write the negatives here (qid<TAB>pid lines)")
     parser.set_defaults(handler=run_mine)
@@ -302,13 +401,22 @@ def run_mine(args: argparse.Namespace) -> int:
 
     collection, model = load_dense_inputs(args)
     negatives = mine_hard_negatives(
-        model, collection, window=tuple(args.window), per_query=args.per_query, positive_grade=args.positive_grade,
-        seed=args.seed, cache_dir=args.cache_dir, batch_size=args.batch_size, precision=args.precision,
+        model,
+        collection,
+        window=tuple(args.window),
+        per_query=args.per_query,
+        positive_grade=args.positive_grade,
+        seed=args.seed,
+        cache_dir=args.cache_dir,
+        batch_size=args.batch_size,
+        precision=args.precision,
         show_progress=not args.quiet,
     )
     write_negatives(negatives, args.output)
-    print(f"{sum(map(len, negatives.values()))} negatives for {len(negatives)} queries of {collection.name} "
-          f"(ranks {args.window[0]}-{args.window[1]}, seed {args.seed}): wrote {args.output}")
+    print(
+        f"{sum(map(len, negatives.values()))} negatives for {len(negatives)} queries of {collection.name} "
+        f"(ranks {args.window[0]}-{args.window[1]}, seed {args.seed}): wrote {args.output}"
+    )
     return 0
 
 
@@ -387,17 +495,31 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool) -> N
     """``--model`` (a cross-encoder or bi-encoder) and the options that load and run it."""
     from hf_rerank.models.auto import MODEL_TYPES
 
-    parser.add_argument("--model", required=required, metavar="PATH_OR_ID",
-                        help="checkpoint directory, Hub id, or id@revision; 'sentence-transformers/all-MiniLM-L6-v2' "
-                             "uses the bundled copy")
-    parser.add_argument("--model-type", choices=MODEL_TYPES, default="auto",
-                        help="auto: *ForSequenceClassification checkpoints are cross-encoders, others bi-encoders (default: auto)")
+    parser.add_argument(
+        "--model",
+        required=required,
+        metavar="PATH_OR_ID",
+        help="checkpoint directory, Hub id, or id@revision; 'sentence-transformers/all-MiniLM-L6-v2' "
+        "uses the bundled copy",
+    )
+    parser.add_argument(
+        "--model-type",
+        choices=MODEL_TYPES,
+        default="auto",
+        help="auto: *ForSequenceClassification checkpoints are cross-encoders, others bi-encoders (default: auto)",
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="pairs (or texts) per forward pass (default: 64)")
     parser.add_argument("--max-length", type=int, help="tokens per input (default: the checkpoint's own limit)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto: bf16 where the hardware has it natively, else fp32 (default: auto)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: bf16 where the hardware has it natively, else fp32 (default: auto)",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
-    parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints with custom code (e.g. GTE)")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow checkpoints with custom code (e.g. GTE)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -406,13 +528,19 @@ def add_score(subparsers) -> None:
         "score",
         help="write a model's scores over a run's top-k as a TREC run (teacher scores for distillation)",
         description="Score the top-k candidates of a collection's run with a cross-encoder or bi-encoder, as "
-                    "'hf-rerank evaluate' does, and write the raw scores as a TREC run file.",
+        "'hf-rerank evaluate' does, and write the raw scores as a TREC run file.",
         epilog=SCORE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", required=True, metavar="DIR_OR_NAME",
-                        help="a collection directory, 'sample' for the bundled sample, or a registered source name")
-    parser.add_argument("--run", required=True, metavar="NAME", help="the run whose candidates to score (runs/NAME.run)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR_OR_NAME",
+        help="a collection directory, 'sample' for the bundled sample, or a registered source name",
+    )
+    parser.add_argument(
+        "--run", required=True, metavar="NAME", help="the run whose candidates to score (runs/NAME.run)"
+    )
     parser.add_argument("--depth", type=int, default=100, metavar="K", help="score the top-K of the run (default: 100)")
     parser.add_argument("--output", required=True, metavar="FILE", help="the TREC run file to write")
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
@@ -431,18 +559,23 @@ def run_score(args: argparse.Namespace) -> int:
     collection = load_collection(args.data)
     collection.run(args.run)  # an unknown run is an error before the model loads
     model = load_scorer(args)
-    teacher = score_run(collection, args.run, model, depth=args.depth, batch_size=args.batch_size,
-                        show_progress=not args.quiet)
+    teacher = score_run(
+        collection, args.run, model, depth=args.depth, batch_size=args.batch_size, show_progress=not args.quiet
+    )
     write_run(args.output, teacher.run, tag=args.model.replace(" ", "_").replace("/", "_"))
     kind = "logits" if type(model).__name__ == "CrossEncoder" else "cosines"
-    print(f"wrote {args.output}: {teacher.pairs} scores ({kind} of {args.model}, {type(model).__name__}, "
-          f"{str(model.dtype).removeprefix('torch.')}) for {len(teacher.run)} queries x the top-{args.depth} of "
-          f"{collection.name}/{args.run}")
+    print(
+        f"wrote {args.output}: {teacher.pairs} scores ({kind} of {args.model}, {type(model).__name__}, "
+        f"{str(model.dtype).removeprefix('torch.')}) for {len(teacher.run)} queries x the top-{args.depth} of "
+        f"{collection.name}/{args.run}"
+    )
     if teacher.skipped:
         print(f"  {teacher.skipped} candidates have no passage text and are left out")
     if teacher.queries_without_text:
-        print(f"  {len(teacher.queries_without_text)} run queries have no text and are left out: "
-              f"{', '.join(teacher.queries_without_text[:10])}")
+        print(
+            f"  {len(teacher.queries_without_text)} run queries have no text and are left out: "
+            f"{', '.join(teacher.queries_without_text[:10])}"
+        )
     return 0
 
 
@@ -456,15 +589,31 @@ def add_fuse(subparsers) -> None:
         epilog=FUSE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", metavar="DIR_OR_NAME", help="the collection whose runs --runs names (not needed for run files)")
-    parser.add_argument("--runs", required=True, nargs="+", metavar="NAME_OR_FILE",
-                        help="runs to fuse: names of --data's runs or paths to TREC run files; one run is only "
-                             "normalised per query (--norm), e.g. to put a teacher on [0, 1]")
+    parser.add_argument(
+        "--data", metavar="DIR_OR_NAME", help="the collection whose runs --runs names (not needed for run files)"
+    )
+    parser.add_argument(
+        "--runs",
+        required=True,
+        nargs="+",
+        metavar="NAME_OR_FILE",
+        help="runs to fuse: names of --data's runs or paths to TREC run files; one run is only "
+        "normalised per query (--norm), e.g. to put a teacher on [0, 1]",
+    )
     parser.add_argument("--method", choices=list(FUSION_METHODS), default="wsum", help="fusion method (default: wsum)")
-    parser.add_argument("--norm", choices=NORMALISATIONS, default="min-max",
-                        help="per-query normalisation before fusing (default: min-max)")
-    parser.add_argument("--weights", type=float, nargs="+", metavar="W",
-                        help="one weight per run, for weighted methods (default: equal weights 1/n)")
+    parser.add_argument(
+        "--norm",
+        choices=NORMALISATIONS,
+        default="min-max",
+        help="per-query normalisation before fusing (default: min-max)",
+    )
+    parser.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help="one weight per run, for weighted methods (default: equal weights 1/n)",
+    )
     parser.add_argument("--rrf-k", type=int, metavar="K", help="rrf's k (default: 60)")
     parser.add_argument("--output", required=True, metavar="FILE", help="the TREC run file to write")
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
@@ -485,8 +634,10 @@ def run_fuse(args: argparse.Namespace) -> int:
             raise ValueError("--weights and --rrf-k fuse several runs; one run is only normalised")
         fused = normalise_run(next(iter(runs.values())), args.norm)
         write_run(args.output, fused, tag=f"norm-{args.norm}")
-        print(f"wrote {args.output}: {sum(map(len, fused.values()))} scores for {len(fused)} queries "
-              f"({args.runs[0]}, {args.norm} normalisation per query)")
+        print(
+            f"wrote {args.output}: {sum(map(len, fused.values()))} scores for {len(fused)} queries "
+            f"({args.runs[0]}, {args.norm} normalisation per query)"
+        )
         return 0
     fused = fuse_runs(runs, method=args.method, norm=args.norm, weights=args.weights, rrf_k=args.rrf_k)
     write_run(args.output, fused, tag=f"fuse-{args.method}")
@@ -497,8 +648,10 @@ def run_fuse(args: argparse.Namespace) -> int:
         how = f"rrf with k = {args.rrf_k or 60}"
     else:
         how = args.method
-    print(f"wrote {args.output}: {sum(map(len, fused.values()))} fused scores for {len(fused)} queries "
-          f"({how} of {', '.join(runs)}, {args.norm} normalisation)")
+    print(
+        f"wrote {args.output}: {sum(map(len, fused.values()))} fused scores for {len(fused)} queries "
+        f"({how} of {', '.join(runs)}, {args.norm} normalisation)"
+    )
     return 0
 
 
@@ -506,32 +659,60 @@ def add_mine_ce(subparsers) -> None:
     parser = subparsers.add_parser(
         "mine-ce",
         help="mine hard negatives for cross-encoders: candidates from runs or dense retrieval, rescored by a "
-             "teacher, false negatives filtered (a teacher run file)",
+        "teacher, false negatives filtered (a teacher run file)",
         description="Take candidates per query (the union of runs' top-k, or a bi-encoder's dense top-k), score "
-                    "them and the judged positives with a teacher (a cross-encoder, a bi-encoder, or a teacher run "
-                    "file), drop likely false negatives, and write positives and kept negatives with their "
-                    "teacher scores.",
+        "them and the judged positives with a teacher (a cross-encoder, a bi-encoder, or a teacher run "
+        "file), drop likely false negatives, and write positives and kept negatives with their "
+        "teacher scores.",
         epilog=MINE_CE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", required=True, metavar="DIR_OR_NAME",
-                        help="a collection directory, 'sample', or a registered source name (texts and qrels)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR_OR_NAME",
+        help="a collection directory, 'sample', or a registered source name (texts and qrels)",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--runs", nargs="+", metavar="NAME_OR_FILE",
-                        help="candidates: the union of the top --depth of these runs (names of --data's runs or run files)")
+    source.add_argument(
+        "--runs",
+        nargs="+",
+        metavar="NAME_OR_FILE",
+        help="candidates: the union of the top --depth of these runs (names of --data's runs or run files)",
+    )
     source.add_argument("--retriever", metavar="PATH_OR_ID", help="candidates: this bi-encoder's dense top --depth")
-    parser.add_argument("--cache-dir", metavar="DIR", help="with --retriever: keep corpus embeddings in DIR and reuse them")
-    parser.add_argument("--depth", type=int, default=100, metavar="K", help="candidates per run (or retrieved) per query (default: 100)")
-    parser.add_argument("--teacher-run", metavar="FILE",
-                        help="take teacher scores from this TREC run file instead of a --model")
-    parser.add_argument("--positive-grade", type=int, default=1,
-                        help="judged grades at or above this are positives, never negatives (default: 1)")
-    parser.add_argument("--window", type=int, nargs=2, metavar=("FIRST", "LAST"),
-                        help="keep ranks FIRST..LAST of the teacher's ranking of the candidates (1-based, inclusive)")
+    parser.add_argument(
+        "--cache-dir", metavar="DIR", help="with --retriever: keep corpus embeddings in DIR and reuse them"
+    )
+    parser.add_argument(
+        "--depth", type=int, default=100, metavar="K", help="candidates per run (or retrieved) per query (default: 100)"
+    )
+    parser.add_argument(
+        "--teacher-run", metavar="FILE", help="take teacher scores from this TREC run file instead of a --model"
+    )
+    parser.add_argument(
+        "--positive-grade",
+        type=int,
+        default=1,
+        help="judged grades at or above this are positives, never negatives (default: 1)",
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        nargs=2,
+        metavar=("FIRST", "LAST"),
+        help="keep ranks FIRST..LAST of the teacher's ranking of the candidates (1-based, inclusive)",
+    )
     parser.add_argument("--max-score", type=float, metavar="X", help="drop candidates whose teacher score is above X")
-    parser.add_argument("--relative-margin", type=float, metavar="M",
-                        help="drop candidates scored above s - |s| x M, s: the query's best judged positive's teacher score")
-    parser.add_argument("--output", required=True, metavar="FILE", help="the TREC run file to write (positives and kept negatives)")
+    parser.add_argument(
+        "--relative-margin",
+        type=float,
+        metavar="M",
+        help="drop candidates scored above s - |s| x M, s: the query's best judged positive's teacher score",
+    )
+    parser.add_argument(
+        "--output", required=True, metavar="FILE", help="the TREC run file to write (positives and kept negatives)"
+    )
     parser.add_argument("--negatives", metavar="FILE", help="also write the kept negatives as qid<TAB>pid lines")
     parser.add_argument("--overwrite", action="store_true", help="replace --output and --negatives if they exist")
     add_model_arguments(parser, required=False)
@@ -542,6 +723,7 @@ def run_mine_ce(args: argparse.Namespace) -> int:
     from hf_rerank.data.formats import read_run, write_run
     from hf_rerank.data.mining import write_negatives
     from hf_rerank.data.sources import load_collection
+    from hf_rerank.data.teacher import load_runs
     from hf_rerank.data.teacher_mining import (
         NegativeFilters,
         dense_candidates,
@@ -549,7 +731,6 @@ def run_mine_ce(args: argparse.Namespace) -> int:
         mine_with_teacher,
         union_candidates,
     )
-    from hf_rerank.data.teacher import load_runs
 
     if bool(args.model) == bool(args.teacher_run):
         raise ValueError("give the teacher as either --model or --teacher-run (one of them)")
@@ -559,8 +740,11 @@ def run_mine_ce(args: argparse.Namespace) -> int:
         raise ValueError(f"--depth must be >= 1, got {args.depth}")
     check_output_file(args.output, args.overwrite)
     check_output_file(args.negatives, args.overwrite, "--negatives")
-    filters = NegativeFilters(window=tuple(args.window) if args.window else None, max_score=args.max_score,
-                              relative_margin=args.relative_margin)
+    filters = NegativeFilters(
+        window=tuple(args.window) if args.window else None,
+        max_score=args.max_score,
+        relative_margin=args.relative_margin,
+    )
     collection = load_collection(args.data)
     teacher_run = read_run(args.teacher_run) if args.teacher_run else None
     if args.runs:
@@ -568,25 +752,42 @@ def run_mine_ce(args: argparse.Namespace) -> int:
         origin = f"the union of the top-{args.depth} of {', '.join(args.runs)}"
     else:
         retriever = load_bi_encoder(args.retriever, args)
-        candidates = dense_candidates(retriever, collection, args.depth, cache_dir=args.cache_dir,
-                                      batch_size=args.batch_size, precision=args.precision, show_progress=not args.quiet)
+        candidates = dense_candidates(
+            retriever,
+            collection,
+            args.depth,
+            cache_dir=args.cache_dir,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            show_progress=not args.quiet,
+        )
         origin = f"the dense top-{args.depth} of {args.retriever}"
     if teacher_run is not None:
-        mined = filter_with_teacher(teacher_run, candidates, collection.qrels, positive_grade=args.positive_grade,
-                                    filters=filters)
+        mined = filter_with_teacher(
+            teacher_run, candidates, collection.qrels, positive_grade=args.positive_grade, filters=filters
+        )
         teacher = args.teacher_run
     else:
         model = load_scorer(args)
-        mined = mine_with_teacher(collection, candidates, model, positive_grade=args.positive_grade, filters=filters,
-                                  batch_size=args.batch_size, show_progress=not args.quiet)
+        mined = mine_with_teacher(
+            collection,
+            candidates,
+            model,
+            positive_grade=args.positive_grade,
+            filters=filters,
+            batch_size=args.batch_size,
+            show_progress=not args.quiet,
+        )
         teacher = f"{args.model} ({type(model).__name__})"
     run = mined.run()
     write_run(args.output, run, tag="mine-ce")
     if args.negatives:
         write_negatives({qid: list(scores) for qid, scores in mined.negatives.items()}, args.negatives)
-    print(f"wrote {args.output}: {sum(map(len, run.values()))} teacher scores for {len(run)} queries of "
-          f"{collection.name} (candidates: {origin}; teacher: {teacher})"
-          + (f"; kept negatives also in {args.negatives}" if args.negatives else ""))
+    print(
+        f"wrote {args.output}: {sum(map(len, run.values()))} teacher scores for {len(run)} queries of "
+        f"{collection.name} (candidates: {origin}; teacher: {teacher})"
+        + (f"; kept negatives also in {args.negatives}" if args.negatives else "")
+    )
     for line in mined.summary():
         print(f"  {line}")
     return 0
@@ -597,10 +798,10 @@ def add_train_embedding(subparsers) -> None:
         "train-embedding",
         help="fine-tune an embedding model (bi-encoder), fully or with LoRA (the code of recipes/paper2_variants.py)",
         description="Fine-tune a bi-encoder from a YAML config plus overrides, then evaluate it (reranking and dense "
-                    "retrieval) and measure its embedding space. Every training argument is a flag: "
-                    "hf-rerank train-embedding --config C.yaml --lora_r 16 --negatives mined. The variant configs of "
-                    "recipes/configs/paper2_*.yaml hold shared settings plus a 'variants' mapping: run those with "
-                    "python recipes/paper2_variants.py --config ...",
+        "retrieval) and measure its embedding space. Every training argument is a flag: "
+        "hf-rerank train-embedding --config C.yaml --lora_r 16 --negatives mined. The variant configs of "
+        "recipes/configs/paper2_*.yaml hold shared settings plus a 'variants' mapping: run those with "
+        "python recipes/paper2_variants.py --config ...",
         add_help=False,
     )
     parser.add_argument("-h", "--help", action="store_true", help="show the training arguments and exit")
@@ -611,8 +812,12 @@ def run_train_embedding(args: argparse.Namespace) -> int:
     from hf_rerank.training.arguments import EmbeddingTrainingArguments
     from hf_rerank.training.run_embedding import EmbeddingDataArguments, EmbeddingModelArguments, train_embedding
 
-    return run_training(args, (EmbeddingModelArguments, EmbeddingDataArguments, EmbeddingTrainingArguments),
-                        train_embedding, "hf-rerank train-embedding")
+    return run_training(
+        args,
+        (EmbeddingModelArguments, EmbeddingDataArguments, EmbeddingTrainingArguments),
+        train_embedding,
+        "hf-rerank train-embedding",
+    )
 
 
 def add_card(subparsers) -> None:
@@ -620,28 +825,43 @@ def add_card(subparsers) -> None:
         "card",
         help="write a run's model card (README.md with Hub metadata, figures), or regenerate model_cards/",
         description="Write OUTPUT_DIR/README.md (YAML metadata with model-index, usage, evaluation protocol and "
-                    "table, training details, training-dynamics figure) from what a training run wrote. With "
-                    "--all-offline, regenerate the cards of every offline recipe config into model_cards/.",
+        "table, training details, training-dynamics figure) from what a training run wrote. With "
+        "--all-offline, regenerate the cards of every offline recipe config into model_cards/.",
         epilog="examples:\n"
-               "  hf-rerank card outputs/offline_minilm_dl20_lion\n"
-               "  hf-rerank card outputs/x --model-id me/my-reranker --into /tmp/card\n"
-               "  hf-rerank card --all-offline        # recipes/configs/offline_*.yaml, paper2_offline.yaml -> model_cards/",
+        "  hf-rerank card outputs/offline_minilm_dl20_lion\n"
+        "  hf-rerank card outputs/x --model-id me/my-reranker --into /tmp/card\n"
+        "  hf-rerank card --all-offline        # recipes/configs/offline_*.yaml, paper2_offline.yaml -> model_cards/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("output_dir", nargs="?", metavar="OUTPUT_DIR", help="a training run's output directory")
-    parser.add_argument("--all-offline", action="store_true",
-                        help="regenerate model_cards/<config>/ for every offline config whose run exists")
-    parser.add_argument("--configs", default="recipes/configs", metavar="DIR",
-                        help="where --all-offline finds the configs (default: recipes/configs)")
-    parser.add_argument("--into", metavar="DIR", help="write the card there (default: OUTPUT_DIR; with --all-offline: model_cards)")
+    parser.add_argument(
+        "--all-offline",
+        action="store_true",
+        help="regenerate model_cards/<config>/ for every offline config whose run exists",
+    )
+    parser.add_argument(
+        "--configs",
+        default="recipes/configs",
+        metavar="DIR",
+        help="where --all-offline finds the configs (default: recipes/configs)",
+    )
+    parser.add_argument(
+        "--into", metavar="DIR", help="write the card there (default: OUTPUT_DIR; with --all-offline: model_cards)"
+    )
     add_card_options(parser)
     parser.set_defaults(handler=run_card)
 
 
 def add_card_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kind", choices=("auto", "cross-encoder", "embedding"), default="auto",
-                        help="auto: from the checkpoint's config (default: auto)")
-    parser.add_argument("--license", help="licence to declare (default: the base model's, read from its card when on this machine)")
+    parser.add_argument(
+        "--kind",
+        choices=("auto", "cross-encoder", "embedding"),
+        default="auto",
+        help="auto: from the checkpoint's config (default: auto)",
+    )
+    parser.add_argument(
+        "--license", help="licence to declare (default: the base model's, read from its card when on this machine)"
+    )
     parser.add_argument("--language", nargs="+", default=["en"], help="language code(s) of the data (default: en)")
 
 
@@ -661,7 +881,9 @@ def offline_runs(configs):
             raise ValueError(f"{path}: no output_dir, so no run to make a card of")
         output_dir = Path(config["output_dir"])
         variants = config.get("variants") or {}
-        runs += [(f"{path.stem}-{name}", output_dir / name) for name in variants] if variants else [(path.stem, output_dir)]
+        runs += (
+            [(f"{path.stem}-{name}", output_dir / name) for name in variants] if variants else [(path.stem, output_dir)]
+        )
     if not runs:
         raise ValueError(f"{configs}: no offline configs (offline_*.yaml, *_offline.yaml)")
     return runs
@@ -676,7 +898,9 @@ def run_card(args: argparse.Namespace) -> int:
         raise ValueError("give either OUTPUT_DIR or --all-offline")
     if not args.all_offline:
         kind = detect_kind(Path(args.output_dir)) if args.kind == "auto" else args.kind
-        path = write_model_card(args.output_dir, kind=kind, license=args.license, language=args.language, into=args.into)
+        path = write_model_card(
+            args.output_dir, kind=kind, license=args.license, language=args.language, into=args.into
+        )
         print(f"wrote {path}")
         return 0
     into, missing = Path(args.into or "model_cards"), []
@@ -685,7 +909,8 @@ def run_card(args: argparse.Namespace) -> int:
             missing.append(f"{name}: {output_dir} has no metrics.json (run its recipe first)")
             continue
         kind = detect_kind(output_dir) if args.kind == "auto" else args.kind
-        print(f"wrote {write_model_card(output_dir, kind=kind, license=args.license, language=args.language, into=into / name)}")
+        path = write_model_card(output_dir, kind=kind, license=args.license, language=args.language, into=into / name)
+        print(f"wrote {path}")
     for line in missing:
         print(f"hf-rerank: skipped {line}", file=sys.stderr)
     return 1 if missing else 0
@@ -696,20 +921,26 @@ def add_publish(subparsers) -> None:
         "publish",
         help="push a training run (model, card, figures; optionally its checkpoints) to the Hugging Face Hub",
         description="Create the repository (private unless --public) and push the run's final model, a freshly "
-                    "rendered model card and its figures in one commit; with --checkpoints, each checkpoint-<step>/ "
-                    "to its own branch. An existing repository whose main branch holds files is refused unless "
-                    "--allow-overwrite. The token comes from HF_TOKEN or `hf auth login` and is never printed.",
+        "rendered model card and its figures in one commit; with --checkpoints, each checkpoint-<step>/ "
+        "to its own branch. An existing repository whose main branch holds files is refused unless "
+        "--allow-overwrite. The token comes from HF_TOKEN or `hf auth login` and is never printed.",
         epilog="examples:\n"
-               "  hf-rerank publish outputs/offline_minilm_dl20_lion --repo-id me/minilm-dl20-lion\n"
-               "  hf-rerank publish outputs/run --repo-id me/run --checkpoints --dry-run /tmp/tree   # nothing is sent",
+        "  hf-rerank publish outputs/offline_minilm_dl20_lion --repo-id me/minilm-dl20-lion\n"
+        "  hf-rerank publish outputs/run --repo-id me/run --checkpoints --dry-run /tmp/tree   # nothing is sent",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", metavar="PATH", help="a training run's output directory")
     parser.add_argument("--repo-id", required=True, metavar="ID", help="owner/name (or name, in the token's namespace)")
     parser.add_argument("--public", action="store_true", help="create the repository public (default: private)")
-    parser.add_argument("--allow-overwrite", action="store_true", help="replace the files of a repository that already has some")
-    parser.add_argument("--checkpoints", action="store_true", help="also push each checkpoint-<step>/ to branch checkpoint-<step>")
-    parser.add_argument("--dry-run", metavar="DIR", help="write the trees that would be pushed to DIR/<branch>/ and send nothing")
+    parser.add_argument(
+        "--allow-overwrite", action="store_true", help="replace the files of a repository that already has some"
+    )
+    parser.add_argument(
+        "--checkpoints", action="store_true", help="also push each checkpoint-<step>/ to branch checkpoint-<step>"
+    )
+    parser.add_argument(
+        "--dry-run", metavar="DIR", help="write the trees that would be pushed to DIR/<branch>/ and send nothing"
+    )
     add_card_options(parser)
     parser.set_defaults(handler=run_publish)
 
@@ -718,9 +949,17 @@ def run_publish(args: argparse.Namespace) -> int:
     from hf_rerank.hub.publisher import PublishError, publish
 
     try:
-        result = publish(args.path, args.repo_id, private=not args.public, allow_overwrite=args.allow_overwrite,
-                         checkpoints=args.checkpoints, dry_run=args.dry_run,
-                         kind=None if args.kind == "auto" else args.kind, license=args.license, language=args.language)
+        result = publish(
+            args.path,
+            args.repo_id,
+            private=not args.public,
+            allow_overwrite=args.allow_overwrite,
+            checkpoints=args.checkpoints,
+            dry_run=args.dry_run,
+            kind=None if args.kind == "auto" else args.kind,
+            license=args.license,
+            language=args.language,
+        )
     except PublishError as error:
         print(f"hf-rerank: error: {error}", file=sys.stderr)
         return 2
@@ -756,7 +995,9 @@ def main(argv: list[str] | None = None) -> int:
     if rest and args.command not in ("train", "train-embedding"):
         make_parser().error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="hf-rerank: %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="hf-rerank: %(levelname)s: %(message)s"
+    )
     for noisy in ("httpx", "urllib3", "numba", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from hf_rerank.data.formats import DataFormatError
@@ -765,7 +1006,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.handler(args)
-    except (DataFormatError, SourceUnavailableError, ModelUnavailableError, FileNotFoundError, KeyError, ValueError) as error:
+    except (
+        DataFormatError,
+        SourceUnavailableError,
+        ModelUnavailableError,
+        FileNotFoundError,
+        KeyError,
+        ValueError,
+    ) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"hf-rerank: error: {message}", file=sys.stderr)
         return 2

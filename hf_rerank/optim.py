@@ -60,6 +60,7 @@ __all__ = [
 # Parameter groups
 # ---------------------------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=None)
 def _norm_layer_types() -> tuple[type, ...]:
     types: list[type] = [nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.batchnorm._NormBase]
@@ -116,6 +117,7 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 # ---------------------------------------------------------------------------------------------
 # Spec
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class OptimizerSpec:
@@ -219,6 +221,7 @@ class OptimizerSpec:
 # ---------------------------------------------------------------------------------------------
 # Optimizer
 # ---------------------------------------------------------------------------------------------
+
 
 def _triton_unavailable_reason(params: list[torch.Tensor] | None) -> str | None:
     """Why lion-pytorch's Triton kernel cannot be used here (None if it can).
@@ -342,8 +345,12 @@ def build_optimizer(model: nn.Module, spec: OptimizerSpec) -> torch.optim.Optimi
                 optimizer = _lion(Lion, groups, lr, betas, wd, use_triton=True)
             except (Exception, SystemExit) as exc:  # lion_pytorch.triton exit()s when triton is missing
                 implementation = _lion_fallback(spec)
-                logger.warning("Lion: Triton kernel could not be loaded (%s: %s); using %s instead",
-                               type(exc).__name__, exc, implementation)
+                logger.warning(
+                    "Lion: Triton kernel could not be loaded (%s: %s); using %s instead",
+                    type(exc).__name__,
+                    exc,
+                    implementation,
+                )
         if optimizer is None:
             if implementation == "lion-pytorch foreach":
                 optimizer = _lion(ForeachLion, groups, lr, betas, wd)
@@ -351,24 +358,40 @@ def build_optimizer(model: nn.Module, spec: OptimizerSpec) -> torch.optim.Optimi
                 optimizer = _lion(Lion, groups, lr, betas, wd, use_triton=False)
     else:
         fused = implementation.endswith("(fused)")
-        optimizer = torch.optim.AdamW(groups, lr=lr, betas=betas, eps=spec.eps, weight_decay=wd,
-                                      foreach=False if fused else implementation.endswith("(foreach)"),
-                                      fused=fused)
+        optimizer = torch.optim.AdamW(
+            groups,
+            lr=lr,
+            betas=betas,
+            eps=spec.eps,
+            weight_decay=wd,
+            foreach=False if fused else implementation.endswith("(foreach)"),
+            fused=fused,
+        )
 
     counts = _group_counts(groups)
     if spec.lion_scaling is not None:
         logger.info(
-            "Lion scaling k=%g: AdamW-style lr=%g, weight_decay=%g -> Lion lr=%g, weight_decay=%g "
-            "(lr*wd=%g unchanged)",
-            spec.lion_scaling, spec.lr, spec.weight_decay, lr, wd, lr * wd,
+            "Lion scaling k=%g: AdamW-style lr=%g, weight_decay=%g -> Lion lr=%g, weight_decay=%g (lr*wd=%g unchanged)",
+            spec.lion_scaling,
+            spec.lr,
+            spec.weight_decay,
+            lr,
+            wd,
+            lr * wd,
         )
     logger.info(
         "optimizer %s [%s]: lr=%g, weight_decay=%g, betas=%s%s; %d tensors (%d elements) with decay, "
         "%d tensors (%d elements) without",
-        spec.name, implementation, lr, wd, tuple(betas),
+        spec.name,
+        implementation,
+        lr,
+        wd,
+        tuple(betas),
         f", eps={spec.eps:g}" if spec.name == "adamw" else "",
-        counts["n_params_decay"], counts["n_elements_decay"],
-        counts["n_params_no_decay"], counts["n_elements_no_decay"],
+        counts["n_params_decay"],
+        counts["n_elements_decay"],
+        counts["n_params_no_decay"],
+        counts["n_elements_no_decay"],
     )
     return optimizer
 
@@ -376,6 +399,7 @@ def build_optimizer(model: nn.Module, spec: OptimizerSpec) -> torch.optim.Optimi
 # ---------------------------------------------------------------------------------------------
 # Scheduler
 # ---------------------------------------------------------------------------------------------
+
 
 class SchedulerBindingError(RuntimeError):
     """The LR scheduler drives another optimizer than the one that trains."""

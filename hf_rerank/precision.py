@@ -94,15 +94,19 @@ def choose_precision(requested: str, device_type: str) -> Precision:
     if requested == "auto":
         if native:
             return Precision("bf16", requested, device_type, f"auto: bf16, native on this {device_type} ({hardware})")
-        return Precision("fp32", requested, device_type,
-                         f"auto: fp32, this {device_type} has no native bf16 ({hardware})")
+        return Precision(
+            "fp32", requested, device_type, f"auto: fp32, this {device_type} has no native bf16 ({hardware})"
+        )
     if requested == "bf16" and not native:
         raise PrecisionError(
             f"bf16 was asked for, but this {device_type} has no native bf16 ({hardware}); it would be emulated, "
-            "60-100x slower than fp32 on a CPU. Use --precision auto (fp32 here, bf16 where native) or --precision fp32")
+            "60-100x slower than fp32 on a CPU. Use --precision auto (fp32 here, bf16 where native) or --precision fp32"
+        )
     if requested == "fp16" and device_type != "cuda":
-        raise PrecisionError(f"fp16 was asked for on {device_type}: fp16 is for CUDA devices only. "
-                             "Use --precision auto or --precision fp32")
+        raise PrecisionError(
+            f"fp16 was asked for on {device_type}: fp16 is for CUDA devices only. "
+            "Use --precision auto or --precision fp32"
+        )
     return Precision(requested, requested, device_type, f"{requested}, as asked ({hardware})")
 
 

@@ -28,8 +28,11 @@ OFFLINE_CONFIG = CONFIGS / "offline_minilm_dl20_lion.yaml"
 
 
 def make_parser() -> HfArgumentParser:
-    return HfArgumentParser((ModelArguments, DataArguments, CrossEncoderTrainingArguments), description=__doc__,
-                            epilog="Configs: " + ", ".join(sorted(p.name for p in CONFIGS.glob("*.yaml"))))
+    return HfArgumentParser(
+        (ModelArguments, DataArguments, CrossEncoderTrainingArguments),
+        description=__doc__,
+        epilog="Configs: " + ", ".join(sorted(p.name for p in CONFIGS.glob("*.yaml"))),
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -41,8 +44,13 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         return train_cross_encoder(model_args, data_args, training_args)
     except SourceUnavailableError as error:
-        raise SystemExit(f"{error}\n\nMS MARCO cannot be reached from here. Train offline on TREC DL 2020 instead:\n"
-                         f"  accelerate launch recipes/ce_lion.py --config {OFFLINE_CONFIG.relative_to(Path.cwd()) if OFFLINE_CONFIG.is_relative_to(Path.cwd()) else OFFLINE_CONFIG}") from None
+        offline_config = (
+            OFFLINE_CONFIG.relative_to(Path.cwd()) if OFFLINE_CONFIG.is_relative_to(Path.cwd()) else OFFLINE_CONFIG
+        )
+        raise SystemExit(
+            f"{error}\n\nMS MARCO cannot be reached from here. Train offline on TREC DL 2020 instead:\n"
+            f"  accelerate launch recipes/ce_lion.py --config {offline_config}"
+        ) from None
 
 
 if __name__ == "__main__":

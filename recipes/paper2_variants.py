@@ -1,4 +1,5 @@
-"""Fine-tune an embedding model in several variants and compare them with the base: the second seed paper (arXiv 2506.18535).
+"""Fine-tune an embedding model in several variants and compare them with the base: the second seed
+paper (arXiv 2506.18535).
 
     python recipes/paper2_variants.py --config recipes/configs/paper2_offline.yaml
     python recipes/paper2_variants.py --config recipes/configs/paper2_offline.yaml --variants full_random --max_steps 10
@@ -55,10 +56,17 @@ logger = logging.getLogger("hf_rerank")
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="Configs: " + ", ".join(sorted(p.name for p in CONFIGS.glob("paper2_*.yaml"))))
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"YAML config (default: {DEFAULT_CONFIG.name})")
-    parser.add_argument("--variants", help="comma-separated subset of the config's variants (default: all); base is always evaluated")
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Configs: " + ", ".join(sorted(p.name for p in CONFIGS.glob("paper2_*.yaml"))),
+    )
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help=f"YAML config (default: {DEFAULT_CONFIG.name})"
+    )
+    parser.add_argument(
+        "--variants", help="comma-separated subset of the config's variants (default: all); base is always evaluated"
+    )
     return parser
 
 
@@ -94,31 +102,61 @@ def significance_vs_base(rows: list[dict], per_query: dict[str, dict]) -> None:
             for row in rows[1:]:
                 result = results[row["variant"]]
                 row.setdefault("significance_vs_base", {}).setdefault(evaluation, {})[metric] = {
-                    "delta": result.delta, "p_t_test": result.p_value, "p_holm": result.p_holm}
+                    "delta": result.delta,
+                    "p_t_test": result.p_value,
+                    "p_holm": result.p_holm,
+                }
 
 
 def read_per_query(output_dir: Path, evaluations: list[str]) -> dict[str, dict]:
-    return {name: json.loads((output_dir / f"eval_{name}" / "metrics.json").read_text())["per_query"] for name in evaluations}
+    return {
+        name: json.loads((output_dir / f"eval_{name}" / "metrics.json").read_text())["per_query"]
+        for name in evaluations
+    }
 
 
 def table(rows: list[dict], eval_name: str) -> str:
     """Markdown table: rerank and dense metrics (with Holm-corrected p vs base), times, parameters, space numbers."""
     dense = f"{eval_name}_dense"
-    header = (["variant"] + [f"{eval_name} {m}" for m in TABLE_METRICS] + [f"dense {m}" for m in DENSE_METRICS]
-              + ["train s", "inference s", "trainable params", "anisotropy", "eff. rank", "alignment", "uniformity"])
+    header = (
+        ["variant"]
+        + [f"{eval_name} {m}" for m in TABLE_METRICS]
+        + [f"dense {m}" for m in DENSE_METRICS]
+        + ["train s", "inference s", "trainable params", "anisotropy", "eff. rank", "alignment", "uniformity"]
+    )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
+
         def cell(evaluation, metric):
             value = row["eval"][evaluation][metric]
             test = row.get("significance_vs_base", {}).get(evaluation, {}).get(metric)
-            return f"{value:.4f}" + ("" if test is None else f" (p={test['p_holm']:.3g}{'*' if test['p_holm'] < 0.05 else ''})")
+            return f"{value:.4f}" + (
+                "" if test is None else f" (p={test['p_holm']:.3g}{'*' if test['p_holm'] < 0.05 else ''})"
+            )
+
         space = row["embedding_space"]
-        lines.append("| " + " | ".join([
-            row["variant"], *(cell(eval_name, m) for m in TABLE_METRICS), *(cell(dense, m) for m in DENSE_METRICS),
-            f"{row['train_seconds']:.0f}", f"{sum(row['inference_seconds'].values()):.0f}", f"{row['trainable_parameters']:,}",
-            f"{space['anisotropy']:.3f}", f"{space['effective_rank']:.1f}", f"{space['alignment']:.3f}", f"{space['uniformity']:.3f}",
-        ]) + " |")
-    return "\n".join(lines) + "\n\np: paired t-test against base over queries, Holm-corrected across variants; * p < 0.05.\n"
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["variant"],
+                    *(cell(eval_name, m) for m in TABLE_METRICS),
+                    *(cell(dense, m) for m in DENSE_METRICS),
+                    f"{row['train_seconds']:.0f}",
+                    f"{sum(row['inference_seconds'].values()):.0f}",
+                    f"{row['trainable_parameters']:,}",
+                    f"{space['anisotropy']:.3f}",
+                    f"{space['effective_rank']:.1f}",
+                    f"{space['alignment']:.3f}",
+                    f"{space['uniformity']:.3f}",
+                ]
+            )
+            + " |"
+        )
+    return (
+        "\n".join(lines)
+        + "\n\np: paired t-test against base over queries, Holm-corrected across variants; * p < 0.05.\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -135,7 +173,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     def arguments(name: str, settings: dict):
         model_args, data_args, training_args = hf_parser().parse_args_into_dataclasses(
-            args=config_to_argv({**shared, **settings}, str(options.config)) + overrides)
+            args=config_to_argv({**shared, **settings}, str(options.config)) + overrides
+        )
         root = Path(training_args.output_dir)
         training_args.output_dir = str(root / name)
         return root, model_args, data_args, training_args
@@ -146,13 +185,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
     try:
         if training_args.process_index == 0:
             base_dir = Path(training_args.output_dir)
-            encoder = BiEncoder.from_pretrained(model_args.model_name_or_path, max_length=training_args.max_length,
-                                                precision=training_args.compute_precision)
+            encoder = BiEncoder.from_pretrained(
+                model_args.model_name_or_path,
+                max_length=training_args.max_length,
+                precision=training_args.compute_precision,
+            )
             base = evaluate_embedding_model(encoder, data_args, base_dir, model_name=model_args.model_name_or_path)
-            rows.append({"variant": "base", "eval": base["eval"], "train_seconds": 0.0,
-                         "inference_seconds": base["inference_seconds"], "trainable_parameters": 0,
-                         "total_parameters": sum(p.numel() for p in encoder.model.parameters()),
-                         "embedding_space": base["embedding_space"], "lora": None, "settings": {}})
+            rows.append(
+                {
+                    "variant": "base",
+                    "eval": base["eval"],
+                    "train_seconds": 0.0,
+                    "inference_seconds": base["inference_seconds"],
+                    "trainable_parameters": 0,
+                    "total_parameters": sum(p.numel() for p in encoder.model.parameters()),
+                    "embedding_space": base["embedding_space"],
+                    "lora": None,
+                    "settings": {},
+                }
+            )
             per_query["base"] = base["per_query"]
             spaces["base"] = base_dir / "space_embeddings.npz"
         for name, settings in variants.items():
@@ -160,17 +211,27 @@ def main(argv: list[str] | None = None) -> list[dict]:
             summary = train_embedding(model_args, data_args, training_args)
             if training_args.process_index == 0:
                 output_dir = Path(training_args.output_dir)
-                rows.append({"variant": name, "eval": summary["eval"], "train_seconds": summary["train_seconds"],
-                             "inference_seconds": summary["inference_seconds"],
-                             "trainable_parameters": summary["trainable_parameters"],
-                             "total_parameters": summary["total_parameters"], "embedding_space": summary["embedding_space"],
-                             "lora": summary["lora"], "settings": settings,
-                             "regressed_at_steps": summary["regressed_at_steps"]})
+                rows.append(
+                    {
+                        "variant": name,
+                        "eval": summary["eval"],
+                        "train_seconds": summary["train_seconds"],
+                        "inference_seconds": summary["inference_seconds"],
+                        "trainable_parameters": summary["trainable_parameters"],
+                        "total_parameters": summary["total_parameters"],
+                        "embedding_space": summary["embedding_space"],
+                        "lora": summary["lora"],
+                        "settings": settings,
+                        "regressed_at_steps": summary["regressed_at_steps"],
+                    }
+                )
                 per_query[name] = read_per_query(output_dir, evaluations)
                 spaces[name] = output_dir / "space_embeddings.npz"
     except SourceUnavailableError as error:
-        raise SystemExit(f"{error}\n\nMS MARCO cannot be reached from here. Run the offline variants instead:\n"
-                         f"  python recipes/paper2_variants.py --config {OFFLINE_CONFIG}") from None
+        raise SystemExit(
+            f"{error}\n\nMS MARCO cannot be reached from here. Run the offline variants instead:\n"
+            f"  python recipes/paper2_variants.py --config {OFFLINE_CONFIG}"
+        ) from None
     if training_args.process_index != 0:
         return []
     per_query["base"] = read_per_query(root / "base", evaluations)
@@ -185,8 +246,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from hf_rerank.analysis.umap_figure import umap_figure
 
     embeddings = {name: tuple(np.load(path)[key] for key in ("queries", "passages")) for name, path in spaces.items()}
-    umap_figure(embeddings, root / "umap.png", title=f"UMAP of {len(embeddings['base'][0])} {data_args.eval_name} "
-                "(query, positive) pairs per model", stats={row["variant"]: row["embedding_space"] for row in rows})
+    umap_figure(
+        embeddings,
+        root / "umap.png",
+        title=f"UMAP of {len(embeddings['base'][0])} {data_args.eval_name} (query, positive) pairs per model",
+        stats={row["variant"]: row["embedding_space"] for row in rows},
+    )
     print(f"wrote {root / 'variants.json'}, {root / 'variants.md'} and {root / 'umap.png'}")
     return rows
 

@@ -43,7 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA, help=f"the TREC DL directory (default: {DATA})")
     parser.add_argument("--output", type=Path, default=ROOT / "outputs" / "distill-data", help="where to write")
-    parser.add_argument("--depth", type=int, default=100, help="BM25 candidates scored per DL20/DL22 query (default: 100)")
+    parser.add_argument(
+        "--depth", type=int, default=100, help="BM25 candidates scored per DL20/DL22 query (default: 100)"
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--precision", default="auto")
     return parser.parse_args(argv)
@@ -68,13 +70,21 @@ def main(argv: list[str] | None = None) -> dict:
         record["files"][name] = {"what": what, "queries": len(run), "passages": sum(map(len, run.values()))}
 
     scored20 = score_run(dl20, "bm25", model, depth=args.depth, batch_size=args.batch_size)
-    fused = fuse_runs({"bi-encoder": scored20.run, **{name: dl20.run(name) for name in DL20_FUSED}}, method="wsum", norm="min-max")
-    save("teacher-dl20.run", normalise_run(fused, "min-max"),
-         f"DL20: wsum (equal weights) of min-max normalised {BI_ENCODER} over BM25 top-{args.depth}, "
-         + ", ".join(DL20_FUSED))
+    fused = fuse_runs(
+        {"bi-encoder": scored20.run, **{name: dl20.run(name) for name in DL20_FUSED}}, method="wsum", norm="min-max"
+    )
+    save(
+        "teacher-dl20.run",
+        normalise_run(fused, "min-max"),
+        f"DL20: wsum (equal weights) of min-max normalised {BI_ENCODER} over BM25 top-{args.depth}, "
+        + ", ".join(DL20_FUSED),
+    )
     scored22 = score_run(dl22, "bm25", model, depth=args.depth, batch_size=args.batch_size)
-    save("teacher-dl22.run", normalise_run(scored22.run, "min-max"),
-         f"DL22 (unjudged): {BI_ENCODER} over BM25 top-{args.depth}, min-max normalised")
+    save(
+        "teacher-dl22.run",
+        normalise_run(scored22.run, "min-max"),
+        f"DL22 (unjudged): {BI_ENCODER} over BM25 top-{args.depth}, min-max normalised",
+    )
 
     record["seconds"] = round(time.perf_counter() - started, 1)
     (args.output / "teachers.json").write_text(json.dumps(record, indent=2) + "\n")

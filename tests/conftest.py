@@ -28,7 +28,8 @@ def trec_dl() -> Path:
 
 @pytest.fixture(scope="module")
 def one_thread():
-    """One intra-op thread for a test module of tiny matmuls: on a shared 2-core machine more threads only add contention."""
+    """One intra-op thread for a test module of tiny matmuls: on a shared 2-core machine more threads
+    only add contention."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -37,8 +38,15 @@ def one_thread():
 
 # Tiny random-initialised checkpoints (bundled MiniLM tokenizer, 2-layer 32-dim BERT).
 def tiny_config(**overrides) -> BertConfig:
-    return BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=64, max_position_embeddings=512, **overrides)
+    return BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        **overrides,
+    )
 
 
 @pytest.fixture(scope="session")

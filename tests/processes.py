@@ -16,8 +16,9 @@ import pytest
 
 def start(command: list[str], **kwargs) -> subprocess.Popen:
     """``subprocess.Popen(command, ...)`` in a new process group, stdout/stderr captured as text."""
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, **kwargs)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs
+    )
 
 
 def stop(process: subprocess.Popen) -> None:

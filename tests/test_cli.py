@@ -13,7 +13,10 @@ def test_first_stage_scores_as_the_data_readme_says(trec_dl, tmp_path, capsys):
     assert main(["evaluate", "--data", str(trec_dl / "dl19"), "--run", "bm25", "--output", str(tmp_path)]) == 0
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert {k: round(v, 4) for k, v in saved["metrics"].items()} == {
-        "ndcg@10": 0.5058, "map@100-l2": 0.2476, "mrr@10-l2": 0.7024, "recall@100-l2": 0.4910,
+        "ndcg@10": 0.5058,
+        "map@100-l2": 0.2476,
+        "mrr@10-l2": 0.7024,
+        "recall@100-l2": 0.4910,
     }
     assert saved["first_stage"] == saved["metrics"]
     assert (saved["model"], saved["run"], saved["depth"], saved["queries"]) == (None, "bm25", 100, 43)
@@ -31,8 +34,24 @@ def test_dl20_and_the_paper_convention(trec_dl, capsys):
 
 
 def test_reranks_with_a_cross_encoder_checkpoint(trec_dl, tiny_cross_encoder_dir, tmp_path, capsys):
-    code = main(["evaluate", "--data", str(trec_dl / "dl19"), "--run", "bm25", "--model", str(tiny_cross_encoder_dir),
-                 "--depth", "5", "--precision", "fp32", "--quiet", "--output", str(tmp_path)])
+    code = main(
+        [
+            "evaluate",
+            "--data",
+            str(trec_dl / "dl19"),
+            "--run",
+            "bm25",
+            "--model",
+            str(tiny_cross_encoder_dir),
+            "--depth",
+            "5",
+            "--precision",
+            "fp32",
+            "--quiet",
+            "--output",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["pairs"] == 43 * 5 and saved["pairs_per_second"] > 0
@@ -46,8 +65,23 @@ def test_reranks_with_a_cross_encoder_checkpoint(trec_dl, tiny_cross_encoder_dir
 @pytest.mark.slow
 def test_bundled_minilm_bi_encoder_on_dl19(trec_dl, tmp_path):
     """all-MiniLM-L6-v2 reranking DL19 BM25 top-100: sentence-transformers gives nDCG@10 0.6424 on this input."""
-    assert main(["evaluate", "--data", str(trec_dl / "dl19"), "--run", "bm25", "--model",
-                 "sentence-transformers/all-MiniLM-L6-v2", "--quiet", "--output", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(trec_dl / "dl19"),
+                "--run",
+                "bm25",
+                "--model",
+                "sentence-transformers/all-MiniLM-L6-v2",
+                "--quiet",
+                "--output",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["metrics"]["ndcg@10"] == pytest.approx(0.6424, abs=0.005)
     assert saved["significance"]["ndcg@10"]["p_t_test"] < 0.05
@@ -91,7 +125,14 @@ def test_train_embedding_help_lists_the_lora_and_loss_arguments(capsys):
 
     assert main(["train-embedding", "--help"]) == 0
     shown = capsys.readouterr().out
-    for flag in ("--lora_r", "--lora_target_modules", "--negatives", "--mine_window", "--temperature", "--retrieval_data"):
+    for flag in (
+        "--lora_r",
+        "--lora_target_modules",
+        "--negatives",
+        "--mine_window",
+        "--temperature",
+        "--retrieval_data",
+    ):
         assert flag in shown
 
 
@@ -115,8 +156,24 @@ def test_overwrite_replaces_both_files_together(tmp_path):
     assert main(["evaluate", "--data", "sample", "--run", "bm25", "--quiet", "--output", str(out)]) == 0
     (out / "notes.txt").write_text("mine")
     assert main(["evaluate", "--data", "sample", "--run", "bm25", "--quiet", "--output", str(out), "--depth", "5"]) == 2
-    assert main(["evaluate", "--data", "sample", "--run", "bm25", "--quiet", "--output", str(out), "--depth", "5",
-                 "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                "sample",
+                "--run",
+                "bm25",
+                "--quiet",
+                "--output",
+                str(out),
+                "--depth",
+                "5",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "metrics.json").read_text())["depth"] == 5
     assert (out / "notes.txt").read_text() == "mine"  # what else the directory holds is kept
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind

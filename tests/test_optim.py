@@ -81,6 +81,7 @@ def names_of(model, params):
 
 # -- parameter groups --------------------------------------------------------------------------
 
+
 def test_parameter_groups_split_by_module_type_and_shape():
     model = tiny()
     groups = parameter_groups(model, 0.05)
@@ -116,6 +117,7 @@ def test_optimizer_param_groups(spec):
 
 # -- spec and Lion scaling ---------------------------------------------------------------------
 
+
 def test_lion_scaling_converts_adamw_hyperparameters(caplog):
     spec = OptimizerSpec("lion", lr=2e-5, weight_decay=0.01, lion_scaling=5)
     assert spec.effective_lr == pytest.approx(4e-6, rel=1e-12)
@@ -136,16 +138,19 @@ def test_lion_scaling_one_is_identity():
     assert (spec.effective_lr, spec.effective_weight_decay) == (1e-4, 0.1)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(name="lion", lion_scaling=0.5), ">= 1"),
-    (dict(name="lion", lion_scaling=float("nan")), ">= 1"),
-    (dict(name="adamw", lion_scaling=3), "only valid with the Lion"),
-    (dict(name="adamw", use_triton=True), "only valid with the Lion"),
-    (dict(name="sgd"), "unknown optimizer"),
-    (dict(name="lion", lr=0.0), "lr"),
-    (dict(name="lion", weight_decay=-1.0), "weight_decay"),
-    (dict(name="adamw", betas=(0.9, 1.5)), "betas"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="lion", lion_scaling=0.5), ">= 1"),
+        (dict(name="lion", lion_scaling=float("nan")), ">= 1"),
+        (dict(name="adamw", lion_scaling=3), "only valid with the Lion"),
+        (dict(name="adamw", use_triton=True), "only valid with the Lion"),
+        (dict(name="sgd"), "unknown optimizer"),
+        (dict(name="lion", lr=0.0), "lr"),
+        (dict(name="lion", weight_decay=-1.0), "weight_decay"),
+        (dict(name="adamw", betas=(0.9, 1.5)), "betas"),
+    ],
+)
 def test_spec_rejects(kwargs, match):
     with pytest.raises(ValueError, match=match):
         OptimizerSpec(**kwargs)
@@ -196,6 +201,7 @@ def test_triton_requested_on_cpu_warns_and_falls_back(caplog):
 
 
 # -- the Lion update and weight decay ----------------------------------------------------------
+
 
 class Pair(nn.Module):
     def __init__(self):
@@ -275,6 +281,7 @@ def test_foreach_lion_skips_groups_without_gradients():
 
 # -- state dict --------------------------------------------------------------------------------
 
+
 @ALL_SPECS
 def test_state_dict_round_trip(spec):
     base = tiny()
@@ -307,6 +314,7 @@ def test_state_dict_round_trip(spec):
 
 
 # -- schedulers --------------------------------------------------------------------------------
+
 
 class Wrapped(torch.optim.Optimizer):
     """Stands in for accelerate's AcceleratedOptimizer (the real optimizer in ``.optimizer``)."""

@@ -22,7 +22,9 @@ def test_auto_is_bf16_exactly_where_native(native):
     assert choice.name == ("bf16" if native else "fp32")
     assert choice.dtype == (torch.bfloat16 if native else torch.float32)
     assert choice.requested == "auto" and choice.device_type == "cpu"
-    assert choice.reason.startswith("auto: bf16, native on this cpu" if native else "auto: fp32, this cpu has no native bf16")
+    assert choice.reason.startswith(
+        "auto: bf16, native on this cpu" if native else "auto: fp32, this cpu has no native bf16"
+    )
     assert "CPU flags: " in choice.reason
 
 

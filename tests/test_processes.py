@@ -39,6 +39,7 @@ def test_time_out_kills_the_grandchildren_too(tmp_path):
 
 
 def test_run_returns_what_the_child_printed():
-    done = processes.run([sys.executable, "-c", "import sys; print(sys.stdin.read().upper()); sys.exit(3)"],
-                         timeout=60, input="abc")
+    done = processes.run(
+        [sys.executable, "-c", "import sys; print(sys.stdin.read().upper()); sys.exit(3)"], timeout=60, input="abc"
+    )
     assert (done.returncode, done.stdout.strip()) == (3, "ABC")

@@ -65,8 +65,11 @@ def default_metric(log_history: Sequence[Mapping]) -> str | None:
 
 
 def _series(log_history: Sequence[Mapping], key: str) -> Series:
-    points = sorted((int(entry["step"]), float(entry[key])) for entry in log_history
-                    if isinstance(entry.get(key), (int, float)) and math.isfinite(entry[key]))
+    points = sorted(
+        (int(entry["step"]), float(entry[key]))
+        for entry in log_history
+        if isinstance(entry.get(key), (int, float)) and math.isfinite(entry[key])
+    )
     return [step for step, _ in points], [value for _, value in points]
 
 
@@ -102,8 +105,9 @@ def training_dynamics(log_history: Sequence[Mapping], metric: str | None = None)
     return dynamics
 
 
-def plot_training_dynamics(log_history: Sequence[Mapping], path: str | os.PathLike, *, metric: str | None = None,
-                           title: str | None = None):
+def plot_training_dynamics(
+    log_history: Sequence[Mapping], path: str | os.PathLike, *, metric: str | None = None, title: str | None = None
+):
     """Draw loss, learning rate and ``metric`` against step; write a PNG atomically.
 
     Args:
@@ -127,8 +131,11 @@ def plot_training_dynamics(log_history: Sequence[Mapping], path: str | os.PathLi
     panels = [
         (loss_axes, "loss", [(dynamics.loss, "training loss", "-"), (dynamics.eval_loss, "held-out loss", "o--")]),
         (lr_axes, "learning rate", [(dynamics.learning_rate, "learning rate", "-")]),
-        (metric_axes, dynamics.metric_name.removeprefix("eval_") if dynamics.metric_name else "evaluation metric",
-         [(dynamics.metric, dynamics.metric_name or "", "o-")]),
+        (
+            metric_axes,
+            dynamics.metric_name.removeprefix("eval_") if dynamics.metric_name else "evaluation metric",
+            [(dynamics.metric, dynamics.metric_name or "", "o-")],
+        ),
     ]
     for axes, label, lines in panels:
         drawn = [(series, name, style) for series, name, style in lines if series[0]]

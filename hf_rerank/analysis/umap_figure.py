@@ -168,9 +168,18 @@ def plot_umap_panels(
         axes.set_title(f"{name} ({query_xy.shape[0]} pairs)", fontsize=10)
         if stats is not None:
             text = "\n".join(f"{label} {stats[name][key]:.3f}" for key, label in PANEL_STATS.items())
-            axes.text(0.02, 0.98, text, transform=axes.transAxes, va="top", ha="left", fontsize=7, family="monospace",
-                      bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.7, "edgecolor": "lightgrey"})
-    for axes in grid.flat[len(checked):]:
+            axes.text(
+                0.02,
+                0.98,
+                text,
+                transform=axes.transAxes,
+                va="top",
+                ha="left",
+                fontsize=7,
+                family="monospace",
+                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.7, "edgecolor": "lightgrey"},
+            )
+    for axes in grid.flat[len(checked) :]:
         axes.set_visible(False)
     for axes in grid.flat:
         axes.set_xlim(x_limits)

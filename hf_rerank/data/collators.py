@@ -59,7 +59,8 @@ class CrossEncoderCollator:
         specials = self.tokenizer.num_special_tokens_to_add(pair=True)
         if self.max_length < specials + 2:
             raise ValueError(
-                f"max_length must hold {specials} special tokens plus a query and a passage token, got {self.max_length}"
+                f"max_length must hold {specials} special tokens plus a query and a passage token, "
+                f"got {self.max_length}"
             )
 
     def __call__(self, examples: Sequence[PairExample | GroupExample]) -> dict[str, torch.Tensor]:
@@ -82,26 +83,40 @@ class CrossEncoderCollator:
         return {**self._pad(self._encode(qids, pids)), **list_targets(groups)}
 
     def _pad(self, features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        return dict(self.tokenizer.pad(features, padding=True, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt"))
+        return dict(
+            self.tokenizer.pad(features, padding=True, pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
+        )
 
     def _encode(self, qids: list[str], pids: list[str]) -> list[dict[str, list[int]]]:
         """Token lists per row, unpadded (:func:`encode_pairs`), warning once about overlong queries."""
         queries = [_text(self.queries, qid, "query") for qid in qids]
-        rows, overlong = encode_pairs(self.tokenizer, queries, [_text(self.corpus, pid, "passage") for pid in pids],
-                                      self.max_length, self._query_lengths)
+        rows, overlong = encode_pairs(
+            self.tokenizer,
+            queries,
+            [_text(self.corpus, pid, "passage") for pid in pids],
+            self.max_length,
+            self._query_lengths,
+        )
         if overlong and not self._warned_long_query:
             first = overlong[0]
             logger.warning(
                 "query %s is %d tokens, too long to leave room for a passage in max_length=%d; such queries are "
-                "truncated along with their passages (warned once)", qids[first], self._query_lengths[queries[first]],
+                "truncated along with their passages (warned once)",
+                qids[first],
+                self._query_lengths[queries[first]],
                 self.max_length,
             )
             self._warned_long_query = True
         return rows
 
 
-def encode_pairs(tokenizer: PreTrainedTokenizerBase, queries: Sequence[str], passages: Sequence[str], max_length: int,
-                 query_lengths: dict[str, int] | None = None) -> tuple[list[dict[str, list[int]]], list[int]]:
+def encode_pairs(
+    tokenizer: PreTrainedTokenizerBase,
+    queries: Sequence[str],
+    passages: Sequence[str],
+    max_length: int,
+    query_lengths: dict[str, int] | None = None,
+) -> tuple[list[dict[str, list[int]]], list[int]]:
     """Token lists of ``[CLS] query [SEP] passage [SEP]`` rows, unpadded, for training and scoring alike.
 
     The passage is cut to fit ``max_length``, never the query; a query so long that not one
@@ -124,8 +139,9 @@ def encode_pairs(tokenizer: PreTrainedTokenizerBase, queries: Sequence[str], pas
         indices = [i for i, flag in enumerate(overlong) if flag is selected]
         if not indices:
             continue
-        encoded = tokenizer([queries[i] for i in indices], [passages[i] for i in indices],
-                            truncation=strategy, max_length=max_length)
+        encoded = tokenizer(
+            [queries[i] for i in indices], [passages[i] for i in indices], truncation=strategy, max_length=max_length
+        )
         for position, i in enumerate(indices):
             rows[i] = {key: values[position] for key, values in encoded.items()}
     return rows, [i for i, flag in enumerate(overlong) if flag]
@@ -154,7 +170,7 @@ def length_chunks(lengths: Sequence[int], overhead_tokens: int) -> list[list[int
         best[end] = costs[cut[end]]
     chunks, end = [], n
     while end > 0:
-        chunks.append(order[cut[end]:end].tolist())
+        chunks.append(order[cut[end] : end].tolist())
         end = int(cut[end])
     return chunks[::-1]
 
@@ -205,7 +221,9 @@ class BiEncoderCollator:
             return {**self._encode(fields), **list_targets(examples)}
         if not all(isinstance(example, TripletExample) for example in examples):
             kinds = sorted({type(example).__name__ for example in examples})
-            raise TypeError(f"a bi-encoder batch must be all TripletExample or all GroupExample, got {', '.join(kinds)}")
+            raise TypeError(
+                f"a bi-encoder batch must be all TripletExample or all GroupExample, got {', '.join(kinds)}"
+            )
         with_negative = [example.negative is not None for example in examples]
         if any(with_negative) and not all(with_negative):
             raise ValueError("a batch mixes examples with and without negatives")
@@ -231,8 +249,10 @@ class BiEncoderCollator:
         position = torch.empty(len(texts), dtype=torch.int64)
         position[torch.tensor([i for chunk in chunks for i in chunk])] = torch.arange(len(texts))
         return {
-            "chunks": [dict(self.tokenizer.pad([features[i] for i in chunk], padding=True, return_tensors="pt"))
-                       for chunk in chunks],
+            "chunks": [
+                dict(self.tokenizer.pad([features[i] for i in chunk], padding=True, return_tensors="pt"))
+                for chunk in chunks
+            ],
             "rows": {name: position[start:end] for name, start, end in zip(fields, starts, ends)},
         }
 

@@ -70,7 +70,9 @@ class IRCollection:
         """Read a collection directory (layout in the module docstring)."""
         directory = Path(directory)
         if not directory.is_dir():
-            raise FileNotFoundError(f"{directory}: not a directory (expected queries.tsv, collection.tsv, qrels.txt, runs/)")
+            raise FileNotFoundError(
+                f"{directory}: not a directory (expected queries.tsv, collection.tsv, qrels.txt, runs/)"
+            )
         queries_path = _first_existing(directory, QUERY_FILES)
         corpus_path = _first_existing(directory, CORPUS_FILES)
         sources = {"queries": str(queries_path), "corpus": str(corpus_path)}
@@ -108,7 +110,10 @@ class IRCollection:
             {qid: text for qid, text in self.queries.items() if qid in keep},
             self.corpus,
             {qid: judged for qid, judged in self.qrels.items() if qid in keep},
-            {run_name: {qid: scored for qid, scored in run.items() if qid in keep} for run_name, run in self.runs.items()},
+            {
+                run_name: {qid: scored for qid, scored in run.items() if qid in keep}
+                for run_name, run in self.runs.items()
+            },
             self.sources,
         )
 
@@ -149,7 +154,8 @@ class IRCollection:
                 if pid in corpus and corpus[pid] != text:
                     first = owners["passage", pid]
                     raise ValueError(
-                        f"passage {pid!r} has different texts in {first.name!r} ({first.sources.get('corpus', 'in memory')}) "
+                        f"passage {pid!r} has different texts in {first.name!r} "
+                        f"({first.sources.get('corpus', 'in memory')}) "
                         f"and {collection.name!r} ({collection.sources.get('corpus', 'in memory')}): "
                         f"{corpus[pid][:60]!r} vs {text[:60]!r}"
                     )
@@ -204,12 +210,19 @@ class IRCollection:
             logger.warning(
                 "%s: %d of the top-%d candidates name passages with no text in %s (first: query %s, passage %s); "
                 "they cannot be scored",
-                where, skipped, depth, self.sources.get("corpus", "the corpus"), *missing_example,
+                where,
+                skipped,
+                depth,
+                self.sources.get("corpus", "the corpus"),
+                *missing_example,
             )
         if no_text:
             logger.warning(
                 "%s: %d queries have no text in %s and cannot be scored: %s",
-                where, len(no_text), self.sources.get("queries", "the queries"), ", ".join(no_text[:10]),
+                where,
+                len(no_text),
+                self.sources.get("queries", "the queries"),
+                ", ".join(no_text[:10]),
             )
         return Candidates(pairs, skipped, no_text)
 

@@ -60,7 +60,9 @@ class GroupExample:
         if len(self.pids) != len(self.labels):
             raise ValueError(f"group for query {self.qid!r}: {len(self.pids)} passages but {len(self.labels)} labels")
         if self.teacher is not None and len(self.teacher) != len(self.pids):
-            raise ValueError(f"group for query {self.qid!r}: {len(self.pids)} passages but {len(self.teacher)} teacher scores")
+            raise ValueError(
+                f"group for query {self.qid!r}: {len(self.pids)} passages but {len(self.teacher)} teacher scores"
+            )
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ def make_judged_pairs(collection: IRCollection, *, positive_grade: int = 2, grad
     if no_text:
         logger.warning(
             "%s: %d of %d judgments name a query or passage with no text and are left out",
-            collection.name, no_text, no_text + len(pairs),
+            collection.name,
+            no_text,
+            no_text + len(pairs),
         )
     return pairs
 
@@ -154,7 +158,11 @@ def make_pairs(
     if without_negatives:
         logger.warning(
             "%s: %d queries have no %s negatives in the top-%d candidates; their positives are used alone: %s",
-            collection.name, len(without_negatives), negatives, depth, _first(without_negatives),
+            collection.name,
+            len(without_negatives),
+            negatives,
+            depth,
+            _first(without_negatives),
         )
     rng.shuffle(pairs)
     return pairs
@@ -197,20 +205,32 @@ def make_groups(
             short.append(pool.qid)
         for pid, grade in pool.positives:
             chosen = rng.sample(pool.negatives, min(group_size - 1, len(pool.negatives)))
-            groups.append(GroupExample(
-                pool.qid,
-                (pid, *(negative for negative, _ in chosen)),
-                (_label(grade, graded), *(_negative_label(negative_grade, graded) for _, negative_grade in chosen)),
-            ))
+            groups.append(
+                GroupExample(
+                    pool.qid,
+                    (pid, *(negative for negative, _ in chosen)),
+                    (_label(grade, graded), *(_negative_label(negative_grade, graded) for _, negative_grade in chosen)),
+                )
+            )
     if short:
         logger.warning(
             "%s: %d queries have fewer than %d %s negatives in the top-%d candidates; their groups are shorter: %s",
-            collection.name, len(short), group_size - 1, negatives, depth, _first(short),
+            collection.name,
+            len(short),
+            group_size - 1,
+            negatives,
+            depth,
+            _first(short),
         )
     if without:
         logger.warning(
             "%s: %d queries (%d positives) have no %s negatives in the top-%d candidates and are left out: %s",
-            collection.name, len(without), positives_lost, negatives, depth, _first(without),
+            collection.name,
+            len(without),
+            positives_lost,
+            negatives,
+            depth,
+            _first(without),
         )
     rng.shuffle(groups)
     return groups
@@ -264,8 +284,9 @@ def make_teacher_groups(
         if qid not in collection.queries:
             no_text.append(qid)
             continue
-        ranked = sorted(((pid, score) for pid, score in scored.items() if pid in collection.corpus),
-                        key=lambda item: -item[1])[:depth]
+        ranked = sorted(
+            ((pid, score) for pid, score in scored.items() if pid in collection.corpus), key=lambda item: -item[1]
+        )[:depth]
         if len(ranked) < 2:
             too_few.append(qid)
             continue
@@ -275,20 +296,32 @@ def make_teacher_groups(
         best, rest = ranked[0], ranked[1:]
         for _ in range(groups_per_query):
             chosen = [best, *rng.sample(rest, min(group_size - 1, len(rest)))]
-            groups.append(GroupExample(
-                qid, tuple(pid for pid, _ in chosen),
-                tuple(_judged_label(judged.get(pid), positive_grade, graded) for pid, _ in chosen),
-                tuple(float(score) for _, score in chosen),
-            ))
+            groups.append(
+                GroupExample(
+                    qid,
+                    tuple(pid for pid, _ in chosen),
+                    tuple(_judged_label(judged.get(pid), positive_grade, graded) for pid, _ in chosen),
+                    tuple(float(score) for _, score in chosen),
+                )
+            )
     where = collection.name
     if no_text:
         logger.warning("%s: %d teacher queries have no text and are left out: %s", where, len(no_text), _first(no_text))
     if too_few:
-        logger.warning("%s: %d teacher queries have fewer than 2 candidates with text and are left out: %s",
-                       where, len(too_few), _first(too_few))
+        logger.warning(
+            "%s: %d teacher queries have fewer than 2 candidates with text and are left out: %s",
+            where,
+            len(too_few),
+            _first(too_few),
+        )
     if short:
-        logger.warning("%s: %d teacher queries have fewer than %d candidates; their groups are shorter: %s",
-                       where, len(short), group_size, _first(short))
+        logger.warning(
+            "%s: %d teacher queries have fewer than %d candidates; their groups are shorter: %s",
+            where,
+            len(short),
+            group_size,
+            _first(short),
+        )
     if not groups:
         raise ValueError(f"{where}: the teacher run gives no query with text and 2 candidates with text")
     rng.shuffle(groups)
@@ -346,16 +379,24 @@ def make_triplets(
                 negative = rng.choice(mined)
             elif negatives == "random":
                 if len(relevant) >= len(pool):
-                    raise ValueError(f"query {qid!r}: every passage of the corpus is a positive; no random negative exists")
+                    raise ValueError(
+                        f"query {qid!r}: every passage of the corpus is a positive; no random negative exists"
+                    )
                 negative = rng.choice(pool)
                 while negative in relevant:
                     negative = rng.choice(pool)
             else:
-                raise ValueError(f"negatives must be None, 'random' or a {{qid: [pid, ...]}} mapping, got {negatives!r}")
+                raise ValueError(
+                    f"negatives must be None, 'random' or a {{qid: [pid, ...]}} mapping, got {negatives!r}"
+                )
             examples.append(TripletExample(qid, pid, negative))
     if without:
-        logger.warning("%s: %d queries with positives have no mined negatives and are left out: %s",
-                       collection.name, len(without), _first(without))
+        logger.warning(
+            "%s: %d queries with positives have no mined negatives and are left out: %s",
+            collection.name,
+            len(without),
+            _first(without),
+        )
     rng.shuffle(examples)
     return examples
 
@@ -392,7 +433,10 @@ def _query_pools(
     if not_in_runs:
         logger.warning(
             "%s: %d queries with positives are in none of the runs %s (no negatives) and are left out: %s",
-            collection.name, len(not_in_runs), ", ".join(names), _first(not_in_runs),
+            collection.name,
+            len(not_in_runs),
+            ", ".join(names),
+            _first(not_in_runs),
         )
     return pools
 
@@ -416,16 +460,23 @@ def _positives_by_query(collection: IRCollection, positive_grade: int) -> dict[s
             no_positive.append(qid)
     where = collection.name
     if no_query_text:
-        logger.warning("%s: %d judged queries have no text and are left out: %s", where, len(no_query_text), _first(no_query_text))
+        logger.warning(
+            "%s: %d judged queries have no text and are left out: %s", where, len(no_query_text), _first(no_query_text)
+        )
     if positives_without_text:
         logger.warning(
             "%s: %d judged positives (grade >= %d) have no passage text and are left out",
-            where, positives_without_text, positive_grade,
+            where,
+            positives_without_text,
+            positive_grade,
         )
     if no_positive:
         logger.warning(
             "%s: %d queries have no positive (grade >= %d) with text and are left out: %s",
-            where, len(no_positive), positive_grade, _first(no_positive),
+            where,
+            len(no_positive),
+            positive_grade,
+            _first(no_positive),
         )
     return found
 
@@ -439,7 +490,9 @@ def _run_names(collection: IRCollection, runs: Sequence[str] | None) -> list[str
         raise ValueError(f"no runs to draw negatives from (collection {collection.name!r} has runs: {available})")
     unknown = [name for name in names if name not in collection.runs]
     if unknown:
-        raise ValueError(f"collection {collection.name!r} has no run {', '.join(map(repr, unknown))} (runs: {available})")
+        raise ValueError(
+            f"collection {collection.name!r} has no run {', '.join(map(repr, unknown))} (runs: {available})"
+        )
     return names
 
 

@@ -124,7 +124,9 @@ def read_qrels(path: str | os.PathLike) -> Qrels:
     for number, line in text_lines(path):
         fields = line.split()
         if len(fields) != 4:
-            raise DataFormatError(path, number, f"expected 4 fields 'qid iteration pid grade', found {len(fields)}: {line[:80]!r}")
+            raise DataFormatError(
+                path, number, f"expected 4 fields 'qid iteration pid grade', found {len(fields)}: {line[:80]!r}"
+            )
         qid, _, pid, grade_text = fields
         try:
             grade = int(grade_text)
@@ -152,7 +154,9 @@ def read_run(path: str | os.PathLike) -> Run:
     for number, line in text_lines(path):
         fields = line.split()
         if len(fields) != 6:
-            raise DataFormatError(path, number, f"expected 6 fields 'qid Q0 pid rank score tag', found {len(fields)}: {line[:80]!r}")
+            raise DataFormatError(
+                path, number, f"expected 6 fields 'qid Q0 pid rank score tag', found {len(fields)}: {line[:80]!r}"
+            )
         qid, _, pid, rank_text, score_text, _ = fields
         try:
             int(rank_text)

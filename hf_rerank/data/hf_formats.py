@@ -211,7 +211,9 @@ class _Builder:
         table = self.queries if kind == "query" else self.corpus
         known = table.setdefault(key, text)
         if known != text:
-            raise DataFormatError(*where, f"{kind} id {key!r} has another text on an earlier row: {known[:60]!r} vs {text[:60]!r}")
+            raise DataFormatError(
+                *where, f"{kind} id {key!r} has another text on an earlier row: {known[:60]!r} vs {text[:60]!r}"
+            )
 
     def query(self, qid: str) -> None:
         self.order.setdefault(qid, None)
@@ -232,7 +234,9 @@ class _Builder:
 
     def wanted_passages(self) -> set[str]:
         """Every passage id a row named."""
-        return {pid for table in (self.positives, self.negatives, self.scores) for named in table.values() for pid in named}
+        return {
+            pid for table in (self.positives, self.negatives, self.scores) for named in table.values() for pid in named
+        }
 
     def collection(self, name: str, source: str, *, negatives_run: str | None, teacher_run: str | None) -> IRCollection:
         """The collection: qrels of the positives, run ``negatives_run`` and run ``teacher_run`` (None: left out)."""
@@ -247,11 +251,16 @@ class _Builder:
                     runs[negatives_run][qid] = {**{pid: 1.0 for pid in positives}, **{pid: 0.0 for pid in negatives}}
         if teacher_run is not None:
             runs[teacher_run] = {
-                qid: dict(sorted(self.scores[qid].items(), key=lambda item: -item[1])) for qid in self.order if qid in self.scores
+                qid: dict(sorted(self.scores[qid].items(), key=lambda item: -item[1]))
+                for qid in self.order
+                if qid in self.scores
             }
         if self.rescored:
-            logger.warning("%s: %d (query, passage) pairs are scored again with another score; the first score is kept",
-                           source, self.rescored)
+            logger.warning(
+                "%s: %d (query, passage) pairs are scored again with another score; the first score is kept",
+                source,
+                self.rescored,
+            )
         sources = {"queries": source, "corpus": source, "qrels": source, **{f"run:{run}": source for run in runs}}
         return IRCollection(name, self.queries, self.corpus, qrels, runs, sources)
 
@@ -260,8 +269,14 @@ def warn_missing(source: str, kind: str, wanted: set[str], found: Mapping[str, s
     """One warning counting the ``wanted`` ids (``kind``: "queries", "passages") that have no text in ``found``."""
     missing = sorted(wanted.difference(found))
     if missing:
-        logger.warning("%s: %d of %d %s have no text and are left out of the collection: %s",
-                       source, len(missing), len(wanted), kind, ", ".join(missing[:10]))
+        logger.warning(
+            "%s: %d of %d %s have no text and are left out of the collection: %s",
+            source,
+            len(missing),
+            len(wanted),
+            kind,
+            ", ".join(missing[:10]),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,7 +308,8 @@ def texts_from_rows(rows: Iterable[Row], kind: str, wanted: set[str], source: st
         id_column, text_column = "_id", "text"
     else:
         raise ValueError(
-            f"{source}: columns {', '.join(columns)} are not a {kind} table: expected {kind}_id and {kind}, or _id and text"
+            f"{source}: columns {', '.join(columns)} are not a {kind} table: "
+            f"expected {kind}_id and {kind}, or _id and text"
         )
     title = "title" in columns and text_column == "text"
     for where, record in itertools.chain([first], rows):
@@ -403,7 +419,11 @@ def column_layout(columns: Sequence[str], source: str) -> ColumnLayout:
         numbers = sorted({int(match.group(1)) for column in present if (match := _NUMBERED.fullmatch(column))})
         if field("negative") is not None and numbers:
             raise fail("both negative and negative_I columns; use one or the other")
-        roles = ["negative"] if field("negative") is not None or "negative_score" in present else [f"negative_{n}" for n in numbers]
+        roles = (
+            ["negative"]
+            if field("negative") is not None or "negative_score" in present
+            else [f"negative_{n}" for n in numbers]
+        )
         fields = [field(role) for role in ("positive", *roles)]
         lacking = [role for role, found in zip(("positive", *roles), fields) if found is None]
         if lacking:
@@ -418,8 +438,11 @@ def column_layout(columns: Sequence[str], source: str) -> ColumnLayout:
                 "a score column beside positive is ambiguous (a margin positive - negative, or the positive's score?): "
                 "name teacher scores positive_score and negative_score / negative_I_score, or drop the column"
             )
-        passages = tuple(Field(found.role, found.id_column, found.text_column, f"{found.role}_score" if given else None)
-                         for found in fields if found is not None)
+        passages = tuple(
+            Field(found.role, found.id_column, found.text_column, f"{found.role}_score" if given else None)
+            for found in fields
+            if found is not None
+        )
     else:
         raise fail("no positive/positive_id or passage/passage_id column")
     used = {column for found in (query, *passages) for column in found.columns()}
@@ -429,7 +452,9 @@ def column_layout(columns: Sequence[str], source: str) -> ColumnLayout:
 
 def _identify(builder: _Builder, record: Mapping[str, Any], field: Field, kind: str, where: Where) -> str:
     """The id of ``field``'s query or passage on this row (its id column, else the hash of its text)."""
-    text = _text(_field(record, field.text_column, where), repr(field.text_column), where) if field.text_column else None
+    text = (
+        _text(_field(record, field.text_column, where), repr(field.text_column), where) if field.text_column else None
+    )
     if field.id_column:
         key = _key(_field(record, field.id_column, where), repr(field.id_column), where)
     else:
@@ -471,7 +496,10 @@ def collection_from_column_rows(
         logger.warning("%s: columns %s are not used (%s)", source, ", ".join(layout.ignored), KNOWN_LAYOUTS)
     query_ids_only = layout.query.text_column is None
     passage_ids_only = any(field.text_column is None for field in layout.passages)
-    for table, needed, option, kind in ((queries, query_ids_only, "queries", "query"), (corpus, passage_ids_only, "corpus", "passage")):
+    for table, needed, option, kind in (
+        (queries, query_ids_only, "queries", "query"),
+        (corpus, passage_ids_only, "corpus", "passage"),
+    ):
         if needed and table is None:
             raise ValueError(f"{source}: the rows name {kind} ids only; pass {option}= (a table with their texts)")
         if not needed and table is not None:
@@ -494,7 +522,9 @@ def collection_from_column_rows(
                 else:
                     builder.negative(qid, pid)
             if field.score_column:
-                builder.score(qid, pid, _score(_field(record, field.score_column, where), repr(field.score_column), where))
+                builder.score(
+                    qid, pid, _score(_field(record, field.score_column, where), repr(field.score_column), where)
+                )
 
     if queries is not None:
         builder.queries = texts_from_rows(queries, "query", set(builder.order), source)
@@ -504,7 +534,8 @@ def collection_from_column_rows(
         builder.corpus.update(texts_from_rows(corpus, "passage", wanted.difference(builder.corpus), source))
         warn_missing(source, "passages", wanted, builder.corpus)
     return builder.collection(
-        name, source,
+        name,
+        source,
         negatives_run=NEGATIVES_RUN if layout.has_negatives else None,
         teacher_run=TEACHER_RUN if layout.has_scores else None,
     )
@@ -553,7 +584,11 @@ def collection_from_flag_rows(rows: Iterable[Row], *, name: str, source: str) ->
         missing = [key for key in FLAG_KEYS if key not in record]
         if missing:
             found = ", ".join(map(repr, record)) or "none"
-            raise DataFormatError(*where, f"missing key {', '.join(map(repr, missing))} (FlagEmbedding rows need 'query', 'pos' and 'neg'; found {found})")
+            raise DataFormatError(
+                *where,
+                f"missing key {', '.join(map(repr, missing))} "
+                f"(FlagEmbedding rows need 'query', 'pos' and 'neg'; found {found})",
+            )
         query = _text(record["query"], "'query'", where)
         positives, negatives = _flag_texts(record, "pos", where), _flag_texts(record, "neg", where)
         if not positives:
@@ -567,13 +602,21 @@ def collection_from_flag_rows(rows: Iterable[Row], *, name: str, source: str) ->
         elif has_pos != scored[0]:
             now, then = ("has", "has none") if has_pos else ("has no", "has them")
             raise DataFormatError(
-                *where, f"{now} teacher scores (pos_scores, neg_scores) but {_describe(scored[1])} {then}: give them on every row or on none"
+                *where,
+                f"{now} teacher scores (pos_scores, neg_scores) but {_describe(scored[1])} {then}: "
+                "give them on every row or on none",
             )
         qid = text_id(QUERY_PREFIX, query)
         builder.text("query", qid, query, where)
         builder.query(qid)
-        scores = (_flag_scores(record, "pos_scores", "pos", len(positives), where)
-                  + _flag_scores(record, "neg_scores", "neg", len(negatives), where)) if has_pos else None
+        scores = (
+            (
+                _flag_scores(record, "pos_scores", "pos", len(positives), where)
+                + _flag_scores(record, "neg_scores", "neg", len(negatives), where)
+            )
+            if has_pos
+            else None
+        )
         for index, text in enumerate(positives + negatives):
             pid = text_id(PASSAGE_PREFIX, text)
             builder.text("passage", pid, text, where)
@@ -683,11 +726,20 @@ def collection_from_margin_rows(
         unlinked += len(pending)
         builder.scores[qid] = scores
     if unlinked:
-        logger.warning("%s: %d of %d pairs are not linked to their query's first positive and are left out of run %r",
-                       source, unlinked, sum(map(len, pairs.values())), TEACHER_MARGIN_RUN)
+        logger.warning(
+            "%s: %d of %d pairs are not linked to their query's first positive and are left out of run %r",
+            source,
+            unlinked,
+            sum(map(len, pairs.values())),
+            TEACHER_MARGIN_RUN,
+        )
     if contradicting:
-        logger.warning("%s: %d pairs have a margin that differs by more than %g from the scores placed before them",
-                       source, contradicting, MARGIN_TOLERANCE)
+        logger.warning(
+            "%s: %d pairs have a margin that differs by more than %g from the scores placed before them",
+            source,
+            contradicting,
+            MARGIN_TOLERANCE,
+        )
 
     builder.queries = texts_from_rows(queries, "query", set(builder.order), source)
     warn_missing(source, "queries", set(builder.order), builder.queries)

@@ -36,9 +36,18 @@ logger = logging.getLogger("hf_rerank")
 
 
 def mine_hard_negatives(
-    bi_encoder, collection: IRCollection, *, window: tuple[int, int] = (50, 200), per_query: int = 1,
-    positive_grade: int = 1, seed: int = 42, queries: Iterable[str] | None = None, cache_dir: str | Path | None = None,
-    batch_size: int = 128, precision: str = "auto", show_progress: bool = True,
+    bi_encoder,
+    collection: IRCollection,
+    *,
+    window: tuple[int, int] = (50, 200),
+    per_query: int = 1,
+    positive_grade: int = 1,
+    seed: int = 42,
+    queries: Iterable[str] | None = None,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 128,
+    precision: str = "auto",
+    show_progress: bool = True,
 ) -> dict[str, list[str]]:
     """``{qid: [pid, ...]}``: hard negatives from ``bi_encoder``'s dense ranking (module docstring).
 
@@ -69,19 +78,37 @@ def mine_hard_negatives(
     unknown = [qid for qid in selected if qid not in collection.queries]
     if unknown:
         raise KeyError(f"collection {collection.name!r} has no text for queries {', '.join(unknown[:10])}")
-    positives = {qid: {pid for pid, grade in collection.qrels.get(qid, {}).items() if grade >= positive_grade} for qid in selected}
+    positives = {
+        qid: {pid for pid, grade in collection.qrels.get(qid, {}).items() if grade >= positive_grade}
+        for qid in selected
+    }
     eligible = [qid for qid in selected if positives[qid]]
     if not eligible:
-        raise ValueError(f"collection {collection.name!r}: none of the {len(selected)} queries has a judged passage "
-                         f"of grade >= {positive_grade}, so none can be mined for")
+        raise ValueError(
+            f"collection {collection.name!r}: none of the {len(selected)} queries has a judged passage "
+            f"of grade >= {positive_grade}, so none can be mined for"
+        )
     if len(eligible) < len(selected):
-        logger.info("%s: %d of %d queries have no judged passage of grade >= %d and are skipped",
-                    collection.name, len(selected) - len(eligible), len(selected), positive_grade)
+        logger.info(
+            "%s: %d of %d queries have no judged passage of grade >= %d and are skipped",
+            collection.name,
+            len(selected) - len(eligible),
+            len(selected),
+            positive_grade,
+        )
 
-    embeddings = encode_corpus(bi_encoder, collection.corpus, batch_size=batch_size, cache_dir=cache_dir,
-                               show_progress=show_progress)
-    run = dense_retrieve(bi_encoder, {qid: collection.queries[qid] for qid in eligible}, embeddings, k=last,
-                         batch_size=batch_size, precision=precision, show_progress=show_progress)
+    embeddings = encode_corpus(
+        bi_encoder, collection.corpus, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress
+    )
+    run = dense_retrieve(
+        bi_encoder,
+        {qid: collection.queries[qid] for qid in eligible},
+        embeddings,
+        k=last,
+        batch_size=batch_size,
+        precision=precision,
+        show_progress=show_progress,
+    )
     negatives: dict[str, list[str]] = {}
     short = 0
     for qid in eligible:
@@ -94,7 +121,13 @@ def mine_hard_negatives(
         logger.warning(
             "%s: %d of %d queries have fewer than %d candidates at ranks %d-%d of %d passages once their positives "
             "are left out; they keep what there is (%d get no negative)",
-            collection.name, short, len(eligible), per_query, first, last, len(embeddings.pids),
+            collection.name,
+            short,
+            len(eligible),
+            per_query,
+            first,
+            last,
+            len(embeddings.pids),
             len(eligible) - len(negatives),
         )
     return negatives
@@ -121,12 +154,16 @@ def read_negatives(path: str | Path) -> dict[str, list[str]]:
     for number, line in text_lines(path):
         fields = [field.strip() for field in line.split("\t")]
         if len(fields) != 2:
-            raise DataFormatError(path, number, f"expected 'qid<TAB>pid', found {len(fields)} tab-separated fields: {line[:80]!r}")
+            raise DataFormatError(
+                path, number, f"expected 'qid<TAB>pid', found {len(fields)} tab-separated fields: {line[:80]!r}"
+            )
         qid, pid = fields
         if not qid or not pid:
             raise DataFormatError(path, number, f"empty {'query' if not qid else 'passage'} id")
         if (qid, pid) in seen:
-            raise DataFormatError(path, number, f"duplicate (query {qid!r}, passage {pid!r}): already on line {seen[qid, pid]}")
+            raise DataFormatError(
+                path, number, f"duplicate (query {qid!r}, passage {pid!r}): already on line {seen[qid, pid]}"
+            )
         seen[qid, pid] = number
         negatives.setdefault(qid, []).append(pid)
     return negatives

@@ -104,12 +104,18 @@ def example_lengths(
         pair; query + its longest passage for a group (a batch pads every row to its longest).
     """
     qids = {example.qid for example in examples}
-    pids = {pid for example in examples for pid in ((example.pid,) if isinstance(example, PairExample) else example.pids)}
+    pids = {
+        pid for example in examples for pid in ((example.pid,) if isinstance(example, PairExample) else example.pids)
+    }
     query_length = _text_lengths(queries, qids, tokenizer)
     passage_length = _text_lengths(corpus, pids, tokenizer)
     return [
         query_length[example.qid]
-        + (passage_length[example.pid] if isinstance(example, PairExample) else max(passage_length[p] for p in example.pids))
+        + (
+            passage_length[example.pid]
+            if isinstance(example, PairExample)
+            else max(passage_length[p] for p in example.pids)
+        )
         for example in examples
     ]
 
@@ -160,7 +166,10 @@ class NoDuplicateQuerySampler(Sampler[int]):
         for index, qid in enumerate(qids):
             self.by_query.setdefault(qid, []).append(index)
         if len(self.by_query) < batch_size:
-            raise ValueError(f"batches of {batch_size} distinct queries need at least {batch_size} queries, the data has {len(self.by_query)}")
+            raise ValueError(
+                f"batches of {batch_size} distinct queries need at least {batch_size} queries, "
+                f"the data has {len(self.by_query)}"
+            )
         if lengths is not None and len(lengths) != len(qids):
             raise ValueError(f"{len(lengths)} lengths for {len(qids)} items")
         self.lengths = None if lengths is None else np.asarray(lengths)
@@ -171,7 +180,9 @@ class NoDuplicateQuerySampler(Sampler[int]):
     def _count_batches(self, counts: list[int]) -> int:
         counts, batches = sorted(counts, reverse=True), 0
         while len(counts) >= self.batch_size and counts[self.batch_size - 1] > 0:
-            counts = sorted([count - 1 for count in counts[: self.batch_size]] + counts[self.batch_size :], reverse=True)
+            counts = sorted(
+                [count - 1 for count in counts[: self.batch_size]] + counts[self.batch_size :], reverse=True
+            )
             batches += 1
         return batches
 

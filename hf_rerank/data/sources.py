@@ -148,7 +148,10 @@ def collection_from_msmarco_triplets(
         negatives.setdefault(qid, {})[str(record["negative_id"])] = None
     qrels: Qrels = {qid: {pid: 1 for pid in pids} for qid, pids in positives.items()}
     run: Run = {
-        qid: {**{pid: 1.0 for pid in positives[qid]}, **{pid: 0.0 for pid in negatives[qid] if pid not in positives[qid]}}
+        qid: {
+            **{pid: 1.0 for pid in positives[qid]},
+            **{pid: 0.0 for pid in negatives[qid] if pid not in positives[qid]},
+        }
         for qid in positives
     }
     wanted_pids = {pid for scored in run.values() for pid in scored}
@@ -210,7 +213,10 @@ def collection_from_ms_marco_v11(records: Iterable[Mapping[str, Any]], *, name: 
         logger.warning(
             "%s: %d of %d queries have no selected passage; they are left out of qrels (kept in queries, "
             "corpus and run 'bing'): %s",
-            MS_MARCO, len(unselected), len(run), ", ".join(unselected[:10]),
+            MS_MARCO,
+            len(unselected),
+            len(run),
+            ", ".join(unselected[:10]),
         )
     sources = {what: f"{MS_MARCO} ({name})" for what in ("queries", "corpus", "qrels", "run:bing")}
     return IRCollection(name, queries, corpus, qrels, {"bing": run}, sources)
@@ -264,7 +270,10 @@ def collection_from_ir_datasets(dataset: Any, name: str, depth: int | None = Non
         logger.warning(
             "%s: %d of %d queries of run 'bm25' have no scores (all their passages tie): for them the run is a "
             "candidate set in source order, to rerank in full, not a BM25 ranking to evaluate (first: %s)",
-            name, len(unordered), len(run), ", ".join(unordered[:10]),
+            name,
+            len(unordered),
+            len(run),
+            ", ".join(unordered[:10]),
         )
     wanted = {pid for scores in run.values() for pid in scores} | {pid for judged in qrels.values() for pid in judged}
     documents = dataset.docs_store().get_many(sorted(wanted))
@@ -272,7 +281,6 @@ def collection_from_ir_datasets(dataset: Any, name: str, depth: int | None = Non
     warn_missing(f"{name} (docs)", "passages", wanted, corpus)
     sources = {what: f"ir_datasets:{name}" for what in ("queries", "corpus", "qrels", "run:bm25")}
     return IRCollection(name, queries, corpus, qrels, {"bm25": run}, sources)
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,7 +311,9 @@ def _redact(text: str) -> str:
 
 
 @contextmanager
-def _unavailable_as_error(source: str, cache: str, reason_if_unavailable: Callable[[Exception], str | None]) -> Iterator[None]:
+def _unavailable_as_error(
+    source: str, cache: str, reason_if_unavailable: Callable[[Exception], str | None]
+) -> Iterator[None]:
     """Turn offline / connection errors into SourceUnavailableError; other errors pass through.
 
     ``reason_if_unavailable(error)`` says why the download failed, or None for any other error;
@@ -352,7 +362,9 @@ def _irds_unavailable(source: str, ir_datasets: Any):
         if isinstance(error, network_errors):
             return _first_line(error)
         if isinstance(error, RuntimeError) and error.args[:1] == ("All download sources failed",):
-            tried = ", ".join(f"{getattr(mirror, 'url', mirror)} ({type(failure).__name__})" for mirror, failure in error.args[1])
+            tried = ", ".join(
+                f"{getattr(mirror, 'url', mirror)} ({type(failure).__name__})" for mirror, failure in error.args[1]
+            )
             return f"all download sources failed: {tried}"
         return None
 
@@ -416,7 +428,9 @@ def _load_msmarco_triplets(limit: int = 1_000_000, teacher: str | None = None) -
     with _hf_unavailable(MSMARCO_TRIPLETS, datasets):
         if teacher is None:
             triplets, queries, corpus = subset("triplets"), subset("queries"), subset("corpus")
-            return collection_from_msmarco_triplets(triplets, queries, corpus, limit=limit, name=f"msmarco-triplets-{limit}")
+            return collection_from_msmarco_triplets(
+                triplets, queries, corpus, limit=limit, name=f"msmarco-triplets-{limit}"
+            )
         where = f"{MSMARCO_TRIPLETS} ({teacher})"
         rows = dataset_rows(itertools.islice(subset(teacher), limit), where)
         queries = dataset_rows(subset("queries"), f"{MSMARCO_TRIPLETS} (queries)")
@@ -451,7 +465,7 @@ def _is_saved_dataset(path: Path) -> bool:
 
 def _hub_rows(reference: str, split: str, streaming: bool, datasets: Any) -> Iterator[Row]:
     """Rows of Hub dataset ``hf:ID`` or ``hf:ID:CONFIG``, one split."""
-    dataset_id, _, config = reference[len(HF_PREFIX):].partition(":")
+    dataset_id, _, config = reference[len(HF_PREFIX) :].partition(":")
     return dataset_rows(datasets.load_dataset(dataset_id, config or None, split=split, streaming=streaming), reference)
 
 
@@ -481,7 +495,9 @@ def _local_rows(path: Path, split: str | None) -> Iterator[Row]:
         return read_jsonl_rows(path)
     if suffix in DATASETS_FILE_FORMATS:
         datasets = _import("datasets", str(path), _DATASETS_HINT)
-        files = datasets.load_dataset(DATASETS_FILE_FORMATS[suffix], data_files=str(path), split="train", streaming=True)
+        files = datasets.load_dataset(
+            DATASETS_FILE_FORMATS[suffix], data_files=str(path), split="train", streaming=True
+        )
         return dataset_rows(files, str(path))
     raise ValueError(
         f"{path}: unsupported file type {path.suffix!r}: expected .jsonl (FlagEmbedding or column rows), "
@@ -523,25 +539,38 @@ def _load_rows(
     hub = reference.startswith(HF_PREFIX)
     if name is None:
         path = Path(reference)
-        name = reference[len(HF_PREFIX):] if hub else (path.name if path.is_dir() else path.stem)
+        name = reference[len(HF_PREFIX) :] if hub else (path.name if path.is_dir() else path.stem)
     on_hub = [item for item in (reference, queries, corpus) if item is not None and item.startswith(HF_PREFIX)]
     datasets = _import("datasets", on_hub[0], _DATASETS_HINT) if on_hub else None
     # Streamed Hub files download while they are read: the whole conversion is guarded.
     with _hf_unavailable(on_hub[0], datasets) if on_hub else nullcontext():
         streaming = limit is not None
-        rows = _hub_rows(reference, split or "train", streaming, datasets) if hub else _local_rows(Path(reference), split)
+        rows = (
+            _hub_rows(reference, split or "train", streaming, datasets) if hub else _local_rows(Path(reference), split)
+        )
         query_rows = _table_rows(queries, streaming, datasets) if queries is not None else None
         corpus_rows = _table_rows(corpus, streaming, datasets) if corpus is not None else None
-        return collection_from_rows(itertools.islice(rows, limit), name=name, source=reference,
-                                    queries=query_rows, corpus=corpus_rows)
+        return collection_from_rows(
+            itertools.islice(rows, limit), name=name, source=reference, queries=query_rows, corpus=corpus_rows
+        )
 
 
 SOURCES: dict[str, Source] = {
     source.name: source
     for source in (
         Source("sample", "the tiny collection shipped in the package (hf_rerank/data/sample)", _load_sample, None),
-        Source("sample-train", "the sample's first 20 queries (for the demo's fine-tuning)", functools.partial(_load_sample, "train"), None),
-        Source("sample-test", "the sample's other 10 queries (for the demo's evaluation)", functools.partial(_load_sample, "test"), None),
+        Source(
+            "sample-train",
+            "the sample's first 20 queries (for the demo's fine-tuning)",
+            functools.partial(_load_sample, "train"),
+            None,
+        ),
+        Source(
+            "sample-test",
+            "the sample's other 10 queries (for the demo's evaluation)",
+            functools.partial(_load_sample, "test"),
+            None,
+        ),
         Source(
             MSMARCO_TRIPLETS,
             "MS MARCO passage training triplets (qidpidtriples, reshuffled) as a training collection: "
@@ -595,7 +624,8 @@ def load_collection(name_or_path: str, **options: Any) -> IRCollection:
     else:
         raise ValueError(
             f"unknown collection {name_or_path!r}: not a local file or directory, not hf:ID, and not a registered "
-            f"source ({', '.join(SOURCES)}). Accepted too: a local directory with queries.tsv, collection.tsv, qrels.txt "
+            f"source ({', '.join(SOURCES)}). "
+            "Accepted too: a local directory with queries.tsv, collection.tsv, qrels.txt "
             f"and runs/*.run (e.g. {LOCAL_EXAMPLE}); a .jsonl, .parquet, .csv or .json file of training rows or a "
             f"directory written by save_to_disk; a Hub dataset as hf:ID or hf:ID:CONFIG"
         )

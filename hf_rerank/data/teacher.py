@@ -35,7 +35,12 @@ class Teacher:
         "group_size", "groups_per_query"}``, given how :func:`~hf_rerank.data.examples.make_teacher_groups`
         drew the lists."""
         candidates = "each query's teacher-scored passages" + ("" if depth is None else f", the teacher's top {depth}")
-        return {"sources": self.sources, "candidates": candidates, "group_size": group_size, "groups_per_query": groups_per_query}
+        return {
+            "sources": self.sources,
+            "candidates": candidates,
+            "group_size": group_size,
+            "groups_per_query": groups_per_query,
+        }
 
 
 def load_teacher(references: Sequence[str], collection: IRCollection) -> Teacher:
@@ -59,8 +64,10 @@ def load_teacher(references: Sequence[str], collection: IRCollection) -> Teacher
     for reference, run in load_runs(references, collection, option="--teacher").items():
         clash = [qid for qid in run if qid in owner]
         if clash:
-            raise ValueError(f"teacher {reference!r} scores query {clash[0]!r}, which {owner[clash[0]]!r} scores too; "
-                             "give each query one teacher")
+            raise ValueError(
+                f"teacher {reference!r} scores query {clash[0]!r}, which {owner[clash[0]]!r} scores too; "
+                "give each query one teacher"
+            )
         for qid, scored in run.items():
             owner[qid] = reference
             merged[qid] = dict(scored)
@@ -70,7 +77,9 @@ def load_teacher(references: Sequence[str], collection: IRCollection) -> Teacher
     return Teacher(merged, sources)
 
 
-def load_runs(specs: Sequence[str], collection: IRCollection | None = None, *, option: str = "--runs") -> dict[str, Run]:
+def load_runs(
+    specs: Sequence[str], collection: IRCollection | None = None, *, option: str = "--runs"
+) -> dict[str, Run]:
     """``{spec: run}`` for run names of ``collection`` or paths to TREC run files.
 
     A spec naming an existing file is read as a run file (:func:`~hf_rerank.data.formats.read_run`);

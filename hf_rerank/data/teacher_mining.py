@@ -112,7 +112,10 @@ class NegativeFilters:
 
 
 def select_negatives(
-    candidates: Mapping[str, float], *, judged: Collection[str] = (), positive: tuple[str, float] | None = None,
+    candidates: Mapping[str, float],
+    *,
+    judged: Collection[str] = (),
+    positive: tuple[str, float] | None = None,
     filters: NegativeFilters = NegativeFilters(),
 ) -> dict[str, str | None]:
     """Decide, for one query, which scored candidates are negatives.
@@ -176,8 +179,10 @@ class TeacherNegatives:
     @property
     def negatives(self) -> dict[str, dict[str, float]]:
         """``{qid: {pid: teacher score}}`` of the kept negatives, teacher order; queries with none left out."""
-        kept = {qid: {pid: self.teacher[qid][pid] for pid, reason in decided.items() if reason is None}
-                for qid, decided in self.decisions.items()}
+        kept = {
+            qid: {pid: self.teacher[qid][pid] for pid, reason in decided.items() if reason is None}
+            for qid, decided in self.decisions.items()
+        }
         return {qid: scores for qid, scores in kept.items() if scores}
 
     def removed(self) -> Counter:
@@ -202,14 +207,19 @@ class TeacherNegatives:
             f"{sum(map(len, negatives.values()))} negatives kept for {len(negatives)} of {len(self.decisions)} queries "
             f"(filters: {self.filters.describe()}); {sum(map(len, self.positives.values()))} judged positives "
             f"(grade >= {self.positive_grade}) with teacher scores",
-            "removed: " + (", ".join(f"{removed[reason]} by {reason}" for reason in REASONS if removed[reason]) or "none"),
+            "removed: "
+            + (", ".join(f"{removed[reason]} by {reason}" for reason in REASONS if removed[reason]) or "none"),
         ]
         if self.queries_without_positive:
-            lines.append(f"{len(self.queries_without_positive)} queries have no scored judged positive: no relative "
-                         f"margin for them ({', '.join(self.queries_without_positive[:10])})")
+            lines.append(
+                f"{len(self.queries_without_positive)} queries have no scored judged positive: no relative "
+                f"margin for them ({', '.join(self.queries_without_positive[:10])})"
+            )
         if self.unscored or self.unscored_positives:
-            lines.append(f"left out without a teacher score (no text, or absent from the teacher run): "
-                         f"{self.unscored} candidates, {self.unscored_positives} judged positives")
+            lines.append(
+                f"left out without a teacher score (no text, or absent from the teacher run): "
+                f"{self.unscored} candidates, {self.unscored_positives} judged positives"
+            )
         return lines
 
 
@@ -228,18 +238,32 @@ def union_candidates(runs: Sequence[Run], depth: int) -> dict[str, list[str]]:
 
 
 def dense_candidates(
-    bi_encoder, collection: IRCollection, depth: int, *, cache_dir: str | Path | None = None, batch_size: int = 128,
-    precision: str = "auto", show_progress: bool = True,
+    bi_encoder,
+    collection: IRCollection,
+    depth: int,
+    *,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 128,
+    precision: str = "auto",
+    show_progress: bool = True,
 ) -> dict[str, list[str]]:
     """``{qid: [pid, ...]}``: ``bi_encoder``'s exact dense top-``depth`` over ``collection.corpus``
     for every query of ``collection`` (:func:`~hf_rerank.evaluation.retrieve.dense_retrieve`; the
     corpus embeddings cached in ``cache_dir`` when given)."""
     if depth < 1:
         raise ValueError(f"--depth must be >= 1, got {depth}")
-    embeddings = encode_corpus(bi_encoder, collection.corpus, batch_size=batch_size, cache_dir=cache_dir,
-                               show_progress=show_progress)
-    run = dense_retrieve(bi_encoder, collection.queries, embeddings, k=depth, batch_size=batch_size,
-                         precision=precision, show_progress=show_progress)
+    embeddings = encode_corpus(
+        bi_encoder, collection.corpus, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress
+    )
+    run = dense_retrieve(
+        bi_encoder,
+        collection.queries,
+        embeddings,
+        k=depth,
+        batch_size=batch_size,
+        precision=precision,
+        show_progress=show_progress,
+    )
     return {qid: list(ranked) for qid, ranked in run.items()}
 
 
@@ -255,7 +279,11 @@ def check_positive_grade(positive_grade: int) -> None:
 
 
 def filter_with_teacher(
-    teacher: Run, candidates: Mapping[str, Sequence[str]], qrels: Qrels, *, positive_grade: int = 1,
+    teacher: Run,
+    candidates: Mapping[str, Sequence[str]],
+    qrels: Qrels,
+    *,
+    positive_grade: int = 1,
     filters: NegativeFilters = NegativeFilters(),
 ) -> TeacherNegatives:
     """Apply ``filters`` to ``candidates`` (``{qid: [pid, ...]}``) with the scores of ``teacher``.
@@ -285,13 +313,20 @@ def filter_with_teacher(
             without_positive.append(qid)
         reference = next(iter(ranked_positives.items()), None)
         decisions[qid] = select_negatives(scored, judged=judged, positive=reference, filters=filters)
-    return TeacherNegatives(teacher, positives, decisions, unscored, unscored_positives, filters, positive_grade,
-                           without_positive)
+    return TeacherNegatives(
+        teacher, positives, decisions, unscored, unscored_positives, filters, positive_grade, without_positive
+    )
 
 
 def mine_with_teacher(
-    collection: IRCollection, candidates: Mapping[str, Sequence[str]], model: PairScorer, *, positive_grade: int = 1,
-    filters: NegativeFilters = NegativeFilters(), batch_size: int = 64, show_progress: bool = True,
+    collection: IRCollection,
+    candidates: Mapping[str, Sequence[str]],
+    model: PairScorer,
+    *,
+    positive_grade: int = 1,
+    filters: NegativeFilters = NegativeFilters(),
+    batch_size: int = 64,
+    show_progress: bool = True,
 ) -> TeacherNegatives:
     """Score ``candidates`` and the judged positives of their queries with ``model``, then filter.
 
@@ -303,12 +338,18 @@ def mine_with_teacher(
     check_positive_grade(positive_grade)
     pool: Run = {}
     for qid, pids in candidates.items():  # positives without a text cannot be scored: counted by filter_with_teacher
-        judged = sorted(pid for pid in judged_positives(collection.qrels, qid, positive_grade) - set(pids)
-                        if pid in collection.corpus)
+        judged = sorted(
+            pid
+            for pid in judged_positives(collection.qrels, qid, positive_grade) - set(pids)
+            if pid in collection.corpus
+        )
         pool[qid] = dict.fromkeys([*pids, *judged], 0.0)
     if not any(pool.values()):
         raise ValueError(f"collection {collection.name!r}: no candidates to score")
     scoring = dataclasses.replace(collection, runs={POOL_RUN: {qid: pids for qid, pids in pool.items() if pids}})
-    teacher = score_run(scoring, POOL_RUN, model, depth=max(map(len, pool.values())), batch_size=batch_size,
-                        show_progress=show_progress)
-    return filter_with_teacher(teacher.run, candidates, collection.qrels, positive_grade=positive_grade, filters=filters)
+    teacher = score_run(
+        scoring, POOL_RUN, model, depth=max(map(len, pool.values())), batch_size=batch_size, show_progress=show_progress
+    )
+    return filter_with_teacher(
+        teacher.run, candidates, collection.qrels, positive_grade=positive_grade, filters=filters
+    )

@@ -60,9 +60,7 @@ METRIC_SETS: dict[str, MetricSet] = {
     "msmarco-dev": MetricSet(
         name="msmarco-dev",
         metrics=("mrr@10", "recall@1000"),
-        convention=(
-            "MS MARCO dev: binary relevance (grade >= 1 is relevant), MRR@10 and Recall@1000."
-        ),
+        convention=("MS MARCO dev: binary relevance (grade >= 1 is relevant), MRR@10 and Recall@1000."),
     ),
     "paper": MetricSet(
         name="paper",
@@ -168,10 +166,7 @@ def evaluate_run(qrels: Qrels, run: Run, metric_set: MetricSet | str) -> RunEval
         raise ValueError("run is empty: no query has any retrieved document")
     bad = [q for q in (*judged, *run) if not isinstance(q, str)]
     if bad:
-        raise TypeError(
-            f"query ids must be str, got {type(bad[0]).__name__} (e.g. {bad[0]!r}); "
-            "read ids as strings"
-        )
+        raise TypeError(f"query ids must be str, got {type(bad[0]).__name__} (e.g. {bad[0]!r}); read ids as strings")
 
     ranked = {qid: docs for qid, docs in run.items() if docs}
     unjudged = sorted(qid for qid in run if qid not in judged)
@@ -186,8 +181,7 @@ def evaluate_run(qrels: Qrels, run: Run, metric_set: MetricSet | str) -> RunEval
     messages: list[str] = []
     if unjudged:
         messages.append(
-            f"run has {len(unjudged)} queries with no judgments in qrels; "
-            f"they are not evaluated: {_id_list(unjudged)}"
+            f"run has {len(unjudged)} queries with no judgments in qrels; they are not evaluated: {_id_list(unjudged)}"
         )
     if missing:
         messages.append(
@@ -240,9 +234,7 @@ def _ranx_per_query(qrels: Qrels, run: Run, metrics: list[str]) -> dict[str, dic
     # ranx.evaluate switches numba to one thread for fewer than 10 queries and leaves it so.
     threads = numba.get_num_threads()
     try:
-        result = evaluate(
-            ranx_qrels, ranx_run, metrics, return_mean=False, save_results_in_run=False
-        )
+        result = evaluate(ranx_qrels, ranx_run, metrics, return_mean=False, save_results_in_run=False)
     finally:
         numba.set_num_threads(threads)
     if len(metrics) == 1:  # ranx returns the bare array for a single metric

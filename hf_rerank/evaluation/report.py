@@ -52,14 +52,18 @@ class EvaluationReport:
 
     def table(self) -> str:
         """A plain-text table: metric, first stage, reranked, delta, p-values, marks."""
-        title = f"{self.data} / {self.run}" + (f" reranked top-{self.depth} by {self.model}" if self.model else f" (first stage, {self.queries} queries)")
+        title = f"{self.data} / {self.run}" + (
+            f" reranked top-{self.depth} by {self.model}" if self.model else f" (first stage, {self.queries} queries)"
+        )
         lines = [title, f"convention ({self.metric_set}): {self.convention}"]
         if not self.model:
             width = max(len(name) for name in self.metrics)
             lines += [f"  {name:<{width}}  {value:.4f}" for name, value in self.metrics.items()]
             return "\n".join(lines)
         width = max(len(name) for name in self.metrics) + 2
-        lines.append(f"  {'metric':<{width}} {'first stage':>11} {'reranked':>10} {'delta':>8} {'p (t)':>8} {'p (rand)':>8}")
+        lines.append(
+            f"  {'metric':<{width}} {'first stage':>11} {'reranked':>10} {'delta':>8} {'p (t)':>8} {'p (rand)':>8}"
+        )
         for name, value in self.metrics.items():
             test = self.significance[name]
             mark = ("▲" if test["delta"] > 0 else "▼") if test["p_t_test"] < ALPHA else " "
@@ -67,10 +71,15 @@ class EvaluationReport:
                 f"  {name:<{width}} {self.first_stage[name]:>11.4f} {value:>9.4f}{mark} {test['delta']:>+8.4f}"
                 f" {test['p_t_test']:>8.4f} {test['p_randomisation']:>8.4f}"
             )
-        lines.append(f"  ▲/▼: paired t-test p < {ALPHA} against the first stage over {self.queries} queries; "
-                     "p (rand): Fisher's randomisation test, 10,000 sign flips")
+        lines.append(
+            f"  ▲/▼: paired t-test p < {ALPHA} against the first stage over {self.queries} queries; "
+            "p (rand): Fisher's randomisation test, 10,000 sign flips"
+        )
         if self.pairs_per_second:
-            lines.append(f"  {self.pairs} pairs scored at {self.pairs_per_second:.1f} pairs/s; wall time {self.wall_seconds:.1f} s")
+            lines.append(
+                f"  {self.pairs} pairs scored at {self.pairs_per_second:.1f} pairs/s; "
+                f"wall time {self.wall_seconds:.1f} s"
+            )
         return "\n".join(lines)
 
 
@@ -101,7 +110,9 @@ def evaluate_reranking(
         final, final_run, pairs, speed, significance = first, first_run, 0, None, {}
     else:
         try:
-            result = rerank(collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress)
+            result = rerank(
+                collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress
+            )
         except NonFiniteScoresError as error:
             raise NonFiniteScoresError(f"{model_name or 'the model'}: {error}; nothing was written") from None
         final = evaluate_run(collection.qrels, result.run, metrics)
@@ -112,7 +123,11 @@ def evaluate_reranking(
             baseline, system = first.per_query[name], {"reranked": final.per_query[name]}
             t_test = compare(baseline, system, test="t-test")["reranked"]
             randomised = compare(baseline, system, test="randomisation")["reranked"]
-            significance[name] = {"delta": t_test.delta, "p_t_test": t_test.p_value, "p_randomisation": randomised.p_value}
+            significance[name] = {
+                "delta": t_test.delta,
+                "p_t_test": t_test.p_value,
+                "p_randomisation": randomised.p_value,
+            }
     report = EvaluationReport(
         metrics=final.means,
         first_stage=first.means,

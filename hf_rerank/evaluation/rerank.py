@@ -32,7 +32,9 @@ from hf_rerank.data.ranking import untie_in_order
 class PairScorer(Protocol):
     """What reranking needs of a model."""
 
-    def score_pairs(self, queries: list[str], passages: list[str], *, batch_size: int, show_progress: bool) -> np.ndarray: ...
+    def score_pairs(
+        self, queries: list[str], passages: list[str], *, batch_size: int, show_progress: bool
+    ) -> np.ndarray: ...
 
 
 class NonFiniteScoresError(ValueError):
@@ -53,8 +55,14 @@ class RerankResult:
     @property
     def warnings(self) -> list[str]:
         """What a report should say about this reranking (unscorable queries and passages, ties)."""
-        tied = [f"{self.tied} model score(s) tied with the passage above; ties keep the first stage's order "
-                "(scores moved apart by float64 ulps so that trec_eval reads the same order)"] if self.tied else []
+        tied = (
+            [
+                f"{self.tied} model score(s) tied with the passage above; ties keep the first stage's order "
+                "(scores moved apart by float64 ulps so that trec_eval reads the same order)"
+            ]
+            if self.tied
+            else []
+        )
         return self.notes + tied
 
     @property
@@ -97,8 +105,10 @@ def score_candidates(
     bad = ~np.isfinite(scores)
     if bad.any():
         qid, pid = candidates.pairs[int(np.argmax(bad))]
-        raise NonFiniteScoresError(f"the model scored {int(bad.sum())} of {len(scores)} pairs NaN or infinite "
-                                   f"(first: query {qid!r}, passage {pid!r}); its weights are broken")
+        raise NonFiniteScoresError(
+            f"the model scored {int(bad.sum())} of {len(scores)} pairs NaN or infinite "
+            f"(first: query {qid!r}, passage {pid!r}); its weights are broken"
+        )
     return ScoredCandidates(candidates, scores, seconds)
 
 
@@ -113,16 +123,22 @@ def rerank(
 ) -> RerankResult:
     """Rescore the top-``depth`` candidates of ``collection.runs[run_name]`` with ``model``
     (:func:`score_candidates`) and merge the scores into the first stage's ranking (:func:`merge_scores`)."""
-    scored = score_candidates(collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress)
+    scored = score_candidates(
+        collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress
+    )
     candidates, scores, seconds = scored.candidates, scored.scores, scored.seconds
     run, tied = merge_scores(collection.run(run_name), candidates.pairs, scores, depth)
     notes = []
     if candidates.queries_without_text:
-        notes.append(f"{len(candidates.queries_without_text)} run queries have no text and keep their first-stage "
-                     f"ranking: {', '.join(candidates.queries_without_text[:10])}")
+        notes.append(
+            f"{len(candidates.queries_without_text)} run queries have no text and keep their first-stage "
+            f"ranking: {', '.join(candidates.queries_without_text[:10])}"
+        )
     if candidates.skipped:
-        notes.append(f"{candidates.skipped} of the top-{depth} candidates have no passage text; they follow the "
-                     "scored ones in first-stage order")
+        notes.append(
+            f"{candidates.skipped} of the top-{depth} candidates have no passage text; they follow the "
+            "scored ones in first-stage order"
+        )
     return RerankResult(run, len(scores), seconds, tied, notes)
 
 

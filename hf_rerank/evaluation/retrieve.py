@@ -59,7 +59,9 @@ class TextEncoder(Protocol):
 
     device: torch.device
 
-    def encode(self, texts: Sequence[str], *, batch_size: int, show_progress: bool, description: str) -> torch.Tensor: ...
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int, show_progress: bool, description: str
+    ) -> torch.Tensor: ...
 
 
 @dataclass
@@ -91,7 +93,9 @@ def model_fingerprint(bi_encoder) -> str:
     tokenizer = bi_encoder.tokenizer
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:  # its truncation and padding settings are whatever the last call left
-        state = {key: value for key, value in json.loads(backend.to_str()).items() if key not in ("truncation", "padding")}
+        state = {
+            key: value for key, value in json.loads(backend.to_str()).items() if key not in ("truncation", "padding")
+        }
     else:
         state = tokenizer.get_vocab()
     digest.update(f"{type(tokenizer).__name__}\n{json.dumps(state, sort_keys=True)}".encode())
@@ -102,8 +106,13 @@ def cache_key(bi_encoder, pids: Sequence[str], texts: Sequence[str]) -> str:
     """sha256 naming the embeddings of ``texts`` (ids ``pids``, in order) by ``bi_encoder``."""
     digest = hashlib.sha256(CACHE_FORMAT.encode())
     digest.update(model_fingerprint(bi_encoder).encode())
-    settings = {"pooling": bi_encoder.pooling, "normalize": bi_encoder.normalize, "max_length": bi_encoder.max_length,
-                "dtype": str(bi_encoder.dtype), "autocast": bi_encoder.autocast}
+    settings = {
+        "pooling": bi_encoder.pooling,
+        "normalize": bi_encoder.normalize,
+        "max_length": bi_encoder.max_length,
+        "dtype": str(bi_encoder.dtype),
+        "autocast": bi_encoder.autocast,
+    }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for pid, text in zip(pids, texts, strict=True):  # length-prefixed, so no two corpora hash the same stream
         digest.update(f"{len(pid)}:{pid}{len(text)}:{text}".encode())
@@ -111,7 +120,11 @@ def cache_key(bi_encoder, pids: Sequence[str], texts: Sequence[str]) -> str:
 
 
 def encode_corpus(
-    bi_encoder, corpus: Mapping[str, str], *, batch_size: int = 128, cache_dir: str | Path | None = None,
+    bi_encoder,
+    corpus: Mapping[str, str],
+    *,
+    batch_size: int = 128,
+    cache_dir: str | Path | None = None,
     show_progress: bool = True,
 ) -> CorpusEmbeddings:
     """Embed every passage of ``corpus`` (``{pid: text}``), or load the embeddings from ``cache_dir``.
@@ -130,7 +143,8 @@ def encode_corpus(
         if (cached := _load_cache(path, pids)) is not None:
             return cached
     embeddings = F.normalize(
-        bi_encoder.encode(texts, batch_size=batch_size, show_progress=show_progress, description="encoding corpus"), dim=-1
+        bi_encoder.encode(texts, batch_size=batch_size, show_progress=show_progress, description="encoding corpus"),
+        dim=-1,
     ).contiguous()
     if path is not None:
         with atomic_write(path, "wb") as handle:
@@ -147,7 +161,9 @@ def _load_cache(path: Path, pids: list[str]) -> CorpusEmbeddings | None:
         saved = torch.load(path, weights_only=True)
         cached = CorpusEmbeddings(saved["pids"], saved["embeddings"])
     except Exception as error:  # truncated or foreign file: encode again and overwrite it
-        logger.warning("%s: unreadable embedding cache (%s: %s); encoding the corpus again", path, type(error).__name__, error)
+        logger.warning(
+            "%s: unreadable embedding cache (%s: %s); encoding the corpus again", path, type(error).__name__, error
+        )
         return None
     if saved.get("format") != CACHE_FORMAT or cached.pids != pids:
         logger.warning("%s: cache file does not hold this corpus; encoding the corpus again", path)
@@ -157,8 +173,14 @@ def _load_cache(path: Path, pids: list[str]) -> CorpusEmbeddings | None:
 
 
 def search(
-    query_embeddings: torch.Tensor, corpus_embeddings: torch.Tensor, *, k: int, dtype: torch.dtype = torch.float32,
-    device: torch.device | str = "cpu", chunk_size: int = 65536, show_progress: bool = False,
+    query_embeddings: torch.Tensor,
+    corpus_embeddings: torch.Tensor,
+    *,
+    k: int,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    chunk_size: int = 65536,
+    show_progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact top-``k`` by dot product of L2-normalised rows (module docstring: precision and ties).
 
@@ -178,7 +200,10 @@ def search(
     k, pool = min(k, n), min(2 * k, n)
     matrix = corpus_embeddings.to(device=device, dtype=dtype)
     indices, scores = [], []
-    with torch.inference_mode(), tqdm(total=len(query_embeddings), desc="searching", unit="query", disable=not show_progress) as bar:
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(query_embeddings), desc="searching", unit="query", disable=not show_progress) as bar,
+    ):
         for start in range(0, len(query_embeddings), QUERY_BLOCK):
             block = query_embeddings[start : start + QUERY_BLOCK]
             queries = block.to(device=device, dtype=dtype)
@@ -198,13 +223,17 @@ def search(
     return torch.cat(indices), torch.cat(scores)
 
 
-def _rescore(queries: torch.Tensor, corpus: torch.Tensor, rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _rescore(
+    queries: torch.Tensor, corpus: torch.Tensor, rows: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Float32 scores of the pool ``rows`` ``(m, pool)``; the best ``k`` by (score desc, row asc)."""
     step = max(1, RESCORE_BUDGET // (rows.shape[1] * corpus.shape[1]))
-    exact = torch.cat([
-        (corpus[rows[start : start + step]] * queries[start : start + step, None, :]).sum(-1)
-        for start in range(0, len(rows), step)
-    ])
+    exact = torch.cat(
+        [
+            (corpus[rows[start : start + step]] * queries[start : start + step, None, :]).sum(-1)
+            for start in range(0, len(rows), step)
+        ]
+    )
     by_row = rows.argsort(dim=1)
     rows, exact = rows.gather(1, by_row), exact.gather(1, by_row)
     order = exact.sort(dim=1, descending=True, stable=True).indices[:, :k]
@@ -212,8 +241,15 @@ def _rescore(queries: torch.Tensor, corpus: torch.Tensor, rows: torch.Tensor, k:
 
 
 def dense_retrieve(
-    bi_encoder: TextEncoder, queries: Mapping[str, str], corpus_embeddings: CorpusEmbeddings, *, k: int = 1000,
-    batch_size: int = 128, chunk_size: int = 65536, precision: str = "auto", show_progress: bool = True,
+    bi_encoder: TextEncoder,
+    queries: Mapping[str, str],
+    corpus_embeddings: CorpusEmbeddings,
+    *,
+    k: int = 1000,
+    batch_size: int = 128,
+    chunk_size: int = 65536,
+    precision: str = "auto",
+    show_progress: bool = True,
 ) -> Run:
     """The top-``k`` passages of ``corpus_embeddings`` for each of ``queries`` (``{qid: text}``).
 
@@ -223,11 +259,20 @@ def dense_retrieve(
     if not queries:
         raise ValueError("no queries to retrieve for")
     qids = list(queries)
-    encoded = bi_encoder.encode([queries[qid] for qid in qids], batch_size=batch_size, show_progress=show_progress,
-                                description="encoding queries")
+    encoded = bi_encoder.encode(
+        [queries[qid] for qid in qids],
+        batch_size=batch_size,
+        show_progress=show_progress,
+        description="encoding queries",
+    )
     rows, scores = search(
-        F.normalize(encoded, dim=-1), corpus_embeddings.embeddings, k=k, chunk_size=chunk_size,
-        dtype=pick_dtype(precision, bi_encoder.device), device=bi_encoder.device, show_progress=show_progress,
+        F.normalize(encoded, dim=-1),
+        corpus_embeddings.embeddings,
+        k=k,
+        chunk_size=chunk_size,
+        dtype=pick_dtype(precision, bi_encoder.device),
+        device=bi_encoder.device,
+        show_progress=show_progress,
     )
     pids = corpus_embeddings.pids
     return {
@@ -253,18 +298,29 @@ class RetrievalReport(EvaluationReport):
     def table(self) -> str:
         """A plain-text table: one line per metric, then the timings."""
         width = max(len(name) for name in self.metrics)
-        return "\n".join([
-            f"{self.data} / dense retrieval top-{self.depth} by {self.model} over {self.corpus:,} passages ({self.queries} queries)",
-            f"convention ({self.metric_set}): {self.convention}",
-            *(f"  {name:<{width}}  {value:.4f}" for name, value in self.metrics.items()),
-            f"  corpus encoded (or loaded from the cache) in {self.encode_seconds:.1f} s; "
-            f"queries encoded and searched in {self.search_seconds:.1f} s; wall time {self.wall_seconds:.1f} s",
-        ])
+        return "\n".join(
+            [
+                f"{self.data} / dense retrieval top-{self.depth} by {self.model} "
+                f"over {self.corpus:,} passages ({self.queries} queries)",
+                f"convention ({self.metric_set}): {self.convention}",
+                *(f"  {name:<{width}}  {value:.4f}" for name, value in self.metrics.items()),
+                f"  corpus encoded (or loaded from the cache) in {self.encode_seconds:.1f} s; "
+                f"queries encoded and searched in {self.search_seconds:.1f} s; wall time {self.wall_seconds:.1f} s",
+            ]
+        )
 
 
 def evaluate_retrieval(
-    collection: IRCollection, bi_encoder, *, model_name: str | None = None, k: int = 1000, metric_set: str = "trec-dl",
-    batch_size: int = 128, chunk_size: int = 65536, precision: str = "auto", cache_dir: str | Path | None = None,
+    collection: IRCollection,
+    bi_encoder,
+    *,
+    model_name: str | None = None,
+    k: int = 1000,
+    metric_set: str = "trec-dl",
+    batch_size: int = 128,
+    chunk_size: int = 65536,
+    precision: str = "auto",
+    cache_dir: str | Path | None = None,
     show_progress: bool = True,
 ) -> tuple[RetrievalReport, Run]:
     """Dense-retrieve the top-``k`` of ``collection.corpus`` for its judged queries and evaluate the run.
@@ -278,18 +334,41 @@ def evaluate_retrieval(
     if not judged:
         raise ValueError(f"collection {collection.name!r} has no qrels: there is nothing to evaluate retrieval against")
     queries = {qid: collection.queries[qid] for qid in judged if qid in collection.queries}
-    embeddings = encode_corpus(bi_encoder, collection.corpus, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress)
+    embeddings = encode_corpus(
+        bi_encoder, collection.corpus, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress
+    )
     encoded = time.perf_counter()
-    run = dense_retrieve(bi_encoder, queries, embeddings, k=k, batch_size=batch_size, chunk_size=chunk_size,
-                         precision=precision, show_progress=show_progress)
+    run = dense_retrieve(
+        bi_encoder,
+        queries,
+        embeddings,
+        k=k,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        precision=precision,
+        show_progress=show_progress,
+    )
     searched = time.perf_counter()
     evaluation = evaluate_run(collection.qrels, run, metrics)
     report = RetrievalReport(
-        metrics=evaluation.means, first_stage=evaluation.means, significance={}, per_query=evaluation.per_query,
-        model=model_name, run="dense", data=collection.name, depth=k, metric_set=metrics.name,
-        convention=metrics.convention, queries=len(evaluation.queries), pairs=0, pairs_per_second=None,
-        wall_seconds=time.perf_counter() - started, warnings=list(evaluation.warnings), corpus=len(embeddings.pids),
-        encode_seconds=encoded - started, search_seconds=searched - encoded,
+        metrics=evaluation.means,
+        first_stage=evaluation.means,
+        significance={},
+        per_query=evaluation.per_query,
+        model=model_name,
+        run="dense",
+        data=collection.name,
+        depth=k,
+        metric_set=metrics.name,
+        convention=metrics.convention,
+        queries=len(evaluation.queries),
+        pairs=0,
+        pairs_per_second=None,
+        wall_seconds=time.perf_counter() - started,
+        warnings=list(evaluation.warnings),
+        corpus=len(embeddings.pids),
+        encode_seconds=encoded - started,
+        search_seconds=searched - encoded,
     )
     return report, run
 
@@ -312,26 +391,39 @@ class EmbeddingScorer:
             if pid in corpus:
                 self.rows.setdefault(corpus[pid], row)
 
-    def score_pairs(self, queries: Sequence[str], passages: Sequence[str], *, batch_size: int = 64,
-                    show_progress: bool = True) -> np.ndarray:
+    def score_pairs(
+        self, queries: Sequence[str], passages: Sequence[str], *, batch_size: int = 64, show_progress: bool = True
+    ) -> np.ndarray:
         """Cosine similarities ``(n,)`` float32 of ``(queries[i], passages[i])``."""
         if len(queries) != len(passages):
             raise ValueError(f"{len(queries)} queries but {len(passages)} passages")
         missing = [text for text in passages if text not in self.rows]
         if missing:
-            raise ValueError(f"{len(missing)} of {len(passages)} passages have no precomputed embedding "
-                             f"(first: {missing[0][:80]!r}); were the embeddings computed for another corpus?")
+            raise ValueError(
+                f"{len(missing)} of {len(passages)} passages have no precomputed embedding "
+                f"(first: {missing[0][:80]!r}); were the embeddings computed for another corpus?"
+            )
         distinct: dict[str, int] = {}
         query_index = [distinct.setdefault(text, len(distinct)) for text in queries]
-        encoded = F.normalize(self.bi_encoder.encode(list(distinct), batch_size=batch_size, show_progress=show_progress,
-                                                     description="encoding queries"), dim=-1)
+        encoded = F.normalize(
+            self.bi_encoder.encode(
+                list(distinct), batch_size=batch_size, show_progress=show_progress, description="encoding queries"
+            ),
+            dim=-1,
+        )
         passage_rows = torch.tensor([self.rows[text] for text in passages], dtype=torch.long)
         return (encoded[query_index] * self.embeddings[passage_rows]).sum(dim=-1).numpy()
 
 
 def rerank_with_embeddings(
-    collection: IRCollection, run_name: str, bi_encoder: TextEncoder, corpus_embeddings: CorpusEmbeddings, *,
-    depth: int = 100, batch_size: int = 64, show_progress: bool = True,
+    collection: IRCollection,
+    run_name: str,
+    bi_encoder: TextEncoder,
+    corpus_embeddings: CorpusEmbeddings,
+    *,
+    depth: int = 100,
+    batch_size: int = 64,
+    show_progress: bool = True,
 ) -> RerankResult:
     """Rerank the top-``depth`` of ``collection.runs[run_name]`` by cosine, reusing ``corpus_embeddings``.
 

@@ -53,9 +53,7 @@ def paired_t_test(a: Scores, b: Scores) -> float:
     return float(stats.ttest_rel(x, y).pvalue)
 
 
-def randomisation_test(
-    a: Scores, b: Scores, n_permutations: int = 10_000, seed: int = 0
-) -> float:
+def randomisation_test(a: Scores, b: Scores, n_permutations: int = 10_000, seed: int = 0) -> float:
     """Fisher's paired randomisation (sign-flip permutation) test on the mean difference.
 
     Each permutation flips the sign of every per-query difference ``a - b`` at random

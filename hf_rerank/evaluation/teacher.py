@@ -41,9 +41,22 @@ from hf_rerank.evaluation.rerank import PairScorer, score_candidates
 #: ``hf-rerank fuse --method`` names -> ranx's fusion method names (ranx's supervised methods,
 #: which need training on qrels, are not offered).
 FUSION_METHODS = {
-    "wsum": "wsum", "wmnz": "wmnz", "mixed": "mixed", "w_bordafuse": "w_bordafuse", "w_condorcet": "w_condorcet",
-    "rrf": "rrf", "combsum": "sum", "combmnz": "mnz", "combmax": "max", "combmin": "min", "combmed": "med",
-    "combanz": "anz", "isr": "isr", "log_isr": "log_isr", "bordafuse": "bordafuse", "condorcet": "condorcet",
+    "wsum": "wsum",
+    "wmnz": "wmnz",
+    "mixed": "mixed",
+    "w_bordafuse": "w_bordafuse",
+    "w_condorcet": "w_condorcet",
+    "rrf": "rrf",
+    "combsum": "sum",
+    "combmnz": "mnz",
+    "combmax": "max",
+    "combmin": "min",
+    "combmed": "med",
+    "combanz": "anz",
+    "isr": "isr",
+    "log_isr": "log_isr",
+    "bordafuse": "bordafuse",
+    "condorcet": "condorcet",
 }
 #: Methods that take one weight per run.
 WEIGHTED_METHODS = ("wsum", "wmnz", "mixed", "w_bordafuse", "w_condorcet")
@@ -75,7 +88,12 @@ class TeacherRun:
 
 
 def score_run(
-    collection: IRCollection, run_name: str, model: PairScorer, *, depth: int = 100, batch_size: int = 64,
+    collection: IRCollection,
+    run_name: str,
+    model: PairScorer,
+    *,
+    depth: int = 100,
+    batch_size: int = 64,
     show_progress: bool = True,
 ) -> TeacherRun:
     """``model``'s raw scores of the top-``depth`` candidates of ``collection.runs[run_name]``.
@@ -87,18 +105,26 @@ def score_run(
     Raises :class:`~hf_rerank.evaluation.rerank.NonFiniteScoresError` when the model scores a pair
     NaN or infinite.
     """
-    scored = score_candidates(collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress)
+    scored = score_candidates(
+        collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress
+    )
     run: Run = {}
     for (qid, pid), score in zip(scored.candidates.pairs, scored.scores.tolist()):
         run.setdefault(qid, {})[pid] = float(score)
     return TeacherRun(
-        {qid: trec_order(scores) for qid, scores in run.items()}, scored.candidates.skipped,
-        list(scored.candidates.queries_without_text), scored.seconds,
+        {qid: trec_order(scores) for qid, scores in run.items()},
+        scored.candidates.skipped,
+        list(scored.candidates.queries_without_text),
+        scored.seconds,
     )
 
 
 def fuse_runs(
-    runs: Mapping[str, Run], *, method: str = "wsum", norm: str = "min-max", weights: Sequence[float] | None = None,
+    runs: Mapping[str, Run],
+    *,
+    method: str = "wsum",
+    norm: str = "min-max",
+    weights: Sequence[float] | None = None,
     rrf_k: int | None = None,
 ) -> Run:
     """Fuse ``runs`` (``{label: run}``, at least two, over the same queries) with ranx.
@@ -137,7 +163,9 @@ def fuse_runs(
             raise ValueError(f"--weights: every weight must be a finite number, got {weights}")
         params["weights"] = weights
     elif weights is not None:
-        raise ValueError(f"--weights: method {method!r} takes no weights (weighted methods: {', '.join(WEIGHTED_METHODS)})")
+        raise ValueError(
+            f"--weights: method {method!r} takes no weights (weighted methods: {', '.join(WEIGHTED_METHODS)})"
+        )
     if rrf_k is not None:
         if method != "rrf":
             raise ValueError(f"--rrf-k: only method 'rrf' takes k, not {method!r}")
@@ -157,11 +185,14 @@ def fuse_runs(
         empty = next((qid for qid, scored in run.items() if not scored), None)
         if empty is not None:
             raise ValueError(f"run {label}: query {empty!r} has no passages")
-    prepared = [RanxRun({qid: untie_in_order(trec_order(scored))[0] for qid, scored in runs[label].items()})
-                for label in labels]
+    prepared = [
+        RanxRun({qid: untie_in_order(trec_order(scored))[0] for qid, scored in runs[label].items()}) for label in labels
+    ]
     with warnings.catch_warnings():  # numba's notes about integer casts inside ranx's compiled code
         warnings.simplefilter("ignore", NumbaTypeSafetyWarning)
-        fused = fuse(prepared, norm=None if norm == "none" else norm, method=FUSION_METHODS[method], params=params).to_dict()
+        fused = fuse(
+            prepared, norm=None if norm == "none" else norm, method=FUSION_METHODS[method], params=params
+        ).to_dict()
     return {qid: trec_order({str(pid): float(score) for pid, score in fused[qid].items()}) for qid in runs[first]}
 
 
@@ -179,7 +210,9 @@ def normalise_run(run: Run, norm: str = "min-max") -> Run:
 
     single = [name for name in NORMALISATIONS if name not in ("borda", "none")]
     if norm not in single:
-        raise ValueError(f"normalisation {norm!r} cannot apply to one run (normalisations of one run: {', '.join(single)})")
+        raise ValueError(
+            f"normalisation {norm!r} cannot apply to one run (normalisations of one run: {', '.join(single)})"
+        )
     empty = next((qid for qid, scored in run.items() if not scored), None)
     if empty is not None:
         raise ValueError(f"query {empty!r} has no passages")

@@ -1,7 +1,7 @@
 """Model cards and publishing to the Hugging Face Hub.
 
-    from hf_rerank.hub import write_model_card, render_model_card   # README.md from a run directory
-    from hf_rerank.hub import publish, HubSettings, HubPushCallback  # push a run (and its checkpoints)
+from hf_rerank.hub import write_model_card, render_model_card   # README.md from a run directory
+from hf_rerank.hub import publish, HubSettings, HubPushCallback  # push a run (and its checkpoints)
 """
 
 from importlib import import_module

@@ -54,6 +54,7 @@ class CardError(ValueError):
 
 # ------------------------------------------------------------------------------ reading the run
 
+
 def read_json(path: Path):
     try:
         return json.loads(path.read_text())
@@ -68,9 +69,14 @@ def load_metrics(output_dir: Path) -> dict:
         raise CardError(f"{output_dir}: no metrics.json; a model card is made from a training run's output directory")
     metrics = read_json(path)
     evals = metrics.get("eval") if isinstance(metrics, dict) else None
-    if not evals or not isinstance(evals, dict) or not all(
+    if (
+        not evals
+        or not isinstance(evals, dict)
+        or not all(
             isinstance(values, dict) and values and all(isinstance(v, (int, float)) for v in values.values())
-            for values in evals.values()):
+            for values in evals.values()
+        )
+    ):
         raise CardError(f"{path}: 'eval' must map evaluation names to {{metric: number}}, got {evals!r}")
     return metrics
 
@@ -155,10 +161,13 @@ def framework_versions(metrics: dict) -> tuple[list[tuple[str, str]], str]:
     recorded = metrics.get("framework_versions")
     if recorded:
         return list(recorded.items()), "recorded by the training run"
-    return list(installed_versions().items()), "of the environment that generated this card (the run did not record its own)"
+    return list(
+        installed_versions().items()
+    ), "of the environment that generated this card (the run did not record its own)"
 
 
 # ------------------------------------------------------------------------------ formatting
+
 
 def number(value, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
@@ -189,6 +198,7 @@ def mark(delta, p) -> str:
 
 
 # ------------------------------------------------------------------------------ evaluation
+
 
 def base_evaluation(output_dir: Path, name: str) -> Path | None:
     """The base model's ``metrics.json`` for evaluation ``name``: ``eval_<name>_base/`` in the run
@@ -226,13 +236,17 @@ def protocol_text(protocol: dict, has_first_stage: bool, base_tested: bool) -> s
     queries = f"{protocol['queries']} judged queries" if protocol.get("queries") else "its judged queries"
     data = display_reference(protocol.get("data"))
     if "run" in protocol:
-        text = (f"Reranks the top-{protocol.get('depth', '?')} candidates of the `{protocol['run']}` first-stage run on "
-                f"{data}, {queries}; candidates below rank {protocol.get('depth', '?')} keep their first-stage order, "
-                "so the reranked run holds the same passages as the first stage.")
+        text = (
+            f"Reranks the top-{protocol.get('depth', '?')} candidates of the `{protocol['run']}` first-stage run on "
+            f"{data}, {queries}; candidates below rank {protocol.get('depth', '?')} keep their first-stage order, "
+            "so the reranked run holds the same passages as the first stage."
+        )
     else:
         corpus = protocol.get("corpus_passages")
-        text = (f"Dense retrieval ({protocol.get('search', 'exact')} search) of the top-{protocol.get('k', '?')} passages "
-                f"for {queries} of {data}" + (f" over a corpus of {corpus:,} passages." if corpus else "."))
+        text = (
+            f"Dense retrieval ({protocol.get('search', 'exact')} search) of the top-{protocol.get('k', '?')} passages "
+            f"for {queries} of {data}" + (f" over a corpus of {corpus:,} passages." if corpus else ".")
+        )
     if protocol.get("metric_set"):
         text += f" Metric set `{protocol['metric_set']}`: {protocol.get('convention', '').strip()}"
     tests = []
@@ -241,9 +255,11 @@ def protocol_text(protocol: dict, has_first_stage: bool, base_tested: bool) -> s
     if base_tested:
         tests.append("the base model")
     if tests:
-        text += (" Significance: two-sided paired t-test and Fisher's randomisation test (10,000 sign flips) on "
-                 f"per-query scores, against {' and '.join(tests)}; each p-value is for its own comparison, not "
-                 f"corrected for the other metrics or models; ▲/▼ mark t-test p < {ALPHA}.")
+        text += (
+            " Significance: two-sided paired t-test and Fisher's randomisation test (10,000 sign flips) on "
+            f"per-query scores, against {' and '.join(tests)}; each p-value is for its own comparison, not "
+            f"corrected for the other metrics or models; ▲/▼ mark t-test p < {ALPHA}."
+        )
     return text
 
 
@@ -258,10 +274,15 @@ def evaluation_sections(output_dir: Path, metrics: dict) -> list[dict]:
         before = (metrics.get("before_training") or {}).get(name) or {}
         comparison = base_comparison(output_dir, name)
         base_means, base_tests, base_name = comparison if comparison else (before, {}, None)
-        base_source = ("the untrained base model" + (f" ({display_reference(base_name)})" if base_name else "")
-                       + " on the same candidates, used as it is without fine-tuning (per-query scores)" if comparison
-                       else "the model at step 0, evaluated before any update (means only: no per-query scores, so no test)"
-                       if before else None)
+        base_source = (
+            "the untrained base model"
+            + (f" ({display_reference(base_name)})" if base_name else "")
+            + " on the same candidates, used as it is without fine-tuning (per-query scores)"
+            if comparison
+            else "the model at step 0, evaluated before any update (means only: no per-query scores, so no test)"
+            if before
+            else None
+        )
         base_label = "base model" if comparison else "before fine-tuning"
         header = ["metric"]
         if first:
@@ -283,23 +304,35 @@ def evaluation_sections(output_dir: Path, metrics: dict) -> list[dict]:
                 row.append(number(base_means.get(metric)))
             row.append(f"**{number(value)}**")
             if first:
-                row += [signed(test.get("delta")) + mark(test.get("delta"), test.get("p_t_test")),
-                        f"{p_value(test.get('p_t_test'))} / {p_value(test.get('p_randomisation'))}"]
+                row += [
+                    signed(test.get("delta")) + mark(test.get("delta"), test.get("p_t_test")),
+                    f"{p_value(test.get('p_t_test'))} / {p_value(test.get('p_randomisation'))}",
+                ]
             if base_tests:
                 delta, p_t, p_rand = base_tests.get(metric, (None, None, None))
                 row += [signed(delta) + mark(delta, p_t), f"{p_value(p_t)} / {p_value(p_rand)}"]
             rows.append(row)
-        sections.append({
-            "name": name,
-            "title": f"{name}: " + (f"reranking {protocol['run']} top-{protocol.get('depth', '?')}" if "run" in protocol
-                                    else f"dense retrieval, top-{protocol.get('k', '?')}" if "k" in protocol else "evaluation"),
-            "protocol": protocol_text(protocol, bool(first), bool(base_tests)),
-            "header": header,
-            "rows": rows,
-            "base_source": base_source,
-            "base_label": base_label,
-            "base_test": {metric: (base_means.get(metric), delta, p_t) for metric, (delta, p_t, _) in base_tests.items()},
-        })
+        sections.append(
+            {
+                "name": name,
+                "title": f"{name}: "
+                + (
+                    f"reranking {protocol['run']} top-{protocol.get('depth', '?')}"
+                    if "run" in protocol
+                    else f"dense retrieval, top-{protocol.get('k', '?')}"
+                    if "k" in protocol
+                    else "evaluation"
+                ),
+                "protocol": protocol_text(protocol, bool(first), bool(base_tests)),
+                "header": header,
+                "rows": rows,
+                "base_source": base_source,
+                "base_label": base_label,
+                "base_test": {
+                    metric: (base_means.get(metric), delta, p_t) for metric, (delta, p_t, _) in base_tests.items()
+                },
+            }
+        )
     return sections
 
 
@@ -318,8 +351,10 @@ def headline(metrics: dict, sections: list[dict]) -> str:
     test = ((metrics.get("significance") or {}).get(name) or {}).get(metric)
     text = f"On {name} it scores {metric} {value:.4f}"
     if first is not None and test:
-        text += (f", {verdict(test['delta'], test['p_t_test'])} the first stage ({first:.4f}; Δ {test['delta']:+.4f}, "
-                 f"paired t-test p {p_value(test['p_t_test'])})")
+        text += (
+            f", {verdict(test['delta'], test['p_t_test'])} the first stage ({first:.4f}; Δ {test['delta']:+.4f}, "
+            f"paired t-test p {p_value(test['p_t_test'])})"
+        )
     if section["base_test"].get(metric):
         base, delta, p_t = section["base_test"][metric]
         text += f"; {verdict(delta, p_t)} the base model ({base:.4f}; Δ {delta:+.4f}, p {p_value(p_t)})"
@@ -327,6 +362,7 @@ def headline(metrics: dict, sections: list[dict]) -> str:
 
 
 # ------------------------------------------------------------------------------ training details
+
 
 def optimizer_rows(optimizer: dict) -> list[tuple[str, str]]:
     if not optimizer:
@@ -337,16 +373,28 @@ def optimizer_rows(optimizer: dict) -> list[tuple[str, str]]:
         parts.append("β " + ", ".join(general(b) for b in optimizer["betas"]))
     if optimizer.get("eps") is not None:
         parts.append(f"ε {general(optimizer['eps'])}")
-    rows = [("Optimizer", f"{name} ({optimizer.get('implementation', 'implementation not recorded')}): " + ", ".join(parts))]
+    rows = [
+        ("Optimizer", f"{name} ({optimizer.get('implementation', 'implementation not recorded')}): " + ", ".join(parts))
+    ]
     if optimizer.get("lion_scaling"):
         k = optimizer["lion_scaling"]
-        rows.append(("Lion scaling", f"k = {general(k)}: the configured AdamW-style lr {general(optimizer.get('adamw_lr'))} "
-                     f"and weight decay {general(optimizer.get('adamw_weight_decay'))} became lr / k = "
-                     f"{general(optimizer.get('lr'))} and weight decay × k = {general(optimizer.get('weight_decay'))}"))
+        rows.append(
+            (
+                "Lion scaling",
+                f"k = {general(k)}: the configured AdamW-style lr {general(optimizer.get('adamw_lr'))} "
+                f"and weight decay {general(optimizer.get('adamw_weight_decay'))} became lr / k = "
+                f"{general(optimizer.get('lr'))} and weight decay × k = {general(optimizer.get('weight_decay'))}",
+            )
+        )
     if optimizer.get("n_params_decay") is not None:
-        rows.append(("Weight decay applies to",
-                     f"{optimizer['n_params_decay']} tensors ({optimizer.get('n_elements_decay', 0):,} weights); not to "
-                     f"{optimizer.get('n_params_no_decay')} bias and norm tensors ({optimizer.get('n_elements_no_decay', 0):,})"))
+        rows.append(
+            (
+                "Weight decay applies to",
+                f"{optimizer['n_params_decay']} tensors ({optimizer.get('n_elements_decay', 0):,} weights); not to "
+                f"{optimizer.get('n_params_no_decay')} bias and norm tensors "
+                f"({optimizer.get('n_elements_no_decay', 0):,})",
+            )
+        )
     return rows
 
 
@@ -354,53 +402,98 @@ def teacher_rows(teacher: dict | None) -> list[tuple[str, str]]:
     """The "Teacher" row of a distilled run: which scored runs taught, over which candidates (none without)."""
     if not teacher:
         return []
-    def shown(source: str) -> str:  # a run of the training data by name, a run file by its file name
-        return f"`{Path(source).name}` (run file)" if is_local_path(source) and Path(source).suffix else f"run `{source}`"
 
-    sources = "; ".join(f"{shown(source['source'])} ({source['queries']:,} queries, {source['passages']:,} scored passages)"
-                        for source in teacher.get("sources", []))
-    lists = f"lists of up to {teacher['group_size']} (the teacher's best + a sample), {teacher['groups_per_query']} per query" \
-        if teacher.get("group_size") else ""
-    return [("Teacher", "distilled from " + sources + (f"; candidates: {teacher['candidates']}" if teacher.get("candidates") else "")
-             + (f"; {lists}" if lists else ""))]
+    def shown(source: str) -> str:  # a run of the training data by name, a run file by its file name
+        return (
+            f"`{Path(source).name}` (run file)" if is_local_path(source) and Path(source).suffix else f"run `{source}`"
+        )
+
+    sources = "; ".join(
+        f"{shown(source['source'])} ({source['queries']:,} queries, {source['passages']:,} scored passages)"
+        for source in teacher.get("sources", [])
+    )
+    lists = (
+        f"lists of up to {teacher['group_size']} (the teacher's best + a sample), "
+        f"{teacher['groups_per_query']} per query"
+        if teacher.get("group_size")
+        else ""
+    )
+    return [
+        (
+            "Teacher",
+            "distilled from "
+            + sources
+            + (f"; candidates: {teacher['candidates']}" if teacher.get("candidates") else "")
+            + (f"; {lists}" if lists else ""),
+        )
+    ]
 
 
 def training_rows(metrics: dict, log_history: list | None) -> list[tuple[str, str]]:
     """``(label, value)`` rows of the training-details table; absent facts say "not recorded"."""
     recorded = "not recorded"
-    data = " + ".join(display_reference(part) for part in str(metrics.get("train_data") or "").split(" + ")) \
-        if metrics.get("train_data") else display_reference(None)
+    data = (
+        " + ".join(display_reference(part) for part in str(metrics.get("train_data") or "").split(" + "))
+        if metrics.get("train_data")
+        else display_reference(None)
+    )
     if metrics.get("train_examples"):
         data += f": {metrics['train_examples']:,} training examples" + (
-            f" ({metrics['example_type']})" if metrics.get("example_type") else "")
+            f" ({metrics['example_type']})" if metrics.get("example_type") else ""
+        )
     if metrics.get("negatives"):
         window = metrics.get("mine_window")
-        data += f"; negatives: {metrics['negatives']}" + (f" (ranks {window[0]}-{window[1]} of the base model)" if window else "")
+        data += f"; negatives: {metrics['negatives']}" + (
+            f" (ranks {window[0]}-{window[1]} of the base model)" if window else ""
+        )
     loss = str(metrics.get("loss", recorded))
     if metrics.get("loss_options"):
         loss += " (" + ", ".join(f"{k} {general(v)}" for k, v in metrics["loss_options"].items()) + ")"
     warmup = metrics.get("warmup_steps")
     schedule = metrics.get("lr_scheduler") or recorded
     if warmup is not None:
-        schedule += f", warm-up {warmup:.0%} of the steps" if isinstance(warmup, float) and warmup < 1 else f", warm-up {warmup} steps"
+        schedule += (
+            f", warm-up {warmup:.0%} of the steps"
+            if isinstance(warmup, float) and warmup < 1
+            else f", warm-up {warmup} steps"
+        )
     per_device, world = metrics.get("per_device_train_batch_size"), metrics.get("world_size", 1)
     accumulation = metrics.get("gradient_accumulation_steps", 1)
-    batch = (f"{per_device} per device × {world} process(es)" + (f" × {accumulation} accumulation steps" if accumulation > 1 else "")
-             + f" = {per_device * world * accumulation} examples per optimizer step") if per_device else recorded
-    epochs = next((entry["epoch"] for entry in reversed(log_history or []) if "epoch" in entry), metrics.get("num_train_epochs"))
+    batch = (
+        (
+            f"{per_device} per device × {world} process(es)"
+            + (f" × {accumulation} accumulation steps" if accumulation > 1 else "")
+            + f" = {per_device * world * accumulation} examples per optimizer step"
+        )
+        if per_device
+        else recorded
+    )
+    epochs = next(
+        (entry["epoch"] for entry in reversed(log_history or []) if "epoch" in entry), metrics.get("num_train_epochs")
+    )
     steps = f"{general(epochs)} epoch(s)" if epochs is not None else "epochs not recorded"
     if metrics.get("global_steps") is not None:
         steps += f", {metrics['global_steps']:,} optimizer steps"
     efficiency = metrics.get("efficiency") or {}
-    throughput = (f"{metrics['train_samples_per_second']:.2f} examples/s (Trainer, whole run)"
-                  if metrics.get("train_samples_per_second") is not None else recorded)
+    throughput = (
+        f"{metrics['train_samples_per_second']:.2f} examples/s (Trainer, whole run)"
+        if metrics.get("train_samples_per_second") is not None
+        else recorded
+    )
     if efficiency.get("tokens_per_second") is not None:
-        throughput += f"; {efficiency['tokens_per_second']:,.0f} real tokens/s, padding {efficiency.get('padding_ratio', 0):.1%}"
+        throughput += (
+            f"; {efficiency['tokens_per_second']:,.0f} real tokens/s, padding {efficiency.get('padding_ratio', 0):.1%}"
+        )
     if efficiency.get("mfu") is not None:
         throughput += f", MFU {efficiency['mfu']:.1%}"
-    memory = [f"{label} {efficiency[key]:,.0f} MiB" for key, label in
-              (("peak_gpu_memory_allocated_mib", "GPU (allocated)"), ("peak_host_memory_mib", "host (resident)"))
-              if efficiency.get(key) is not None]
+    memory = [
+        f"{label} {efficiency[key]:,.0f} MiB"
+        for key, label in (
+            ("peak_gpu_memory_allocated_mib", "GPU (allocated)"),
+            ("peak_host_memory_mib", "host (resident)"),
+        )
+        if efficiency.get(key) is not None
+    ]
     hardware = efficiency.get("device_name") or metrics.get("hardware") or recorded
     rows = [
         ("Base model", display_reference(metrics.get("model"))),
@@ -412,24 +505,40 @@ def training_rows(metrics: dict, log_history: list | None) -> list[tuple[str, st
         ("Batch", batch),
         ("Length", f"{metrics['max_length']} tokens" if metrics.get("max_length") else recorded),
         ("Epochs and steps", steps),
-        ("Precision", (metrics.get("precision") or recorded)
-         + (f" ({metrics['precision_reason']})" if metrics.get("precision_reason") else "")),
+        (
+            "Precision",
+            (metrics.get("precision") or recorded)
+            + (f" ({metrics['precision_reason']})" if metrics.get("precision_reason") else ""),
+        ),
         ("Seed", str(metrics.get("seed", recorded))),
         ("Hardware", hardware + (f" × {world}" if world and world > 1 and hardware != recorded else "")),
-        ("Wall time (training)", duration(metrics["train_seconds"]) if metrics.get("train_seconds") is not None else recorded),
+        (
+            "Wall time (training)",
+            duration(metrics["train_seconds"]) if metrics.get("train_seconds") is not None else recorded,
+        ),
         ("Throughput", throughput),
         ("Peak memory", ", ".join(memory) or recorded),
         ("Final training loss", number(metrics.get("train_loss"))),
     ]
     if metrics.get("resumed_from_step"):
         covered = metrics.get("train_loss_steps")
-        rows.append(("Resumed", f"from the checkpoint at step {metrics['resumed_from_step']}; wall time covers the "
-                                f"whole run, final training loss steps {covered or 'after it'}"))
+        rows.append(
+            (
+                "Resumed",
+                f"from the checkpoint at step {metrics['resumed_from_step']}; wall time covers the "
+                f"whole run, final training loss steps {covered or 'after it'}",
+            )
+        )
     if metrics.get("trainable_parameters") is not None:
         rows.append(("Trainable parameters", f"{metrics['trainable_parameters']:,} of {metrics['total_parameters']:,}"))
     if "regressed_at_steps" in metrics:
         steps_below = metrics["regressed_at_steps"]
-        rows.append(("Evaluations below the starting point", ", ".join(f"step {s}" for s in steps_below) if steps_below else "none"))
+        rows.append(
+            (
+                "Evaluations below the starting point",
+                ", ".join(f"step {s}" for s in steps_below) if steps_below else "none",
+            )
+        )
     return rows
 
 
@@ -439,13 +548,16 @@ def base_embedding_space(output_dir: Path) -> dict | None:
     if not variants.is_file():
         return None
     rows = read_json(variants)
-    return next((row.get("embedding_space") for row in rows if isinstance(row, dict) and row.get("variant") == "base"), None)
+    return next(
+        (row.get("embedding_space") for row in rows if isinstance(row, dict) and row.get("variant") == "base"), None
+    )
 
 
 def embedding_space_table(space: dict | None, base: dict | None) -> dict | None:
     """Header and rows of the embedding-space numbers: this model's, beside the base model's when known."""
     if not space:
         return None
+
     def cell(value) -> str:
         return "–" if value is None else f"{value:,}" if isinstance(value, int) else number(value)
 
@@ -453,37 +565,68 @@ def embedding_space_table(space: dict | None, base: dict | None) -> dict | None:
     label = {key: key.replace("_", " ") for key in keys}
     table = {"pairs": space.get("pairs")}
     if base:
-        return {**table, "header": ["", "base model", "this model"],
-                "rows": [[label[k], cell(base.get(k)), cell(space[k])] for k in keys]}
+        return {
+            **table,
+            "header": ["", "base model", "this model"],
+            "rows": [[label[k], cell(base.get(k)), cell(space[k])] for k in keys],
+        }
     return {**table, "header": ["", "this model"], "rows": [[label[k], cell(space[k])] for k in keys]}
 
 
 def lora_rows(output_dir: Path, lora: dict | None) -> list[tuple[str, str]] | None:
     if not lora:
         return None
-    rows = [("Rank r", str(lora.get("r"))), ("Alpha", f"{general(lora.get('alpha'))} (updates scaled by alpha / r)"),
-            ("Dropout", general(lora.get("dropout"))), ("Target modules", ", ".join(f"`{m}`" for m in lora.get("target_modules", [])))]
+    rows = [
+        ("Rank r", str(lora.get("r"))),
+        ("Alpha", f"{general(lora.get('alpha'))} (updates scaled by alpha / r)"),
+        ("Dropout", general(lora.get("dropout"))),
+        ("Target modules", ", ".join(f"`{m}`" for m in lora.get("target_modules", []))),
+    ]
     if lora.get("trainable_parameters") is not None:
-        rows.append(("Trainable parameters", f"{lora['trainable_parameters']:,} of {lora['total_parameters']:,} "
-                                             f"({lora.get('trainable_share', 0):.2%})"))
-    where = ("this repository holds the adapters alone (`adapter_config.json`, `adapter_model.safetensors`); "
-             "the base model is loaded and the adapters merged on load") if (output_dir / "adapter_config.json").is_file() else \
-        "the root holds the merged model (no peft needed); `adapter/` holds the adapters alone" if (output_dir / "adapter").is_dir() \
+        rows.append(
+            (
+                "Trainable parameters",
+                f"{lora['trainable_parameters']:,} of {lora['total_parameters']:,} "
+                f"({lora.get('trainable_share', 0):.2%})",
+            )
+        )
+    where = (
+        (
+            "this repository holds the adapters alone (`adapter_config.json`, `adapter_model.safetensors`); "
+            "the base model is loaded and the adapters merged on load"
+        )
+        if (output_dir / "adapter_config.json").is_file()
+        else "the root holds the merged model (no peft needed); `adapter/` holds the adapters alone"
+        if (output_dir / "adapter").is_dir()
         else "the root holds the merged model"
+    )
     rows.append(("Files", where))
     return rows
 
 
 # ------------------------------------------------------------------------------ metadata
 
-def card_data(metrics: dict, sections: list[dict], *, kind: str, model_name: str, license: str | None,
-              language: list[str], adapter_base: str | None):
+
+def card_data(
+    metrics: dict,
+    sections: list[dict],
+    *,
+    kind: str,
+    model_name: str,
+    license: str | None,
+    language: list[str],
+    adapter_base: str | None,
+):
     """The card's ``ModelCardData``: library, base model, datasets, tags, pipeline, ``model-index``."""
     from huggingface_hub import EvalResult, ModelCardData
 
     optimizer = (metrics.get("optimizer") or {}).get("name")
-    tags = ["cross-encoder" if kind == "cross-encoder" else "sentence-transformers", *([optimizer] if optimizer else []),
-            "hf-rerank", *(["reranker"] if kind == "cross-encoder" else ["lora"] if metrics.get("lora") else [])]
+    tags = [
+        "cross-encoder" if kind == "cross-encoder" else "sentence-transformers",
+        *([optimizer] if optimizer else []),
+        "hf-rerank",
+        *(["reranker"] if kind == "cross-encoder" else ["lora"] if metrics.get("lora") else []),
+    ]
     eval_data = [protocol.get("data") for protocol in protocols(metrics).values()]
     datasets = list(dict.fromkeys(d for d in [metrics.get("train_data"), *eval_data] if d in HUB_DATASETS))
     results = []
@@ -491,37 +634,60 @@ def card_data(metrics: dict, sections: list[dict], *, kind: str, model_name: str
         data = protocol.get("data") or name
         dataset_type = data if not is_local_path(data) or data in HUB_DATASETS else Path(data).name
         for metric, value in metrics["eval"][name].items():
-            results.append(EvalResult(
-                task_type="text-ranking" if "run" in protocol else "text-retrieval",
-                task_name="Reranking" if "run" in protocol else "Retrieval",
-                dataset_type=dataset_type, dataset_name=section["title"], metric_type=metric, metric_value=value,
-                metric_config=protocol.get("metric_set"),
-            ))
+            results.append(
+                EvalResult(
+                    task_type="text-ranking" if "run" in protocol else "text-retrieval",
+                    task_name="Reranking" if "run" in protocol else "Retrieval",
+                    dataset_type=dataset_type,
+                    dataset_name=section["title"],
+                    metric_type=metric,
+                    metric_value=value,
+                    metric_config=protocol.get("metric_set"),
+                )
+            )
     return ModelCardData(
-        language=language, license=license, library_name="transformers" if kind == "cross-encoder" else "sentence-transformers",
-        base_model=hub_model_id(adapter_base) or hub_model_id(metrics.get("model")), datasets=datasets or None, tags=tags,
+        language=language,
+        license=license,
+        library_name="transformers" if kind == "cross-encoder" else "sentence-transformers",
+        base_model=hub_model_id(adapter_base) or hub_model_id(metrics.get("model")),
+        datasets=datasets or None,
+        tags=tags,
         pipeline_tag="text-ranking" if kind == "cross-encoder" else "sentence-similarity",
-        model_name=model_name, eval_results=results,
+        model_name=model_name,
+        eval_results=results,
     )
 
 
 # ------------------------------------------------------------------------------ rendering
 
+
 def environment():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
 
 
 def model_config(output_dir: Path) -> dict:
     from hf_rerank.models.lora import adapter_base, is_adapter_dir
 
     config = read_json(output_dir / "config.json") if (output_dir / "config.json").is_file() else {}
-    return {"num_labels": len(config.get("id2label") or {}) or 1, "adapter_only": is_adapter_dir(output_dir),
-            "adapter_dir": (output_dir / "adapter" / "adapter_config.json").is_file(),
-            "adapter_base": adapter_base(output_dir) if is_adapter_dir(output_dir) else
-            adapter_base(output_dir / "adapter") if (output_dir / "adapter" / "adapter_config.json").is_file() else None}
+    return {
+        "num_labels": len(config.get("id2label") or {}) or 1,
+        "adapter_only": is_adapter_dir(output_dir),
+        "adapter_dir": (output_dir / "adapter" / "adapter_config.json").is_file(),
+        "adapter_base": adapter_base(output_dir)
+        if is_adapter_dir(output_dir)
+        else adapter_base(output_dir / "adapter")
+        if (output_dir / "adapter" / "adapter_config.json").is_file()
+        else None,
+    }
 
 
 def dynamics_metric(log_history: list | None) -> str | None:
@@ -530,8 +696,15 @@ def dynamics_metric(log_history: list | None) -> str | None:
     return default_metric(log_history).removeprefix("eval_") if log_history and default_metric(log_history) else None
 
 
-def render_model_card(output_dir: str | Path, *, kind: str, model_id: str | None = None, license: str | None = None,
-                      language: str | list[str] = "en", figures: dict[str, str] | None = None):
+def render_model_card(
+    output_dir: str | Path,
+    *,
+    kind: str,
+    model_id: str | None = None,
+    license: str | None = None,
+    language: str | list[str] = "en",
+    figures: dict[str, str] | None = None,
+):
     """Render the card of a run directory (nothing is written).
 
     Args:
@@ -562,30 +735,62 @@ def render_model_card(output_dir: str | Path, *, kind: str, model_id: str | None
     license = license or base_model_license(config["adapter_base"]) or base_model_license(metrics.get("model"))
     sections = evaluation_sections(output_dir, metrics)
     if figures is None:
-        figures = {key: name for key, name in (("training_dynamics", DYNAMICS_FIGURE), ("umap", UMAP_FIGURE))
-                   if (output_dir / name).is_file()}
+        figures = {
+            key: name
+            for key, name in (("training_dynamics", DYNAMICS_FIGURE), ("umap", UMAP_FIGURE))
+            if (output_dir / name).is_file()
+        }
     figures = {"training_dynamics": figures.get("training_dynamics"), "umap": figures.get("umap")}
     pooling, normalize = read_pooling(output_dir)
     versions, versions_note = framework_versions(metrics)
-    data = card_data(metrics, sections, kind=kind, model_name=model_name, license=license,
-                     language=[language] if isinstance(language, str) else list(language), adapter_base=config["adapter_base"])
-    optimizer = {"lion": "Lion", "adamw": "AdamW"}.get((metrics.get("optimizer") or {}).get("name"), "an unrecorded optimizer")
+    data = card_data(
+        metrics,
+        sections,
+        kind=kind,
+        model_name=model_name,
+        license=license,
+        language=[language] if isinstance(language, str) else list(language),
+        adapter_base=config["adapter_base"],
+    )
+    optimizer = {"lion": "Lion", "adamw": "AdamW"}.get(
+        (metrics.get("optimizer") or {}).get("name"), "an unrecorded optimizer"
+    )
     context = {
-        "card_data": data.to_yaml(), "kind": kind, "model_id": model_id, "model_name": model_name,
-        "base_model": display_reference(metrics.get("model")), "optimizer": optimizer,
-        "train_data": display_reference(metrics.get("train_data")), "headline": headline(metrics, sections),
-        "license": license, "evaluations": sections, "training": training_rows(metrics, log_history),
-        "figures": figures, "dynamics_metric": dynamics_metric(log_history),
-        "lora": lora_rows(output_dir, metrics.get("lora")), "embedding_space": embedding_space_table(metrics.get("embedding_space"), base_embedding_space(output_dir)),
-        "max_length": metrics.get("max_length") or 512, "pooling": pooling, "normalize": normalize, **config,
-        "versions": versions, "versions_note": versions_note,
+        "card_data": data.to_yaml(),
+        "kind": kind,
+        "model_id": model_id,
+        "model_name": model_name,
+        "base_model": display_reference(metrics.get("model")),
+        "optimizer": optimizer,
+        "train_data": display_reference(metrics.get("train_data")),
+        "headline": headline(metrics, sections),
+        "license": license,
+        "evaluations": sections,
+        "training": training_rows(metrics, log_history),
+        "figures": figures,
+        "dynamics_metric": dynamics_metric(log_history),
+        "lora": lora_rows(output_dir, metrics.get("lora")),
+        "embedding_space": embedding_space_table(metrics.get("embedding_space"), base_embedding_space(output_dir)),
+        "max_length": metrics.get("max_length") or 512,
+        "pooling": pooling,
+        "normalize": normalize,
+        **config,
+        "versions": versions,
+        "versions_note": versions_note,
     }
     template = "cross_encoder.md.jinja" if kind == "cross-encoder" else "embedding.md.jinja"
     return ModelCard(environment().get_template(template).render(**context))
 
 
-def write_model_card(output_dir: str | Path, *, kind: str = "cross-encoder", model_id: str | None = None,
-                     license: str | None = None, language: str | list[str] = "en", into: str | Path | None = None) -> Path:
+def write_model_card(
+    output_dir: str | Path,
+    *,
+    kind: str = "cross-encoder",
+    model_id: str | None = None,
+    license: str | None = None,
+    language: str | list[str] = "en",
+    into: str | Path | None = None,
+) -> Path:
     """Write ``README.md`` and its figures for a run directory; returns the README's path.
 
     Draws ``training_dynamics.png`` from ``log_history.json`` (when it logged a loss, an lr or an
@@ -601,19 +806,26 @@ def write_model_card(output_dir: str | Path, *, kind: str = "cross-encoder", mod
     figures = {}
     log_file = output_dir / "log_history.json"
     history = read_json(log_file) if log_file.is_file() else []
-    if any("loss" in entry or "learning_rate" in entry or any(k.startswith("eval_") for k in entry) for entry in history):
-        plot_training_dynamics(history, into / DYNAMICS_FIGURE,
-                               title=f"{model_id or output_dir.resolve().name}: training dynamics")
+    if any(
+        "loss" in entry or "learning_rate" in entry or any(k.startswith("eval_") for k in entry) for entry in history
+    ):
+        plot_training_dynamics(
+            history, into / DYNAMICS_FIGURE, title=f"{model_id or output_dir.resolve().name}: training dynamics"
+        )
         figures["training_dynamics"] = DYNAMICS_FIGURE
     elif log_file.is_file():
-        logger.info("%s: nothing logged to plot (no loss, lr or evaluation entries); the card has no dynamics figure", log_file)
+        logger.info(
+            "%s: nothing logged to plot (no loss, lr or evaluation entries); the card has no dynamics figure", log_file
+        )
     umap = next((path for path in (output_dir / UMAP_FIGURE, output_dir.parent / UMAP_FIGURE) if path.is_file()), None)
     if kind == "embedding" and umap is not None:
         if umap.resolve() != (into / UMAP_FIGURE).resolve():
             with atomic_write(into / UMAP_FIGURE, "wb") as handle, umap.open("rb") as source:
                 shutil.copyfileobj(source, handle)
         figures["umap"] = UMAP_FIGURE
-    card = render_model_card(output_dir, kind=kind, model_id=model_id, license=license, language=language, figures=figures)
+    card = render_model_card(
+        output_dir, kind=kind, model_id=model_id, license=license, language=language, figures=figures
+    )
     with atomic_write(into / "README.md") as handle:
         handle.write(str(card))
     return into / "README.md"
@@ -623,7 +835,12 @@ def checkpoint_card(repo_id: str, step: int, *, kind: str) -> str:
     """The short ``README.md`` of a ``checkpoint-<step>`` branch: what it is, how to load or resume it."""
     from huggingface_hub import ModelCardData
 
-    data = ModelCardData(library_name="transformers" if kind == "cross-encoder" else "sentence-transformers",
-                         tags=["hf-rerank", "checkpoint"])
-    return environment().get_template("checkpoint.md.jinja").render(card_data=data.to_yaml(), repo_id=repo_id, step=step,
-                                                                    kind=kind)
+    data = ModelCardData(
+        library_name="transformers" if kind == "cross-encoder" else "sentence-transformers",
+        tags=["hf-rerank", "checkpoint"],
+    )
+    return (
+        environment()
+        .get_template("checkpoint.md.jinja")
+        .render(card_data=data.to_yaml(), repo_id=repo_id, step=step, kind=kind)
+    )

@@ -57,10 +57,14 @@ INITIAL_FILES = {".gitattributes"}
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 #: Files scanned for the token before upload (larger ones are weights: they cannot hold it as text).
 SCAN_LIMIT = 64 * 1024 * 1024
-NO_TOKEN = ("no Hugging Face token found. Set HF_TOKEN to a token with write access "
-            "(https://huggingface.co/settings/tokens) or run `hf auth login`, then publish again")
-AUTH_FAILED = ("the Hugging Face Hub refused the token ({why}). Set HF_TOKEN to a valid token with write access "
-               "(https://huggingface.co/settings/tokens) or run `hf auth login`, then publish again")
+NO_TOKEN = (
+    "no Hugging Face token found. Set HF_TOKEN to a token with write access "
+    "(https://huggingface.co/settings/tokens) or run `hf auth login`, then publish again"
+)
+AUTH_FAILED = (
+    "the Hugging Face Hub refused the token ({why}). Set HF_TOKEN to a valid token with write access "
+    "(https://huggingface.co/settings/tokens) or run `hf auth login`, then publish again"
+)
 
 
 class PublishError(RuntimeError):
@@ -87,15 +91,27 @@ class Retry:
             except Exception as error:
                 status = http_status(error)
                 if status in (401, 403):
-                    why = "401 Unauthorized" if status == 401 else "403 Forbidden: no write access to this namespace or repository"
+                    why = (
+                        "401 Unauthorized"
+                        if status == 401
+                        else "403 Forbidden: no write access to this namespace or repository"
+                    )
                     raise HubAuthError(f"{what}: " + AUTH_FAILED.format(why=why)) from None
                 if not is_transient(error) or attempt == self.attempts:
                     if is_transient(error):
-                        raise PublishError(f"{what}: still failing after {attempt} attempts ({describe(error)})") from error
+                        raise PublishError(
+                            f"{what}: still failing after {attempt} attempts ({describe(error)})"
+                        ) from error
                     raise
                 delay = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
-                logger.warning("%s: %s; retrying in %.1f s (attempt %d of %d)", what, describe(error), delay,
-                               attempt + 1, self.attempts)
+                logger.warning(
+                    "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                    what,
+                    describe(error),
+                    delay,
+                    attempt + 1,
+                    self.attempts,
+                )
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -123,7 +139,8 @@ def is_transient(error: BaseException) -> bool:
     import httpx2
 
     return http_status(error) in TRANSIENT_STATUS or any(
-        isinstance(cause, (httpx2.TransportError, ConnectionError, TimeoutError)) for cause in causes(error))
+        isinstance(cause, (httpx2.TransportError, ConnectionError, TimeoutError)) for cause in causes(error)
+    )
 
 
 def describe(error: BaseException) -> str:
@@ -132,6 +149,7 @@ def describe(error: BaseException) -> str:
 
 
 # ------------------------------------------------------------------------------ what is pushed
+
 
 @dataclass
 class BranchUpload:
@@ -148,7 +166,12 @@ def directory_files(directory: Path, *, skip_checkpoints: bool) -> dict[str, Pat
     for path in sorted(directory.rglob("*")):
         relative = path.relative_to(directory)
         parts = relative.parts
-        if not path.is_file() or any(part.startswith(".") for part in parts) or parts[-1] in EXCLUDED or parts[0] in EXCLUDED:
+        if (
+            not path.is_file()
+            or any(part.startswith(".") for part in parts)
+            or parts[-1] in EXCLUDED
+            or parts[0] in EXCLUDED
+        ):
             continue
         if skip_checkpoints and CHECKPOINT.match(parts[0]):
             continue
@@ -173,11 +196,15 @@ def check_checkpoint_complete(checkpoint: Path, step: int) -> None:
     try:
         state = json.loads(state_file.read_text())
     except (OSError, ValueError):
-        raise PublishError(f"{checkpoint}: incomplete checkpoint (no readable trainer_state.json: the run stopped while "
-                           "saving it); delete it or publish without --checkpoints") from None
+        raise PublishError(
+            f"{checkpoint}: incomplete checkpoint (no readable trainer_state.json: the run stopped while "
+            "saving it); delete it or publish without --checkpoints"
+        ) from None
     if not isinstance(state, dict) or state.get("global_step") != step:
-        raise PublishError(f"{state_file}: global_step {state.get('global_step') if isinstance(state, dict) else None!r} "
-                           f"does not match the directory's step {step}; the checkpoint is not this run's")
+        raise PublishError(
+            f"{state_file}: global_step {state.get('global_step') if isinstance(state, dict) else None!r} "
+            f"does not match the directory's step {step}; the checkpoint is not this run's"
+        )
     if not any((checkpoint / name).is_file() for name in WEIGHT_FILES):
         raise PublishError(f"{checkpoint}: incomplete checkpoint (no weights: none of {', '.join(WEIGHT_FILES)})")
 
@@ -193,8 +220,16 @@ def checkpoint_upload(checkpoint: Path, step: int, repo_id: str, kind: str, stag
     return BranchUpload(f"checkpoint-{step}", f"hf-rerank: checkpoint at step {step}", files)
 
 
-def plan_upload(output_dir: str | Path, repo_id: str, staging: str | Path, *, kind: str | None = None,
-                checkpoints: bool = False, license: str | None = None, language: str | list[str] = "en") -> list[BranchUpload]:
+def plan_upload(
+    output_dir: str | Path,
+    repo_id: str,
+    staging: str | Path,
+    *,
+    kind: str | None = None,
+    checkpoints: bool = False,
+    license: str | None = None,
+    language: str | list[str] = "en",
+) -> list[BranchUpload]:
     """What :func:`publish` pushes (see the module docstring), checkpoint branches first, ``main`` last.
 
     The card and figures are rendered into ``staging``; the run directory is not modified.
@@ -205,11 +240,20 @@ def plan_upload(output_dir: str | Path, repo_id: str, staging: str | Path, *, ki
     metrics = load_metrics(output_dir)
     kind = kind or detect_kind(output_dir)
     write_model_card(output_dir, kind=kind, model_id=repo_id, license=license, language=language, into=staging / "main")
-    main = {**directory_files(output_dir, skip_checkpoints=True), **directory_files(staging / "main", skip_checkpoints=False)}
+    main = {
+        **directory_files(output_dir, skip_checkpoints=True),
+        **directory_files(staging / "main", skip_checkpoints=False),
+    }
     first = next(iter(metrics["eval"]))
     metric, value = next(iter(metrics["eval"][first].items()))
-    uploads = [checkpoint_upload(path, step, repo_id, kind, staging) for step, path in checkpoint_dirs(output_dir)] if checkpoints else []
-    uploads.append(BranchUpload("main", f"hf-rerank: {kind} {output_dir.resolve().name} ({first} {metric} {value:.4f})", main))
+    uploads = (
+        [checkpoint_upload(path, step, repo_id, kind, staging) for step, path in checkpoint_dirs(output_dir)]
+        if checkpoints
+        else []
+    )
+    uploads.append(
+        BranchUpload("main", f"hf-rerank: {kind} {output_dir.resolve().name} ({first} {metric} {value:.4f})", main)
+    )
     return uploads
 
 
@@ -221,8 +265,10 @@ def check_no_token(uploads: list[BranchUpload], token: str | None) -> None:
     for upload in uploads:
         for path_in_repo, path in upload.files.items():
             if path.stat().st_size <= SCAN_LIMIT and needle in path.read_bytes():
-                raise PublishError(f"{path} ({upload.revision}:{path_in_repo}) contains your Hugging Face token; "
-                                   "refusing to publish it. Remove the token from that file")
+                raise PublishError(
+                    f"{path} ({upload.revision}:{path_in_repo}) contains your Hugging Face token; "
+                    "refusing to publish it. Remove the token from that file"
+                )
 
 
 def write_tree(uploads: list[BranchUpload], directory: str | Path) -> Path:
@@ -235,11 +281,16 @@ def write_tree(uploads: list[BranchUpload], directory: str | Path) -> Path:
             with atomic_write(directory / upload.revision / path_in_repo, "wb") as handle, path.open("rb") as source:
                 shutil.copyfileobj(source, handle)
     with atomic_write(directory / "commits.json") as handle:
-        json.dump([{"revision": u.revision, "message": u.message, "files": sorted(u.files)} for u in uploads], handle, indent=2)
+        json.dump(
+            [{"revision": u.revision, "message": u.message, "files": sorted(u.files)} for u in uploads],
+            handle,
+            indent=2,
+        )
     return directory
 
 
 # ------------------------------------------------------------------------------ the repository
+
 
 class HubRepo:
     """A Hub model repository and the calls hf-rerank makes on it (each through :class:`Retry`).
@@ -252,8 +303,16 @@ class HubRepo:
         endpoint: the Hub URL; default ``HF_ENDPOINT`` or https://huggingface.co.
     """
 
-    def __init__(self, repo_id: str, *, private: bool = True, allow_overwrite: bool = False, token: str | None = None,
-                 endpoint: str | None = None, retry: Retry = Retry()):
+    def __init__(
+        self,
+        repo_id: str,
+        *,
+        private: bool = True,
+        allow_overwrite: bool = False,
+        token: str | None = None,
+        endpoint: str | None = None,
+        retry: Retry = Retry(),
+    ):
         from huggingface_hub import HfApi, get_token
 
         if not REPO_ID.match(repo_id):
@@ -275,7 +334,9 @@ class HubRepo:
         from huggingface_hub.errors import RevisionNotFoundError
 
         try:
-            return self.retry.call(f"listing {self.repo_id}@{revision}", self.api.list_repo_files, self.repo_id, revision=revision)
+            return self.retry.call(
+                f"listing {self.repo_id}@{revision}", self.api.list_repo_files, self.repo_id, revision=revision
+            )
         except RevisionNotFoundError:
             return None
 
@@ -284,15 +345,19 @@ class HubRepo:
         if files is None or set(files) <= INITIAL_FILES:
             self.fresh.add(revision)
         elif revision not in self.fresh and not self.allow_overwrite:
-            raise PublishError(f"{self.repo_id} already has {len(files)} file(s) on branch {revision!r}; "
-                               "pass --allow-overwrite to replace them (its stale files are then deleted)")
+            raise PublishError(
+                f"{self.repo_id} already has {len(files)} file(s) on branch {revision!r}; "
+                "pass --allow-overwrite to replace them (its stale files are then deleted)"
+            )
 
     def prepare(self) -> None:
         """Create the repository (private unless told otherwise), or check that ``main`` may be written."""
         from huggingface_hub.errors import HfHubHTTPError
 
         try:
-            self.retry.call(f"creating {self.repo_id}", self.api.create_repo, self.repo_id, private=self.private, exist_ok=False)
+            self.retry.call(
+                f"creating {self.repo_id}", self.api.create_repo, self.repo_id, private=self.private, exist_ok=False
+            )
             logger.info("created %s repository %s", "private" if self.private else "public", self.url)
             self.fresh.add("main")
         except HfHubHTTPError as error:
@@ -308,15 +373,33 @@ class HubRepo:
         existing = self.branch_files(upload.revision)
         self.claim(upload.revision, existing)
         if existing is None:
-            self.retry.call(f"creating branch {upload.revision}", self.api.create_branch, self.repo_id,
-                            branch=upload.revision, exist_ok=True)
+            self.retry.call(
+                f"creating branch {upload.revision}",
+                self.api.create_branch,
+                self.repo_id,
+                branch=upload.revision,
+                exist_ok=True,
+            )
             existing = self.branch_files(upload.revision) or []
-        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in upload.files.items()]
-        operations += [CommitOperationDelete(path_in_repo=name) for name in existing
-                       if name not in upload.files and name not in INITIAL_FILES]
-        commit = self.retry.call(f"committing to {self.repo_id}@{upload.revision}", self.api.create_commit, self.repo_id,
-                                 operations=operations, commit_message=upload.message, revision=upload.revision)
-        logger.info("pushed %d file(s) to %s@%s (commit %s)", len(upload.files), self.repo_id, upload.revision, commit.oid[:10])
+        operations = [
+            CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in upload.files.items()
+        ]
+        operations += [
+            CommitOperationDelete(path_in_repo=name)
+            for name in existing
+            if name not in upload.files and name not in INITIAL_FILES
+        ]
+        commit = self.retry.call(
+            f"committing to {self.repo_id}@{upload.revision}",
+            self.api.create_commit,
+            self.repo_id,
+            operations=operations,
+            commit_message=upload.message,
+            revision=upload.revision,
+        )
+        logger.info(
+            "pushed %d file(s) to %s@%s (commit %s)", len(upload.files), self.repo_id, upload.revision, commit.oid[:10]
+        )
         return commit.oid
 
 
@@ -330,10 +413,21 @@ class PublishResult:
     uploads: list[BranchUpload]
 
 
-def publish(output_dir: str | Path, repo_id: str, *, private: bool = True, allow_overwrite: bool = False,
-            checkpoints: bool = False, dry_run: str | Path | None = None, kind: str | None = None,
-            license: str | None = None, language: str | list[str] = "en", token: str | None = None,
-            endpoint: str | None = None, retry: Retry = Retry()) -> PublishResult:
+def publish(
+    output_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = True,
+    allow_overwrite: bool = False,
+    checkpoints: bool = False,
+    dry_run: str | Path | None = None,
+    kind: str | None = None,
+    license: str | None = None,
+    language: str | list[str] = "en",
+    token: str | None = None,
+    endpoint: str | None = None,
+    retry: Retry = Retry(),
+) -> PublishResult:
     """Publish a run directory to ``repo_id`` (see the module docstring for what and how).
 
     Raises:
@@ -345,17 +439,23 @@ def publish(output_dir: str | Path, repo_id: str, *, private: bool = True, allow
 
     with tempfile.TemporaryDirectory(prefix="hf-rerank-publish-") as staging:
         if dry_run is not None:
-            uploads = plan_upload(output_dir, repo_id, staging, kind=kind, checkpoints=checkpoints, license=license,
-                                  language=language)
+            uploads = plan_upload(
+                output_dir, repo_id, staging, kind=kind, checkpoints=checkpoints, license=license, language=language
+            )
             check_no_token(uploads, token or get_token())
             write_tree(uploads, dry_run)
             return PublishResult(repo_id, "", {}, uploads)
         if constants.HF_HUB_OFFLINE:  # huggingface_hub would retry its requests for about 30 s first
-            raise PublishError("HF_HUB_OFFLINE is set, so nothing can be published: unset it, or pass --dry-run DIR "
-                               "to write what would be pushed")
-        repo = HubRepo(repo_id, private=private, allow_overwrite=allow_overwrite, token=token, endpoint=endpoint, retry=retry)
-        uploads = plan_upload(output_dir, repo.repo_id, staging, kind=kind, checkpoints=checkpoints, license=license,
-                              language=language)
+            raise PublishError(
+                "HF_HUB_OFFLINE is set, so nothing can be published: unset it, or pass --dry-run DIR "
+                "to write what would be pushed"
+            )
+        repo = HubRepo(
+            repo_id, private=private, allow_overwrite=allow_overwrite, token=token, endpoint=endpoint, retry=retry
+        )
+        uploads = plan_upload(
+            output_dir, repo.repo_id, staging, kind=kind, checkpoints=checkpoints, license=license, language=language
+        )
         check_no_token(uploads, token or get_token())
         repo.prepare()
         for upload in uploads:  # refuse before the first commit, not half-way
@@ -365,6 +465,7 @@ def publish(output_dir: str | Path, repo_id: str, *, private: bool = True, allow
 
 
 # ------------------------------------------------------------------------------ during training
+
 
 @dataclass(frozen=True)
 class HubSettings:
@@ -392,8 +493,10 @@ class HubSettings:
         with every checkpoint.
         """
         if args.hub_token:
-            raise ValueError("--hub_token is not accepted, with or without --push_to_hub (it would be saved in "
-                             "training_args.bin with every checkpoint): set HF_TOKEN or run `hf auth login` instead")
+            raise ValueError(
+                "--hub_token is not accepted, with or without --push_to_hub (it would be saved in "
+                "training_args.bin with every checkpoint): set HF_TOKEN or run `hf auth login` instead"
+            )
         if not args.push_to_hub:
             return None
         if not args.hub_model_id:
@@ -401,12 +504,18 @@ class HubSettings:
         strategy = str(getattr(args.hub_strategy, "value", args.hub_strategy))
         if strategy not in ("end", "every_save", "checkpoint", "all_checkpoints"):
             raise ValueError(f"hub_strategy must be end or checkpoint, got {strategy!r}")
-        settings = cls(repo_id=args.hub_model_id, private=True if args.hub_private_repo is None else bool(args.hub_private_repo),
-                       strategy="checkpoint" if strategy in ("checkpoint", "all_checkpoints") else "end",
-                       allow_overwrite=bool(getattr(args, "hub_allow_overwrite", False)))
+        settings = cls(
+            repo_id=args.hub_model_id,
+            private=True if args.hub_private_repo is None else bool(args.hub_private_repo),
+            strategy="checkpoint" if strategy in ("checkpoint", "all_checkpoints") else "end",
+            allow_overwrite=bool(getattr(args, "hub_allow_overwrite", False)),
+        )
         if settings.strategy == "checkpoint" and str(getattr(args.save_strategy, "value", args.save_strategy)) == "no":
-            logger.warning("hub_strategy %s pushes each saved checkpoint, but save_strategy is 'no': only the final "
-                           "model will be published", strategy)
+            logger.warning(
+                "hub_strategy %s pushes each saved checkpoint, but save_strategy is 'no': only the final "
+                "model will be published",
+                strategy,
+            )
         return settings
 
 
@@ -423,8 +532,15 @@ class HubPushCallback(TrainerCallback):
     and card.
     """
 
-    def __init__(self, settings: HubSettings, *, kind: str = "cross-encoder", token: str | None = None,
-                 endpoint: str | None = None, retry: Retry = Retry()):
+    def __init__(
+        self,
+        settings: HubSettings,
+        *,
+        kind: str = "cross-encoder",
+        token: str | None = None,
+        endpoint: str | None = None,
+        retry: Retry = Retry(),
+    ):
         self.settings, self.kind, self.token, self.endpoint, self.retry = settings, kind, token, endpoint, retry
         self.repo: HubRepo | None = None
         self.pending: list[tuple[int, Future]] = []
@@ -433,9 +549,14 @@ class HubPushCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            self.repo = HubRepo(self.settings.repo_id, private=self.settings.private,
-                                allow_overwrite=self.settings.allow_overwrite, token=self.token,
-                                endpoint=self.endpoint, retry=self.retry)
+            self.repo = HubRepo(
+                self.settings.repo_id,
+                private=self.settings.private,
+                allow_overwrite=self.settings.allow_overwrite,
+                token=self.token,
+                endpoint=self.endpoint,
+                retry=self.retry,
+            )
             self.repo.prepare()
 
     def on_save(self, args, state, control, **kwargs):

@@ -33,16 +33,41 @@ from hf_rerank.losses.pairwise import MarginMSE, MarginRanking, RankNet, margin_
 from hf_rerank.losses.pointwise import BinaryCrossEntropy, MeanSquaredError, pointwise_bce, pointwise_mse
 
 __all__ = [
-    "DISTANCES", "EMBEDDING_LOSSES", "GAINS", "LOSSES", "TARGETS", "Loss", "build_loss", "describe_losses",
-    "in_batch_infonce", "kl_distillation", "lambda_loss", "listnet", "listwise_softmax_ce", "margin_mse",
-    "pairwise_margin", "pairwise_ranknet", "pointwise_bce", "pointwise_mse", "triplet_margin",
+    "DISTANCES",
+    "EMBEDDING_LOSSES",
+    "GAINS",
+    "LOSSES",
+    "TARGETS",
+    "Loss",
+    "build_loss",
+    "describe_losses",
+    "in_batch_infonce",
+    "kl_distillation",
+    "lambda_loss",
+    "listnet",
+    "listwise_softmax_ce",
+    "margin_mse",
+    "pairwise_margin",
+    "pairwise_ranknet",
+    "pointwise_bce",
+    "pointwise_mse",
+    "triplet_margin",
 ]
 
 #: Loss name -> class; ``build_loss`` instantiates it with options.
 LOSSES: dict[str, type[Loss]] = {
     cls.name: cls
-    for cls in (BinaryCrossEntropy, MeanSquaredError, RankNet, MarginRanking, MarginMSE, SoftmaxCrossEntropy, ListNet,
-                KLDistillation, LambdaLoss)
+    for cls in (
+        BinaryCrossEntropy,
+        MeanSquaredError,
+        RankNet,
+        MarginRanking,
+        MarginMSE,
+        SoftmaxCrossEntropy,
+        ListNet,
+        KLDistillation,
+        LambdaLoss,
+    )
 }
 
 
@@ -64,6 +89,8 @@ def describe_losses() -> str:
     lines = []
     for name, cls in LOSSES.items():
         options = ", ".join(cls.option_names()) or "no options"
-        lines.append(f"{name}: {cls.summary} [{'lists' if cls.grouped else 'pairs or lists'}; learns from "
-                     f"{'a teacher' if cls.target == 'teacher' else 'grades'}; {options}]")
+        lines.append(
+            f"{name}: {cls.summary} [{'lists' if cls.grouped else 'pairs or lists'}; learns from "
+            f"{'a teacher' if cls.target == 'teacher' else 'grades'}; {options}]"
+        )
     return "; ".join(lines)

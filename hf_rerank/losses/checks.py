@@ -12,8 +12,9 @@ from __future__ import annotations
 import torch
 
 
-def check_scores(name: str, scores: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None, *,
-                 grouped: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def check_scores(
+    name: str, scores: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None, *, grouped: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate a loss's inputs; returns ``(targets, mask)``: targets detached in the scores' dtype, and
     the mask (all ``True`` when none was given).
 
@@ -22,13 +23,15 @@ def check_scores(name: str, scores: torch.Tensor, targets: torch.Tensor, mask: t
     NaN or Inf among the real positions) with a message naming the loss.
     """
     if not isinstance(scores, torch.Tensor) or not isinstance(targets, torch.Tensor):
-        raise TypeError(f"{name}: scores and targets must be torch.Tensor, got "
-                        f"{type(scores).__name__} and {type(targets).__name__}")
+        raise TypeError(
+            f"{name}: scores and targets must be torch.Tensor, got {type(scores).__name__} and {type(targets).__name__}"
+        )
     if not scores.is_floating_point():
         raise TypeError(f"{name}: scores must be a floating-point tensor (raw logits), got {scores.dtype}")
     if scores.shape != targets.shape:
-        raise ValueError(f"{name}: scores and targets must have the same shape, got "
-                         f"{tuple(scores.shape)} and {tuple(targets.shape)}")
+        raise ValueError(
+            f"{name}: scores and targets must have the same shape, got {tuple(scores.shape)} and {tuple(targets.shape)}"
+        )
     if scores.numel() == 0:
         raise ValueError(f"{name}: got empty tensors of shape {tuple(scores.shape)}")
     if mask is None:
@@ -39,12 +42,15 @@ def check_scores(name: str, scores: torch.Tensor, targets: torch.Tensor, mask: t
         raise ValueError(f"{name}: mask has shape {tuple(mask.shape)}, scores {tuple(scores.shape)}")
     if grouped:
         if scores.dim() != 2:
-            raise ValueError(f"{name}: expects (B, G) tensors (one row per query), got "
-                             f"{scores.dim()}-D shape {tuple(scores.shape)}")
+            raise ValueError(
+                f"{name}: expects (B, G) tensors (one row per query), got {scores.dim()}-D shape {tuple(scores.shape)}"
+            )
         short = mask.sum(dim=1) < 2
         if bool(short.any()):
-            raise ValueError(f"{name}: every row needs at least 2 real candidates; row {int(short.nonzero()[0])} has "
-                             f"{int(mask[short][0].sum())}")
+            raise ValueError(
+                f"{name}: every row needs at least 2 real candidates; row {int(short.nonzero()[0])} has "
+                f"{int(mask[short][0].sum())}"
+            )
     if not bool(torch.isfinite(scores[mask]).all()):
         raise ValueError(f"{name}: scores contain NaN or Inf")
     targets = targets.detach().to(dtype=scores.dtype)

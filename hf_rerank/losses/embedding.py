@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+
 def _check_embeddings(name: str, *tensors: torch.Tensor | None) -> None:
     present = [t for t in tensors if t is not None]
     for tensor in present:
@@ -29,8 +30,12 @@ def _check_embeddings(name: str, *tensors: torch.Tensor | None) -> None:
 
 
 def in_batch_infonce(
-    queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor | None = None, *,
-    temperature: float = 0.05, query_offset: int = 0,
+    queries: torch.Tensor,
+    positives: torch.Tensor,
+    negatives: torch.Tensor | None = None,
+    *,
+    temperature: float = 0.05,
+    query_offset: int = 0,
 ) -> torch.Tensor:
     """In-batch negatives InfoNCE (sentence-transformers' MultipleNegativesRankingLoss).
 
@@ -60,7 +65,9 @@ def in_batch_infonce(
     if not temperature > 0:
         raise ValueError(f"in_batch_infonce: temperature must be > 0, got {temperature}")
     if positives.shape[0] < query_offset + queries.shape[0]:
-        raise ValueError(f"in_batch_infonce: {positives.shape[0]} positives for {queries.shape[0]} queries at offset {query_offset}")
+        raise ValueError(
+            f"in_batch_infonce: {positives.shape[0]} positives for {queries.shape[0]} queries at offset {query_offset}"
+        )
     candidates = positives if negatives is None else torch.cat([positives, negatives])
     scores = F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature
     targets = torch.arange(queries.shape[0], device=queries.device) + query_offset
@@ -71,7 +78,12 @@ DISTANCES = ("euclidean", "cosine")
 
 
 def triplet_margin(
-    anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, *, distance: str = "euclidean", margin: float = 5.0,
+    anchors: torch.Tensor,
+    positives: torch.Tensor,
+    negatives: torch.Tensor,
+    *,
+    distance: str = "euclidean",
+    margin: float = 5.0,
 ) -> torch.Tensor:
     """Triplet loss (sentence-transformers' TripletLoss; arXiv 2506.18535 used Euclidean, margin 5).
 
@@ -96,7 +108,9 @@ def triplet_margin(
     """
     _check_embeddings("triplet_margin", anchors, positives, negatives)
     if not anchors.shape == positives.shape == negatives.shape:
-        raise ValueError(f"triplet_margin: shapes differ: {tuple(anchors.shape)}, {tuple(positives.shape)}, {tuple(negatives.shape)}")
+        raise ValueError(
+            f"triplet_margin: shapes differ: {tuple(anchors.shape)}, {tuple(positives.shape)}, {tuple(negatives.shape)}"
+        )
     if distance == "euclidean":
         positive_distance = (anchors - positives).norm(dim=-1)
         negative_distance = (anchors - negatives).norm(dim=-1)

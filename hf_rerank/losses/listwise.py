@@ -28,8 +28,9 @@ from hf_rerank.losses.checks import check_scores, masked_log_softmax
 GAINS = ("linear", "exponential")
 
 
-def listwise_softmax_ce(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
-                        temperature: float = 1.0) -> torch.Tensor:
+def listwise_softmax_ce(
+    scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *, temperature: float = 1.0
+) -> torch.Tensor:
     """Softmax cross-entropy per row, ``y_b = labels[b] / sum_j labels[b, j]`` over real candidates::
 
         loss_b = - sum_j  y_bj * log_softmax(scores[b] / temperature)_j
@@ -57,7 +58,7 @@ def listwise_softmax_ce(scores: torch.Tensor, labels: torch.Tensor, mask: torch.
 def listnet(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """ListNet: cross-entropy from ``softmax(labels)`` to ``softmax(scores)`` per row, mean over rows::
 
-        loss = mean_b  - sum_j softmax(labels[b])_j * log_softmax(scores[b])_j
+    loss = mean_b  - sum_j softmax(labels[b])_j * log_softmax(scores[b])_j
     """
     labels, mask = check_scores("listnet", scores, labels, mask, grouped=True)
     targets = torch.softmax(labels.masked_fill(~mask, float("-inf")), dim=1)
@@ -65,8 +66,9 @@ def listnet(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | Non
     return -(targets * log_probs).sum(dim=1).mean()
 
 
-def kl_distillation(scores: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None = None, *,
-                    temperature: float = 1.0) -> torch.Tensor:
+def kl_distillation(
+    scores: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None = None, *, temperature: float = 1.0
+) -> torch.Tensor:
     """KL(teacher || student) between the softmaxes at ``temperature``, mean over rows, times ``T**2``::
 
         p_b = softmax(teacher[b] / T),  q_b = softmax(scores[b] / T)
@@ -82,11 +84,19 @@ def kl_distillation(scores: torch.Tensor, teacher: torch.Tensor, mask: torch.Ten
     teacher_log_probs = masked_log_softmax(teacher / temperature, mask)
     student_log_probs = masked_log_softmax(scores / temperature, mask)
     terms = teacher_log_probs.exp() * (teacher_log_probs - student_log_probs)
-    return temperature ** 2 * terms.masked_fill(~mask, 0.0).sum(dim=1).mean()
+    return temperature**2 * terms.masked_fill(~mask, 0.0).sum(dim=1).mean()
 
 
-def lambda_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
-                gain: str = "linear", k: int | None = None, sigma: float = 1.0, mu: float = 10.0) -> torch.Tensor:
+def lambda_loss(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    gain: str = "linear",
+    k: int | None = None,
+    sigma: float = 1.0,
+    mu: float = 10.0,
+) -> torch.Tensor:
     """LambdaLoss with NDCG-Loss2++ weights (Wang et al., CIKM 2018), as sentence-transformers computes it.
 
     Per row, candidates are sorted by the student's score (rank ``r = 1..G``, discount

@@ -36,8 +36,9 @@ def pairwise_ranknet(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Ten
     return F.softplus(-diffs[pairs]).mean()
 
 
-def pairwise_margin(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
-                    margin: float = 1.0) -> torch.Tensor:
+def pairwise_margin(
+    scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *, margin: float = 1.0
+) -> torch.Tensor:
     """Hinge over the same pair set P as :func:`pairwise_ranknet`::
 
         loss = 1/|P| * sum_P  max(0, margin - (s_bi - s_bj))
@@ -51,8 +52,9 @@ def pairwise_margin(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tens
     return (margin - diffs[pairs]).clamp(min=0.0).mean()
 
 
-def margin_mse(scores: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None = None, *,
-               scale: float = 1.0) -> torch.Tensor:
+def margin_mse(
+    scores: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None = None, *, scale: float = 1.0
+) -> torch.Tensor:
     """MarginMSE over every real candidate ``j >= 1`` of each row, anchored at column 0::
 
         loss = mean_{b, j >= 1 real} ( (s_b0 - s_bj) - scale * (t_b0 - t_bj) ) ** 2

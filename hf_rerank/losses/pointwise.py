@@ -19,8 +19,9 @@ from hf_rerank.losses.base import Loss
 from hf_rerank.losses.checks import check_scores
 
 
-def pointwise_bce(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *,
-                  max_grade: float = 1.0) -> torch.Tensor:
+def pointwise_bce(
+    scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None = None, *, max_grade: float = 1.0
+) -> torch.Tensor:
     """Binary cross-entropy with logits, averaged over the real items.
 
     Formula, with ``t = clip(label / max_grade, 0, 1)`` and ``sigma`` the logistic function::
@@ -39,8 +40,9 @@ def pointwise_bce(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor
     return F.binary_cross_entropy_with_logits(scores[mask], targets, reduction="mean")
 
 
-def pointwise_mse(scores: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None = None, *,
-                  scale: float = 1.0) -> torch.Tensor:
+def pointwise_mse(
+    scores: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None = None, *, scale: float = 1.0
+) -> torch.Tensor:
     """Mean squared error between the student's scores and ``scale`` x the teacher's, over the real items::
 
         loss = mean_k (s_k - scale * t_k) ** 2

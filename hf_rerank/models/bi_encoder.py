@@ -65,8 +65,15 @@ class BiEncoder(ModelRunner):
     """
 
     def __init__(
-        self, model, tokenizer, *, max_length: int, pooling: str = "mean", normalize: bool = True,
-        device: str | None = None, precision: str = "auto",
+        self,
+        model,
+        tokenizer,
+        *,
+        max_length: int,
+        pooling: str = "mean",
+        normalize: bool = True,
+        device: str | None = None,
+        precision: str = "auto",
     ):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -76,15 +83,29 @@ class BiEncoder(ModelRunner):
 
     @classmethod
     def from_pretrained(
-        cls, reference: str | Path, *, max_length: int | None = None, device: str | None = None,
-        precision: str = "auto", trust_remote_code: bool = False,
+        cls,
+        reference: str | Path,
+        *,
+        max_length: int | None = None,
+        device: str | None = None,
+        precision: str = "auto",
+        trust_remote_code: bool = False,
     ) -> BiEncoder:
         """Load from a local directory, a Hub id or ``id@revision`` (see :func:`load_checkpoint`)."""
-        path, model, tokenizer = load_checkpoint(reference, AutoModel, device=device, precision=precision,
-                                                 trust_remote_code=trust_remote_code)
+        path, model, tokenizer = load_checkpoint(
+            reference, AutoModel, device=device, precision=precision, trust_remote_code=trust_remote_code
+        )
         pooling, normalize = read_pooling(path)
         length = max_length or default_max_length(path, tokenizer, model.config)
-        return cls(model, tokenizer, max_length=length, pooling=pooling, normalize=normalize, device=device, precision=precision)
+        return cls(
+            model,
+            tokenizer,
+            max_length=length,
+            pooling=pooling,
+            normalize=normalize,
+            device=device,
+            precision=precision,
+        )
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.autocast):
@@ -92,13 +113,20 @@ class BiEncoder(ModelRunner):
         embeddings = pool(hidden.float(), batch["attention_mask"], self.pooling)
         return F.normalize(embeddings, dim=-1) if self.normalize else embeddings
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = True, description: str = "encoding") -> torch.Tensor:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = True, description: str = "encoding"
+    ) -> torch.Tensor:
         """Embeddings ``(len(texts), dim)`` float32, in the order of ``texts``."""
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
         features = [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
         return run_batched(
-            features, self._forward, tokenizer=self.tokenizer, batch_size=batch_size,
-            device=self.device, description=description, show_progress=show_progress,
+            features,
+            self._forward,
+            tokenizer=self.tokenizer,
+            batch_size=batch_size,
+            device=self.device,
+            description=description,
+            show_progress=show_progress,
         )
 
     def score_pairs(
@@ -109,8 +137,24 @@ class BiEncoder(ModelRunner):
             raise ValueError(f"{len(queries)} queries but {len(passages)} passages")
         unique_queries, query_index = np.unique(np.asarray(queries, dtype=object), return_inverse=True)
         unique_passages, passage_index = np.unique(np.asarray(passages, dtype=object), return_inverse=True)
-        query_embeddings = F.normalize(self.encode(unique_queries.tolist(), batch_size=batch_size, show_progress=show_progress, description="encoding queries"), dim=-1)
-        passage_embeddings = F.normalize(self.encode(unique_passages.tolist(), batch_size=batch_size, show_progress=show_progress, description="encoding passages"), dim=-1)
+        query_embeddings = F.normalize(
+            self.encode(
+                unique_queries.tolist(),
+                batch_size=batch_size,
+                show_progress=show_progress,
+                description="encoding queries",
+            ),
+            dim=-1,
+        )
+        passage_embeddings = F.normalize(
+            self.encode(
+                unique_passages.tolist(),
+                batch_size=batch_size,
+                show_progress=show_progress,
+                description="encoding passages",
+            ),
+            dim=-1,
+        )
         scores = (query_embeddings[query_index] * passage_embeddings[passage_index]).sum(dim=-1)
         return scores.numpy()
 
@@ -119,29 +163,45 @@ class BiEncoder(ModelRunner):
         directory = Path(directory)
         self.model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
-        write_sentence_transformers_modules(directory, hidden_size=self.model.config.hidden_size, pooling=self.pooling,
-                                            normalize=self.normalize, max_length=self.max_length)
+        write_sentence_transformers_modules(
+            directory,
+            hidden_size=self.model.config.hidden_size,
+            pooling=self.pooling,
+            normalize=self.normalize,
+            max_length=self.max_length,
+        )
 
 
-def write_sentence_transformers_modules(directory: Path, *, hidden_size: int, pooling: str, normalize: bool, max_length: int) -> None:
+def write_sentence_transformers_modules(
+    directory: Path, *, hidden_size: int, pooling: str, normalize: bool, max_length: int
+) -> None:
     """Write ``modules.json``, ``1_Pooling/config.json``, ``2_Normalize/`` (if ``normalize``) and
     ``sentence_bert_config.json`` into a checkpoint ``directory``, so that
     ``sentence_transformers.SentenceTransformer(directory)`` loads it with this pooling."""
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
     directory = Path(directory)
-    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
     if normalize:
         modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
         (directory / "2_Normalize").mkdir(exist_ok=True)
     (directory / "1_Pooling").mkdir(exist_ok=True)
-    (directory / "1_Pooling" / "config.json").write_text(json.dumps({
-        "word_embedding_dimension": hidden_size,
-        "pooling_mode_cls_token": pooling == "cls",
-        "pooling_mode_mean_tokens": pooling == "mean",
-        "pooling_mode_max_tokens": pooling == "max",
-        "pooling_mode_mean_sqrt_len_tokens": False,
-    }, indent=2))
+    (directory / "1_Pooling" / "config.json").write_text(
+        json.dumps(
+            {
+                "word_embedding_dimension": hidden_size,
+                "pooling_mode_cls_token": pooling == "cls",
+                "pooling_mode_mean_tokens": pooling == "mean",
+                "pooling_mode_max_tokens": pooling == "max",
+                "pooling_mode_mean_sqrt_len_tokens": False,
+            },
+            indent=2,
+        )
+    )
     (directory / "modules.json").write_text(json.dumps(modules, indent=2))
-    (directory / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_length, "do_lower_case": False}, indent=2))
+    (directory / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_length, "do_lower_case": False}, indent=2)
+    )

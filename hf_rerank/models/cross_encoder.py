@@ -71,18 +71,28 @@ class CrossEncoder(ModelRunner):
         trust_remote_code: bool = False,
     ) -> CrossEncoder:
         """Load from a local directory, a Hub id or ``id@revision`` (see :func:`load_checkpoint`)."""
-        path, model, tokenizer = load_checkpoint(reference, AutoModelForSequenceClassification, device=device,
-                                                 precision=precision, trust_remote_code=trust_remote_code)
+        path, model, tokenizer = load_checkpoint(
+            reference,
+            AutoModelForSequenceClassification,
+            device=device,
+            precision=precision,
+            trust_remote_code=trust_remote_code,
+        )
         length = max_length or default_max_length(path, tokenizer, model.config)
         return cls(model, tokenizer, max_length=length, device=device, precision=precision)
 
     def tokenize(self, queries: Sequence[str], passages: Sequence[str]) -> list[dict[str, list[int]]]:
         """Token ids of each pair ``[CLS] query [SEP] passage [SEP]``, passage truncated to fit (a query
-        too long to leave a passage token is cut too, as in training: :func:`~hf_rerank.data.collators.encode_pairs`)."""
+        too long to leave a passage token is cut too, as in training:
+        :func:`~hf_rerank.data.collators.encode_pairs`)."""
         rows, overlong = encode_pairs(self.tokenizer, list(queries), list(passages), self.max_length)
         if overlong:
-            logger.warning("%d pair(s) have a query too long for max_length=%d beside a passage; query and passage were "
-                           "both truncated", len(overlong), self.max_length)
+            logger.warning(
+                "%d pair(s) have a query too long for max_length=%d beside a passage; query and passage were "
+                "both truncated",
+                len(overlong),
+                self.max_length,
+            )
         return rows
 
     def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -97,8 +107,13 @@ class CrossEncoder(ModelRunner):
             raise ValueError(f"{len(queries)} queries but {len(passages)} passages")
         features = self.tokenize(queries, passages)
         scores = run_batched(
-            features, self._forward, tokenizer=self.tokenizer, batch_size=batch_size,
-            device=self.device, description="cross-encoding pairs", show_progress=show_progress,
+            features,
+            self._forward,
+            tokenizer=self.tokenizer,
+            batch_size=batch_size,
+            device=self.device,
+            description="cross-encoding pairs",
+            show_progress=show_progress,
         )
         return scores.numpy()
 

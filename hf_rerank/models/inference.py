@@ -99,7 +99,10 @@ def run_batched(
     outputs: list[torch.Tensor] = []
     indices: list[np.ndarray] = []
     lengths = [len(item["input_ids"]) for item in features]
-    with torch.inference_mode(), tqdm(total=len(features), desc=description, unit="item", disable=not show_progress) as bar:
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(features), desc=description, unit="item", disable=not show_progress) as bar,
+    ):
         for batch_indices in sorted_batches(lengths, batch_size):
             batch = tokenizer.pad([features[i] for i in batch_indices], return_tensors="pt")
             batch = {key: value.to(device) for key, value in batch.items()}

@@ -37,11 +37,20 @@ def classification_head(model: torch.nn.Module) -> list[str]:
         ValueError: when no such module exists (``model`` is a bare encoder).
     """
     base = getattr(model, "base_model", model)  # transformers: the child named by base_model_prefix, else the model
-    names = [] if base is model else [name for name, child in model.named_children()
-                                      if child is not base and next(child.parameters(), None) is not None]
+    names = (
+        []
+        if base is model
+        else [
+            name
+            for name, child in model.named_children()
+            if child is not base and next(child.parameters(), None) is not None
+        ]
+    )
     if not names:
-        raise ValueError(f"{type(model).__name__} has no classification head beside its base model "
-                         f"(children: {', '.join(name for name, _ in model.named_children())})")
+        raise ValueError(
+            f"{type(model).__name__} has no classification head beside its base model "
+            f"(children: {', '.join(name for name, _ in model.named_children())})"
+        )
     return names
 
 
@@ -49,15 +58,29 @@ def check_target_modules(model: torch.nn.Module, target_modules: list[str]) -> N
     """Raise ValueError unless every name in ``target_modules`` is the last part(s) of a module name
     of ``model`` (peft's matching); the message lists the names of the model's linear layers."""
     names = [name for name, _ in model.named_modules()]
-    missing = [target for target in target_modules if not any(name == target or name.endswith("." + target) for name in names)]
+    missing = [
+        target for target in target_modules if not any(name == target or name.endswith("." + target) for name in names)
+    ]
     if missing:
-        linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)})
-        raise ValueError(f"LoRA target modules {missing} match no module of {type(model).__name__}; its linear layers "
-                         f"are named: {', '.join(linear)}")
+        linear = sorted(
+            {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+        )
+        raise ValueError(
+            f"LoRA target modules {missing} match no module of {type(model).__name__}; its linear layers "
+            f"are named: {', '.join(linear)}"
+        )
 
 
-def apply_lora(model: torch.nn.Module, *, r: int, alpha: float, dropout: float, target_modules: list[str],
-               task_type: str = "FEATURE_EXTRACTION", base_reference: str | None = None):
+def apply_lora(
+    model: torch.nn.Module,
+    *,
+    r: int,
+    alpha: float,
+    dropout: float,
+    target_modules: list[str],
+    task_type: str = "FEATURE_EXTRACTION",
+    base_reference: str | None = None,
+):
     """Wrap ``model`` in a ``peft.PeftModel`` with LoRA on ``target_modules``; only adapters train
     (and, for ``SEQ_CLS``, the classification head).
 
@@ -86,8 +109,15 @@ def apply_lora(model: torch.nn.Module, *, r: int, alpha: float, dropout: float, 
         raise ValueError(f"LoRA rank must be >= 1, got {r}")
     check_target_modules(model, target_modules)
     head = classification_head(model) if task_type == "SEQ_CLS" else None
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules),
-                        task_type=task_type, base_model_name_or_path=base_reference, modules_to_save=head)
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(target_modules),
+        task_type=task_type,
+        base_model_name_or_path=base_reference,
+        modules_to_save=head,
+    )
     peft_model = get_peft_model(model, config)
     config = peft_model.peft_config["default"]
     if config.modules_to_save:  # peft appends its own head names ("classifier", "score") to ours
@@ -111,11 +141,18 @@ def lora_summary(model) -> dict:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     return {
-        "r": config.r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
+        "r": config.r,
+        "alpha": config.lora_alpha,
+        "dropout": config.lora_dropout,
         "target_modules": sorted(config.target_modules),
-        "modules_to_save": [name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                            if isinstance(module, ModulesToSaveWrapper)],
-        "trainable_parameters": trainable, "total_parameters": total, "trainable_share": trainable / total,
+        "modules_to_save": [
+            name.rsplit(".", 1)[-1]
+            for name, module in model.named_modules()
+            if isinstance(module, ModulesToSaveWrapper)
+        ],
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "trainable_share": trainable / total,
     }
 
 
@@ -135,13 +172,26 @@ def lora_from_args(model: torch.nn.Module, args, *, task_type: str, base_referen
     """
     if args.lora_r is None:
         return model, None
-    model = apply_lora(model, r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout,
-                       target_modules=args.lora_target_modules, task_type=task_type, base_reference=base_reference)
+    model = apply_lora(
+        model,
+        r=args.lora_r,
+        alpha=args.lora_alpha,
+        dropout=args.lora_dropout,
+        target_modules=args.lora_target_modules,
+        task_type=task_type,
+        base_reference=base_reference,
+    )
     summary = lora_summary(model)
-    logger.info("LoRA r=%d alpha=%s on %s%s: %d of %d parameters train (%.2f%%)", summary["r"], summary["alpha"],
-                ", ".join(summary["target_modules"]),
-                f", head {', '.join(summary['modules_to_save'])} fully" if summary["modules_to_save"] else "",
-                summary["trainable_parameters"], summary["total_parameters"], 100 * summary["trainable_share"])
+    logger.info(
+        "LoRA r=%d alpha=%s on %s%s: %d of %d parameters train (%.2f%%)",
+        summary["r"],
+        summary["alpha"],
+        ", ".join(summary["target_modules"]),
+        f", head {', '.join(summary['modules_to_save'])} fully" if summary["modules_to_save"] else "",
+        summary["trainable_parameters"],
+        summary["total_parameters"],
+        100 * summary["trainable_share"],
+    )
     return model, summary
 
 
@@ -187,13 +237,18 @@ def load_model(path: Path, auto_class, **kwargs) -> torch.nn.Module:
     from hf_rerank.models.resolve import read_json_file, resolve_model
 
     base_path = resolve_model(adapter_base(path))
-    if read_json_file(path / ADAPTER_CONFIG).get("task_type") == "SEQ_CLS" and detect_model_type(base_path) != "cross-encoder":
+    if (
+        read_json_file(path / ADAPTER_CONFIG).get("task_type") == "SEQ_CLS"
+        and detect_model_type(base_path) != "cross-encoder"
+    ):
         kwargs = {"num_labels": 1, **kwargs}
     base = auto_class.from_pretrained(base_path, **kwargs)
     return PeftModel.from_pretrained(base, path).merge_and_unload()
 
 
-def save_lora(model, adapter_dir: Path, merged_dir: Path, *, tokenizer, is_main_process: bool = True) -> torch.nn.Module:
+def save_lora(
+    model, adapter_dir: Path, merged_dir: Path, *, tokenizer, is_main_process: bool = True
+) -> torch.nn.Module:
     """Save a trained LoRA model twice: the adapters alone and the merged model, each with the tokenizer.
 
     Args:

@@ -9,9 +9,8 @@ parameter groups and logs the effective hyperparameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import logging
+from dataclasses import dataclass, field
 
 import torch
 from transformers import TrainingArguments
@@ -25,10 +24,20 @@ from hf_rerank.training.efficiency import EfficiencyArguments
 class TeacherArguments:
     """Where a distilled run's targets come from; the data arguments of both runs include these."""
 
-    teacher: list[str] | None = field(default=None, metadata={"help": "distill from these scored runs: run names of the training data or TREC run files "
-                                                                      "(hf-rerank score / fuse), one teacher per query; examples become lists of the teacher's candidates"})
-    teacher_depth: int | None = field(default=None, metadata={"help": "teacher: candidates per query taken from the teacher's top (default: all)"})
-    groups_per_query: int = field(default=1, metadata={"help": "teacher: lists drawn per query per epoch (each the teacher's best + a fresh sample)"})
+    teacher: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "distill from these scored runs: run names of the training data or TREC run files "
+            "(hf-rerank score / fuse), one teacher per query; examples become lists of the teacher's candidates"
+        },
+    )
+    teacher_depth: int | None = field(
+        default=None, metadata={"help": "teacher: candidates per query taken from the teacher's top (default: all)"}
+    )
+    groups_per_query: int = field(
+        default=1,
+        metadata={"help": "teacher: lists drawn per query per epoch (each the teacher's best + a fresh sample)"},
+    )
 
     def __post_init__(self):
         if isinstance(self.teacher, str):  # one teacher given as a plain string (Python callers, YAML scalars)
@@ -37,39 +46,84 @@ class TeacherArguments:
 
 @dataclass
 class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
-    """Arguments shared by every hf-rerank trainer (the optimizer factory, LoRA, precision, the score losses' options)."""
+    """Arguments shared by every hf-rerank trainer (the optimizer factory, LoRA, precision, the score
+    losses' options)."""
 
-    optimizer: str = field(default="adamw", metadata={"help": "lion or adamw (hf-rerank's factory; `optim` is ignored)"})
+    optimizer: str = field(
+        default="adamw", metadata={"help": "lion or adamw (hf-rerank's factory; `optim` is ignored)"}
+    )
     lion_beta1: float = field(default=0.9, metadata={"help": "Lion beta1 (interpolation of momentum and gradient)"})
     lion_beta2: float = field(default=0.99, metadata={"help": "Lion beta2 (momentum decay)"})
     lion_scaling: float | None = field(
         default=None,
-        metadata={"help": "treat learning_rate/weight_decay as AdamW-style and use lr/k, wd*k for Lion (the Lion paper: k = 3-10)"},
+        metadata={
+            "help": "treat learning_rate/weight_decay as AdamW-style and use lr/k, wd*k for Lion "
+            "(the Lion paper: k = 3-10)"
+        },
     )
-    lion_triton: bool = field(default=False, metadata={"help": "use lion-pytorch's Triton kernel (CUDA + triton only; else falls back)"})
-    hub_allow_overwrite: bool = field(default=False, metadata={"help": "with --push_to_hub: replace the files of an existing repository (default: refuse)"})
-    lora_r: int | None = field(default=None, metadata={"help": "train LoRA adapters of this rank instead of all weights (a cross-encoder's classification head trains fully; arXiv 2506.18535: 16)"})
+    lion_triton: bool = field(
+        default=False, metadata={"help": "use lion-pytorch's Triton kernel (CUDA + triton only; else falls back)"}
+    )
+    hub_allow_overwrite: bool = field(
+        default=False,
+        metadata={"help": "with --push_to_hub: replace the files of an existing repository (default: refuse)"},
+    )
+    lora_r: int | None = field(
+        default=None,
+        metadata={
+            "help": "train LoRA adapters of this rank instead of all weights "
+            "(a cross-encoder's classification head trains fully; arXiv 2506.18535: 16)"
+        },
+    )
     lora_alpha: float = field(default=32.0, metadata={"help": "LoRA alpha (update scaled by alpha / r)"})
     lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout"})
-    lora_target_modules: list[str] = field(default_factory=lambda: ["query", "value"], metadata={"help": "modules that get adapters (BERT: query key value dense)"})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["query", "value"],
+        metadata={"help": "modules that get adapters (BERT: query key value dense)"},
+    )
     overwrite_output_dir: bool = field(
         default=False,
-        metadata={"help": "train into a non-empty --output_dir by first removing what is in it (default: refuse, "
-                          "unless --resume_from_checkpoint continues the run there)"},
+        metadata={
+            "help": "train into a non-empty --output_dir by first removing what is in it (default: refuse, "
+            "unless --resume_from_checkpoint continues the run there)"
+        },
     )
     precision: str = field(
         default="auto",
-        metadata={"help": "auto (default): bf16 where the hardware computes it natively (CUDA Ampere+, CPUs with "
-                          "AVX512-BF16 or AMX), else fp32; bf16 or fp16: refused where they would be emulated; fp32. "
-                          "--bf16 true / --fp16 true are read as --precision bf16 / fp16"},
+        metadata={
+            "help": "auto (default): bf16 where the hardware computes it natively (CUDA Ampere+, CPUs with "
+            "AVX512-BF16 or AMX), else fp32; bf16 or fp16: refused where they would be emulated; fp32. "
+            "--bf16 true / --fp16 true are read as --precision bf16 / fp16"
+        },
     )
-    loss_temperature: float | None = field(default=None, metadata={"help": "listwise, kl: scores are divided by it (default 1.0)"})
+    loss_temperature: float | None = field(
+        default=None, metadata={"help": "listwise, kl: scores are divided by it (default 1.0)"}
+    )
     loss_margin: float | None = field(default=None, metadata={"help": "margin: the score gap required (default 1.0)"})
-    loss_scale: float | None = field(default=None, metadata={"help": "mse, margin_mse: teacher scores are multiplied by it (default 1.0)"})
-    loss_max_grade: float | None = field(default=None, metadata={"help": "bce: the grade that is target 1.0 (default 1.0; with graded_labels the highest grade of the training labels)"})
-    loss_gain: str | None = field(default=None, metadata={"help": "lambdaloss: linear (as the metrics, default) or exponential (2**grade - 1)"})
-    loss_k: int | None = field(default=None, metadata={"help": "lambdaloss: pairs count when one side is in the student's top k (default: all)"})
-    group_size: int = field(default=8, metadata={"help": "passages per list for grouped losses at most: 1 positive (or the teacher's best) + group_size-1 others; shorter lists are padded and masked"})
+    loss_scale: float | None = field(
+        default=None, metadata={"help": "mse, margin_mse: teacher scores are multiplied by it (default 1.0)"}
+    )
+    loss_max_grade: float | None = field(
+        default=None,
+        metadata={
+            "help": "bce: the grade that is target 1.0 "
+            "(default 1.0; with graded_labels the highest grade of the training labels)"
+        },
+    )
+    loss_gain: str | None = field(
+        default=None, metadata={"help": "lambdaloss: linear (as the metrics, default) or exponential (2**grade - 1)"}
+    )
+    loss_k: int | None = field(
+        default=None,
+        metadata={"help": "lambdaloss: pairs count when one side is in the student's top k (default: all)"},
+    )
+    group_size: int = field(
+        default=8,
+        metadata={
+            "help": "passages per list for grouped losses at most: 1 positive (or the teacher's best) "
+            "+ group_size-1 others; shorter lists are padded and masked"
+        },
+    )
 
     def loss_options(self) -> dict:
         """The ``--loss_*`` options that were set, ``{option: value}`` for :func:`~hf_rerank.losses.build_loss`."""
@@ -107,7 +161,9 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
         if self.lion_scaling is not None and self.optimizer != "lion":
             logging.getLogger("hf_rerank").warning(
                 "lion_scaling=%s is ignored: it converts AdamW-style hyperparameters for Lion, and the optimizer is %s",
-                self.lion_scaling, self.optimizer)
+                self.lion_scaling,
+                self.optimizer,
+            )
             self.lion_scaling = None
 
     def _decide_precision(self) -> Precision:
@@ -123,7 +179,11 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
         try:
             return choose_precision(requested, device_type)
         except PrecisionError as exc:
-            source = f"--{requested} true (a config's `{requested}: true`)" if getattr(self, requested, False) else f"--precision {requested}"
+            source = (
+                f"--{requested} true (a config's `{requested}: true`)"
+                if getattr(self, requested, False)
+                else f"--precision {requested}"
+            )
             raise PrecisionError(f"{source}: {exc}") from None
 
 
@@ -132,8 +192,12 @@ class CrossEncoderTrainingArguments(RerankTrainingArguments):
     """A cross-encoder run: loss, sequence length (the ``--loss_*`` options and ``group_size`` are shared)."""
 
     loss: str = field(default="bce", metadata={"help": "the loss (hf_rerank.losses): " + describe_losses()})
-    max_length: int = field(default=512, metadata={"help": "tokens per (query, passage) pair; the passage is truncated, never the query"})
-    length_bucketing: bool = field(default=True, metadata={"help": "batch examples of similar length together (less padding)"})
+    max_length: int = field(
+        default=512, metadata={"help": "tokens per (query, passage) pair; the passage is truncated, never the query"}
+    )
+    length_bucketing: bool = field(
+        default=True, metadata={"help": "batch examples of similar length together (less padding)"}
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -144,18 +208,55 @@ class CrossEncoderTrainingArguments(RerankTrainingArguments):
 class EmbeddingTrainingArguments(RerankTrainingArguments):
     """A bi-encoder (embedding model) run: loss, sequence length, batching, optional LoRA."""
 
-    loss: str = field(default="mnrl", metadata={"help": "mnrl (in-batch negatives InfoNCE, plus the example's negative if any), triplet, or a "
-                                                        "score loss of hf_rerank.losses on the cosine scores of lists of a --teacher's candidates "
-                                                        "(options --loss_*, lists of --group_size): " + describe_losses()})
-    temperature: float = field(default=0.05, metadata={"help": "mnrl: cosine similarities are divided by it (0.05 = sentence-transformers' scale 20)"})
-    distance: str = field(default="euclidean", metadata={"help": "triplet: euclidean or cosine (arXiv 2506.18535: euclidean)"})
-    margin: float = field(default=5.0, metadata={"help": "triplet: margin (arXiv 2506.18535 / sentence-transformers: 5)"})
-    max_length: int = field(default=256, metadata={"help": "tokens per query or passage (arXiv 2506.18535: 256, LoRA 512)"})
-    no_duplicate_queries: bool = field(default=True, metadata={"help": "mnrl: batches never hold one query twice (its positives would be false negatives)"})
-    length_bucketing: bool = field(default=True, metadata={"help": "batch examples of similar length together (less padding; mnrl: within batches of distinct queries)"})
-    length_chunks: bool = field(default=True, metadata={"help": "on CPUs: encode each batch's texts in chunks of similar length, each padded to its own longest (same embeddings, less padding); GPUs encode one padded batch per field"})
-    length_chunk_overhead: int = field(default=256, metadata={"help": "length_chunks: what one more forward pass costs, in padded tokens (256: fastest of 128-1024 for all-MiniLM-L6-v2 on the README's 2-core CPU)"})
-    gather_across_devices: bool = field(default=False, metadata={"help": "mnrl under DDP: every process's passages are negatives for every query (with gradients)"})
+    loss: str = field(
+        default="mnrl",
+        metadata={
+            "help": "mnrl (in-batch negatives InfoNCE, plus the example's negative if any), triplet, or a "
+            "score loss of hf_rerank.losses on the cosine scores of lists of a --teacher's candidates "
+            "(options --loss_*, lists of --group_size): " + describe_losses()
+        },
+    )
+    temperature: float = field(
+        default=0.05,
+        metadata={"help": "mnrl: cosine similarities are divided by it (0.05 = sentence-transformers' scale 20)"},
+    )
+    distance: str = field(
+        default="euclidean", metadata={"help": "triplet: euclidean or cosine (arXiv 2506.18535: euclidean)"}
+    )
+    margin: float = field(
+        default=5.0, metadata={"help": "triplet: margin (arXiv 2506.18535 / sentence-transformers: 5)"}
+    )
+    max_length: int = field(
+        default=256, metadata={"help": "tokens per query or passage (arXiv 2506.18535: 256, LoRA 512)"}
+    )
+    no_duplicate_queries: bool = field(
+        default=True,
+        metadata={"help": "mnrl: batches never hold one query twice (its positives would be false negatives)"},
+    )
+    length_bucketing: bool = field(
+        default=True,
+        metadata={
+            "help": "batch examples of similar length together (less padding; mnrl: within batches of distinct queries)"
+        },
+    )
+    length_chunks: bool = field(
+        default=True,
+        metadata={
+            "help": "on CPUs: encode each batch's texts in chunks of similar length, each padded to its own longest "
+            "(same embeddings, less padding); GPUs encode one padded batch per field"
+        },
+    )
+    length_chunk_overhead: int = field(
+        default=256,
+        metadata={
+            "help": "length_chunks: what one more forward pass costs, in padded tokens "
+            "(256: fastest of 128-1024 for all-MiniLM-L6-v2 on the README's 2-core CPU)"
+        },
+    )
+    gather_across_devices: bool = field(
+        default=False,
+        metadata={"help": "mnrl under DDP: every process's passages are negatives for every query (with gradients)"},
+    )
 
     @property
     def chunk_overhead_tokens(self) -> int | None:
@@ -167,13 +268,17 @@ class EmbeddingTrainingArguments(RerankTrainingArguments):
         super().__post_init__()
         if self.loss in EMBEDDING_LOSSES:
             if self.loss_options():
-                raise ValueError(f"--loss_{', --loss_'.join(self.loss_options())} configure the score losses, not {self.loss}: "
-                                 "mnrl takes --temperature, triplet --distance and --margin")
+                raise ValueError(
+                    f"--loss_{', --loss_'.join(self.loss_options())} configure the score losses, not {self.loss}: "
+                    "mnrl takes --temperature, triplet --distance and --margin"
+                )
         elif self.loss in LOSSES:
             self.build_score_loss()
         else:
-            raise ValueError(f"loss must be {', '.join(EMBEDDING_LOSSES)} or a score loss ({', '.join(LOSSES)}) for "
-                             f"embedding models, got {self.loss!r}")
+            raise ValueError(
+                f"loss must be {', '.join(EMBEDDING_LOSSES)} or a score loss ({', '.join(LOSSES)}) for "
+                f"embedding models, got {self.loss!r}"
+            )
         if self.length_chunk_overhead < 0:
             raise ValueError(f"length_chunk_overhead must be >= 0 tokens, got {self.length_chunk_overhead}")
         if self.distance not in ("euclidean", "cosine"):

@@ -35,8 +35,12 @@ class ShardedScorer:
         self.scorer, self.rank, self.world_size = scorer, rank, world_size
 
     def score_pairs(self, queries, passages, *, batch_size: int, show_progress: bool) -> np.ndarray:
-        mine = self.scorer.score_pairs(queries[self.rank :: self.world_size], passages[self.rank :: self.world_size],
-                                       batch_size=batch_size, show_progress=show_progress)
+        mine = self.scorer.score_pairs(
+            queries[self.rank :: self.world_size],
+            passages[self.rank :: self.world_size],
+            batch_size=batch_size,
+            show_progress=show_progress,
+        )
         gathered: list = [None] * self.world_size
         dist.all_gather_object(gathered, mine)
         scores = np.empty(len(queries), dtype=np.float32)
@@ -65,8 +69,17 @@ class IREvaluationCallback(EvaluationCallback):
         max_length: tokens per pair (default: the trainer's ``args.max_length``).
     """
 
-    def __init__(self, collection: IRCollection, run: str, *, name: str, depth: int = 100, metric_set: str = "trec-dl",
-                 batch_size: int = 64, max_length: int | None = None):
+    def __init__(
+        self,
+        collection: IRCollection,
+        run: str,
+        *,
+        name: str,
+        depth: int = 100,
+        metric_set: str = "trec-dl",
+        batch_size: int = 64,
+        max_length: int | None = None,
+    ):
         collection.run(run)  # fail now, not at the first evaluation, if the run is missing
         self.collection, self.run, self.name, self.depth = collection, run, name, depth
         self.metric_set = get_metric_set(metric_set)
@@ -84,8 +97,14 @@ class IREvaluationCallback(EvaluationCallback):
         if world_size > 1:
             scorer = ShardedScorer(scorer, trainer.args.process_index, world_size)
         try:
-            result = rerank(self.collection, self.run, scorer, depth=self.depth, batch_size=self.batch_size,
-                            show_progress=trainer.is_world_process_zero())
+            result = rerank(
+                self.collection,
+                self.run,
+                scorer,
+                depth=self.depth,
+                batch_size=self.batch_size,
+                show_progress=trainer.is_world_process_zero(),
+            )
         finally:
             model.train(was_training)
         metrics = [None]
@@ -148,6 +167,12 @@ class EmbeddingSpaceCallback(EvaluationCallback):
             self.regressed_at.append(state.global_step)
             logger.warning(
                 "\n%s\n!!! %s fell to %.4f at step %d, below its starting point %.4f (%+.4f): fine-tuning is making "
-                "this model worse !!!\n%s", "!" * 100, self.watch, value, state.global_step, self.start,
-                value - self.start, "!" * 100,
+                "this model worse !!!\n%s",
+                "!" * 100,
+                self.watch,
+                value,
+                state.global_step,
+                self.start,
+                value - self.start,
+                "!" * 100,
             )

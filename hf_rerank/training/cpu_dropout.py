@@ -81,9 +81,16 @@ class FastDropout(nn.Dropout):
         return fast_dropout(x, self.p, self.training)
 
 
-def eager_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                    attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
-                    **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+def eager_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """transformers' attention-function signature: ``query`` ``(B, heads, Lq, d)``, ``key`` and
     ``value`` ``(B, heads, Lk, d)``, an additive ``attention_mask`` broadcastable to
     ``(B, heads, Lq, Lk)`` (0 or the dtype's minimum). Returns the output ``(B, Lq, heads, d)``

@@ -39,10 +39,14 @@ class CrossEncoderTrainer(RerankTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels, mask, teacher = inputs.pop("labels"), inputs.pop("mask", None), inputs.pop("teacher_scores", None)
         if self.loss_fn.grouped and labels.dim() != 2:
-            raise ValueError(f"loss {self.args.loss!r} needs groups (labels of shape (batch, group)); the data gave pairs")
+            raise ValueError(
+                f"loss {self.args.loss!r} needs groups (labels of shape (batch, group)); the data gave pairs"
+            )
         targets = teacher if self.loss_fn.target == "teacher" else labels
         if targets is None:
-            raise ValueError(f"loss {self.args.loss!r} learns from a teacher's scores; the data has none (give --teacher)")
+            raise ValueError(
+                f"loss {self.args.loss!r} learns from a teacher's scores; the data has none (give --teacher)"
+            )
         row_scores = pair_scores(model(**inputs).logits.float())
         if mask is None:
             scores = row_scores.view(labels.shape)
@@ -52,5 +56,10 @@ class CrossEncoderTrainer(RerankTrainer):
         return (loss, {"scores": scores}) if return_outputs else loss
 
     def scorer(self, model) -> CrossEncoder:
-        return CrossEncoder(model, self.processing_class, max_length=self.args.max_length,
-                            device=str(self.args.device), precision=self.args.compute_precision)
+        return CrossEncoder(
+            model,
+            self.processing_class,
+            max_length=self.args.max_length,
+            device=str(self.args.device),
+            precision=self.args.compute_precision,
+        )

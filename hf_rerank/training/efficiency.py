@@ -92,6 +92,7 @@ __all__ = [
 # Tokens
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class BatchCounts:
     """What one batch holds: ``samples`` (training examples), ``sequences`` (rows the model
@@ -137,24 +138,31 @@ def count_batch(inputs: Mapping, samples: int | None = None) -> BatchCounts:
         masks = [torch.ones_like(ids, dtype=torch.bool) for ids in _tensors_named(inputs, "input_ids")]
     if not masks:
         raise ValueError(f"cannot count tokens: no attention_mask or input_ids among {sorted(inputs)}")
-    lengths = np.concatenate([
-        (mask.reshape(-1, mask.shape[-1]) != 0).sum(dim=-1).cpu().numpy().astype(np.int64) for mask in masks
-    ])
+    lengths = np.concatenate(
+        [(mask.reshape(-1, mask.shape[-1]) != 0).sum(dim=-1).cpu().numpy().astype(np.int64) for mask in masks]
+    )
     padded = sum(mask.numel() for mask in masks)
     first_rows = masks[0].numel() // masks[0].shape[-1]
     if samples is None:
         labels = inputs.get("labels")
         samples = int(labels.shape[0]) if torch.is_tensor(labels) and labels.dim() > 0 else first_rows
-    return BatchCounts(samples=samples, sequences=len(lengths), real_tokens=int(lengths.sum()),
-                       padded_tokens=int(padded), lengths=lengths)
+    return BatchCounts(
+        samples=samples,
+        sequences=len(lengths),
+        real_tokens=int(lengths.sum()),
+        padded_tokens=int(padded),
+        lengths=lengths,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # FLOPs
 # ---------------------------------------------------------------------------------------------
 
-FLOPS_FORMULA = ("(4 N + 2 N_trainable) x real tokens + 12 H x attended (query, key) pairs per layer "
-                 "(PaLM appendix B; Kaplan et al. 2020): 6 N + 12 L H T per token with every weight trained")
+FLOPS_FORMULA = (
+    "(4 N + 2 N_trainable) x real tokens + 12 H x attended (query, key) pairs per layer "
+    "(PaLM appendix B; Kaplan et al. 2020): 6 N + 12 L H T per token with every weight trained"
+)
 
 
 @dataclass(frozen=True)
@@ -188,14 +196,19 @@ class TransformerFlops:
         layers = getattr(config, "num_hidden_layers", None)
         if hidden is None or layers is None:
             raise ValueError(f"{type(model).__name__}: its config gives no hidden_size and num_hidden_layers")
-        embedding = {id(p) for module in model.modules() if isinstance(module, nn.Embedding) for p in module.parameters()}
+        embedding = {
+            id(p) for module in model.modules() if isinstance(module, nn.Embedding) for p in module.parameters()
+        }
         parameters = [p for p in model.parameters() if id(p) not in embedding]
         layer_types = getattr(config, "layer_types", None) or ["full_attention"] * layers
         window = getattr(config, "sliding_window", None)
         windows = tuple(window if kind == "sliding_attention" and window is not None else None for kind in layer_types)
-        return cls(non_embedding_parameters=sum(p.numel() for p in parameters),
-                   trainable_non_embedding_parameters=sum(p.numel() for p in parameters if p.requires_grad),
-                   hidden_size=int(hidden), windows=windows)
+        return cls(
+            non_embedding_parameters=sum(p.numel() for p in parameters),
+            trainable_non_embedding_parameters=sum(p.numel() for p in parameters if p.requires_grad),
+            hidden_size=int(hidden),
+            windows=windows,
+        )
 
     def training_flops(self, lengths: np.ndarray) -> float:
         """FLOPs of one forward and backward pass over sequences of ``lengths`` real tokens."""
@@ -214,6 +227,7 @@ class TransformerFlops:
 # ---------------------------------------------------------------------------------------------
 # Matmul peak
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MatmulPeak:
@@ -265,10 +279,11 @@ def measure_matmul_peak(device, dtype: torch.dtype, budget_s: float = PEAK_BUDGE
     one) is then timed in up to 9 rounds of as many back-to-back products as fill about 0.1 s
     (the rest of the budget shared between the sizes; CUDA synchronised around each round): the
     best round over all sizes, and the median round of that size. (Large square products are not
-    always the fastest: on a 2-core AVX2 EPYC, fp32 512^3 ran at ~97 GFLOP/s, 2048^3 at ~78.) A median more than 10% below the best is logged as a warning
-    (``steady`` false): the device was shared while it was measured. Where even the smallest
-    product takes longer than the whole budget (a dtype the device only emulates), the
-    measurement is skipped (``flops_per_second`` None, so no MFU) and the method says why.
+    always the fastest: on a 2-core AVX2 EPYC, fp32 512^3 ran at ~97 GFLOP/s, 2048^3 at ~78.) A
+    median more than 10% below the best is logged as a warning (``steady`` false): the device was
+    shared while it was measured. Where even the smallest product takes longer than the whole
+    budget (a dtype the device only emulates), the measurement is skipped (``flops_per_second``
+    None, so no MFU) and the method says why.
     About 1.5-2 s on a 2-core CPU or an H100; logged at INFO with what it did.
     """
     device = _normalise_device(device)
@@ -295,8 +310,10 @@ def _measure_matmul_peak(device: torch.device, dtype: torch.dtype, threads: int 
     for n in sizes:
         if fitted:
             largest = max(fitted)
-            if (fitted[largest][0] * (n / largest) ** 3 > 1.5 * PEAK_ROUND_SECONDS
-                    or time.perf_counter() - started > budget_s / 3):
+            if (
+                fitted[largest][0] * (n / largest) ** 3 > 1.5 * PEAK_ROUND_SECONDS
+                or time.perf_counter() - started > budget_s / 3
+            ):
                 break  # the next size would not fit a round, or probing has had its share of the budget
         a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
         b = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
@@ -307,15 +324,21 @@ def _measure_matmul_peak(device: torch.device, dtype: torch.dtype, threads: int 
         if seconds > 2 * PEAK_ROUND_SECONDS and fitted:
             break  # slower than predicted: the sizes before it stand
         fitted[n] = (seconds, (a, b, out))
-    where = (f"torch CPU threads: {threads}" if device.type == "cpu"
-             else f"TF32 {'allowed' if torch.backends.cuda.matmul.allow_tf32 else 'off'}" if dtype == torch.float32
-             else device_name(device))
+    where = (
+        f"torch CPU threads: {threads}"
+        if device.type == "cpu"
+        else f"TF32 {'allowed' if torch.backends.cuda.matmul.allow_tf32 else 'off'}"
+        if dtype == torch.float32
+        else device_name(device)
+    )
     tried = list(fitted)
     chosen = min(fitted)
     if fitted[chosen][0] > budget_s:
         elapsed = time.perf_counter() - started
-        method = (f"skipped: one {chosen}x{chosen}x{chosen} {name} product took {fitted[chosen][0]:.1f} s, more than "
-                  f"the {budget_s:g} s budget ({where}); {name} is likely emulated on this device")
+        method = (
+            f"skipped: one {chosen}x{chosen}x{chosen} {name} product took {fitted[chosen][0]:.1f} s, more than "
+            f"the {budget_s:g} s budget ({where}); {name} is likely emulated on this device"
+        )
         logger.warning("matmul peak: %s; no MFU for this run", method)
         return MatmulPeak(None, str(device), name, method, None, True, elapsed)
     # time every fitted size but the smallest (overhead-bound) in rounds: the fastest size wins
@@ -333,15 +356,21 @@ def _measure_matmul_peak(device: torch.device, dtype: torch.dtype, threads: int 
     median = statistics.median(rates)
     steady = median >= 0.9 * best
     elapsed = time.perf_counter() - started
-    method = (f"best of {len(rates)} timed rounds of {chosen_inner} back-to-back {chosen}x{chosen}x{chosen} {name} "
-              f"torch.matmul products (median round {median / 1e9:.1f} GFLOP/s; sizes probed: {', '.join(map(str, tried))}, "
-              f"timed in rounds: {', '.join(map(str, timed))}; "
-              f"{elapsed:.1f} s of a {budget_s:g} s budget; {where})")
+    method = (
+        f"best of {len(rates)} timed rounds of {chosen_inner} back-to-back {chosen}x{chosen}x{chosen} {name} "
+        f"torch.matmul products (median round {median / 1e9:.1f} GFLOP/s; sizes probed: {', '.join(map(str, tried))}, "
+        f"timed in rounds: {', '.join(map(str, timed))}; "
+        f"{elapsed:.1f} s of a {budget_s:g} s budget; {where})"
+    )
     logger.info("matmul peak: %.1f GFLOP/s, %s", best / 1e9, method)
     if not steady:
-        logger.warning("matmul peak on %s: the median round (%.1f GFLOP/s) is more than 10%% below the best (%.1f): "
-                       "the device was busy while it was measured; MFU is relative to the best round",
-                       device, median / 1e9, best / 1e9)
+        logger.warning(
+            "matmul peak on %s: the median round (%.1f GFLOP/s) is more than 10%% below the best (%.1f): "
+            "the device was busy while it was measured; MFU is relative to the best round",
+            device,
+            median / 1e9,
+            best / 1e9,
+        )
     return MatmulPeak(best, str(device), name, method, median, steady, elapsed)
 
 
@@ -361,6 +390,7 @@ def device_name(device: torch.device) -> str:
 # ---------------------------------------------------------------------------------------------
 # Memory
 # ---------------------------------------------------------------------------------------------
+
 
 def optimizer_state_bytes(optimizer) -> int:
     """Bytes of the tensors in ``optimizer.state`` (Adam's moments, Lion's momentum, step counters).
@@ -494,6 +524,7 @@ class UsageSampler:
 # Callback
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class StepRecord:
     """One optimizer step: when it started (its data wait included; ``time.perf_counter()`` s),
@@ -585,7 +616,7 @@ class EfficiencyCallback(TrainerCallback):
         if no such step): samples and real tokens per second, padding ratio, MFU, mean step
         time (s), data-wait and optimizer fractions of it, mean GPU utilisation (%), and the peaks
         of host and GPU memory so far (MiB)."""
-        records = self.steps[max(self._logged, self.warmup_steps):]
+        records = self.steps[max(self._logged, self.warmup_steps) :]
         self._logged = len(self.steps)
         if not records:
             return {}
@@ -623,7 +654,7 @@ class EfficiencyCallback(TrainerCallback):
         that cannot be known here (a GPU number on a CPU, tokens when no batch was observed)
         is None.
         """
-        records = self.steps[self._first_measured():]
+        records = self.steps[self._first_measured() :]
         rates = self._rates(records) if records else {}
         times = [r.data_s + r.compute_s for r in records]
         samples = self.sampler.samples if self.sampler is not None else []
@@ -639,9 +670,19 @@ class EfficiencyCallback(TrainerCallback):
             "step_time_p50_s": _percentile(times, 50),
             "step_time_p90_s": _percentile(times, 90),
             "step_time_p99_s": _percentile(times, 99),
-            **{key: rates.get(key) for key in ("data_wait_fraction", "optimizer_fraction", "optimizer_step_mean_s",
-                                                "samples_per_second", "sequences_per_second",
-                                                "tokens_per_second", "padding_ratio", "train_flops_per_second")},
+            **{
+                key: rates.get(key)
+                for key in (
+                    "data_wait_fraction",
+                    "optimizer_fraction",
+                    "optimizer_step_mean_s",
+                    "samples_per_second",
+                    "sequences_per_second",
+                    "tokens_per_second",
+                    "padding_ratio",
+                    "train_flops_per_second",
+                )
+            },
             "matmul_peak_flops_per_second": self.peak.flops_per_second if self.peak else None,
             "matmul_peak_steady": self.peak.steady if self.peak else None,
             "matmul_peak_method": self.peak.method if self.peak else None,
@@ -692,11 +733,19 @@ class EfficiencyCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         now = self._now()
         pending = self._pending
-        self.steps.append(StepRecord(start=self._step_start - self._data_wait, data_s=self._data_wait,
-                                     compute_s=now - self._step_start, optimizer_s=self._optimizer_s,
-                                     samples=pending.samples,
-                                     sequences=pending.sequences, real_tokens=pending.real_tokens,
-                                     padded_tokens=pending.padded_tokens, flops=pending.flops))
+        self.steps.append(
+            StepRecord(
+                start=self._step_start - self._data_wait,
+                data_s=self._data_wait,
+                compute_s=now - self._step_start,
+                optimizer_s=self._optimizer_s,
+                samples=pending.samples,
+                sequences=pending.sequences,
+                real_tokens=pending.real_tokens,
+                padded_tokens=pending.padded_tokens,
+                flops=pending.flops,
+            )
+        )
         self._pending, self._optimizer_s = _Pending(), 0.0
         self._mark = now
 
@@ -740,7 +789,9 @@ class EfficiencyCallback(TrainerCallback):
             "tokens_per_second": real / seconds if counted else None,
             "padding_ratio": 1 - real / padded if counted else None,
             "train_flops_per_second": achieved,
-            "mfu": achieved / self.peak.flops_per_second if achieved is not None and self.peak and self.peak.flops_per_second else None,
+            "mfu": achieved / self.peak.flops_per_second
+            if achieved is not None and self.peak and self.peak.flops_per_second
+            else None,
         }
 
     def _gpu_util(self, records: list[StepRecord]) -> list[float]:
@@ -748,8 +799,11 @@ class EfficiencyCallback(TrainerCallback):
         if self.sampler is None or not records:
             return []
         end = records[-1].start + records[-1].data_s + records[-1].compute_s
-        return [s.gpu_util_percent for s in self.sampler.samples
-                if s.gpu_util_percent is not None and records[0].start <= s.time <= end]
+        return [
+            s.gpu_util_percent
+            for s in self.sampler.samples
+            if s.gpu_util_percent is not None and records[0].start <= s.time <= end
+        ]
 
     def _peak_rss(self) -> int:
         samples = self.sampler.samples if self.sampler is not None else []
@@ -759,6 +813,7 @@ class EfficiencyCallback(TrainerCallback):
 # ---------------------------------------------------------------------------------------------
 # Trainer and arguments integration
 # ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class EfficiencyArguments:
@@ -771,14 +826,18 @@ class EfficiencyArguments:
     )
     optimizer_foreach: bool = field(
         default=True,
-        metadata={"help": "vectorised optimizer update (Lion: lion-pytorch foreach; AdamW: torch's fused kernel, "
-                          "CPUs included); false: one parameter at a time"},
+        metadata={
+            "help": "vectorised optimizer update (Lion: lion-pytorch foreach; AdamW: torch's fused kernel, "
+            "CPUs included); false: one parameter at a time"
+        },
     )
     fast_cpu_dropout: bool = field(
         default=True,
-        metadata={"help": "training on a CPU: dropout masks from NumPy's PCG64 instead of torch's single-threaded "
-                          "Bernoulli, and attention computed eagerly so that its dropout uses them too (same "
-                          "distribution, p rounded to 1/65536; hf_rerank.training.cpu_dropout); no effect on GPUs"},
+        metadata={
+            "help": "training on a CPU: dropout masks from NumPy's PCG64 instead of torch's single-threaded "
+            "Bernoulli, and attention computed eagerly so that its dropout uses them too (same "
+            "distribution, p rounded to 1/65536; hf_rerank.training.cpu_dropout); no effect on GPUs"
+        },
     )
 
 
@@ -815,7 +874,11 @@ class EfficiencyTrainerMixin:
                 logs.update(self.efficiency.interval_metrics())
             elif "train_runtime" in logs:  # the end of training: these logs are TrainOutput.metrics
                 summary = self.efficiency.summarize(self.optimizer)
-                logs.update({f"eff_{key}": value for key, value in summary.items()
-                             if isinstance(value, (int, float)) and not isinstance(value, bool)})
+                logs.update(
+                    {
+                        f"eff_{key}": value
+                        for key, value in summary.items()
+                        if isinstance(value, (int, float)) and not isinstance(value, bool)
+                    }
+                )
         super().log(logs, start_time)
-

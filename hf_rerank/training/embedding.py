@@ -35,8 +35,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from hf_rerank.data.collators import BiEncoderCollator
-from hf_rerank.data.samplers import LengthBucketSampler, NoDuplicateQuerySampler, example_lengths
 from hf_rerank.data.examples import GroupExample, PairExample
+from hf_rerank.data.samplers import LengthBucketSampler, NoDuplicateQuerySampler, example_lengths
 from hf_rerank.losses import EMBEDDING_LOSSES, build_loss, in_batch_infonce, triplet_margin
 from hf_rerank.models.bi_encoder import BiEncoder, pool, write_sentence_transformers_modules
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
@@ -87,18 +87,26 @@ class EmbeddingTrainer(RerankTrainer):
     def __init__(self, *args, pooling: str = "mean", normalize: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.pooling, self.normalize = pooling, normalize
-        self.loss_fn = None if self.args.loss in EMBEDDING_LOSSES else build_loss(self.args.loss, **self.args.loss_options())
+        self.loss_fn = (
+            None if self.args.loss in EMBEDDING_LOSSES else build_loss(self.args.loss, **self.args.loss_options())
+        )
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = self.train_dataset if train_dataset is None else train_dataset
         batch_size = self.args.per_device_train_batch_size
         lengths = self._lengths(dataset) if self.args.length_bucketing else None
         if self.args.loss == "mnrl" and self.args.no_duplicate_queries:
-            sampler = NoDuplicateQuerySampler([example.qid for example in dataset], batch_size, seed=self.args.seed,
-                                              lengths=lengths)
+            sampler = NoDuplicateQuerySampler(
+                [example.qid for example in dataset], batch_size, seed=self.args.seed, lengths=lengths
+            )
             if sampler.dropped:
-                logger.warning("batches of %d distinct queries leave out %d of %d examples each epoch (queries with "
-                               "more examples than there are batches)", batch_size, sampler.dropped, len(dataset))
+                logger.warning(
+                    "batches of %d distinct queries leave out %d of %d examples each epoch (queries with "
+                    "more examples than there are batches)",
+                    batch_size,
+                    sampler.dropped,
+                    len(dataset),
+                )
             return sampler
         if lengths is not None:
             return LengthBucketSampler(lengths, batch_size, seed=self.args.seed)
@@ -109,8 +117,16 @@ class EmbeddingTrainer(RerankTrainer):
         collator = self.data_collator
         if all(isinstance(example, GroupExample) for example in dataset):
             return example_lengths(dataset, collator.queries, collator.corpus, tokenizer=collator.tokenizer)
-        pairs = [PairExample(example.qid, max((example.positive, example.negative or example.positive),
-                                              key=lambda pid: len(collator.corpus[pid])), 0.0) for example in dataset]
+        pairs = [
+            PairExample(
+                example.qid,
+                max(
+                    (example.positive, example.negative or example.positive), key=lambda pid: len(collator.corpus[pid])
+                ),
+                0.0,
+            )
+            for example in dataset
+        ]
         return example_lengths(pairs, collator.queries, collator.corpus, tokenizer=collator.tokenizer)
 
     def embed(self, model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -128,14 +144,21 @@ class EmbeddingTrainer(RerankTrainer):
         if self.loss_fn is not None:
             return self._list_loss(embeddings, inputs, return_outputs)
         if "mask" in inputs:
-            raise ValueError(f"loss {self.args.loss!r} trains on triplets; the data gave lists (a teacher's): "
-                             "drop --teacher, or choose a score loss such as kl")
+            raise ValueError(
+                f"loss {self.args.loss!r} trains on triplets; the data gave lists (a teacher's): "
+                "drop --teacher, or choose a score loss such as kl"
+            )
         queries, positives = embeddings[rows["query"]], embeddings[rows["positive"]]
         negatives = embeddings[rows["negative"]] if "negative" in rows else None
         args = self.args
         if args.loss == "mnrl":
             offset = 0
-            if args.gather_across_devices and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            if (
+                args.gather_across_devices
+                and dist.is_available()
+                and dist.is_initialized()
+                and dist.get_world_size() > 1
+            ):
                 offset = dist.get_rank() * positives.shape[0]
                 positives = gather_with_grad(positives)
                 negatives = None if negatives is None else gather_with_grad(negatives)
@@ -150,8 +173,10 @@ class EmbeddingTrainer(RerankTrainer):
         """The score loss on the ``(B, G)`` cosine scores of a list batch (see the module docstring)."""
         name = self.args.loss
         if "mask" not in inputs:
-            raise ValueError(f"loss {name!r} scores lists of candidates; the data gave triplets: give --teacher "
-                             "(a run of the training data or a run file) to train on lists of its candidates")
+            raise ValueError(
+                f"loss {name!r} scores lists of candidates; the data gave triplets: give --teacher "
+                "(a run of the training data or a run file) to train on lists of its candidates"
+            )
         mask = inputs["mask"]
         targets = inputs.get("teacher_scores") if self.loss_fn.target == "teacher" else inputs["labels"]
         if targets is None:
@@ -161,11 +186,23 @@ class EmbeddingTrainer(RerankTrainer):
         return (loss, {"scores": scores}) if return_outputs else loss
 
     def scorer(self, model) -> BiEncoder:
-        return BiEncoder(model, self.processing_class, max_length=self.args.max_length, pooling=self.pooling,
-                         normalize=self.normalize, device=str(self.args.device), precision=self.args.compute_precision)
+        return BiEncoder(
+            model,
+            self.processing_class,
+            max_length=self.args.max_length,
+            pooling=self.pooling,
+            normalize=self.normalize,
+            device=str(self.args.device),
+            precision=self.args.compute_precision,
+        )
 
     def _save(self, output_dir: str | None = None, state_dict=None):
         super()._save(output_dir, state_dict)
         model = self.accelerator.unwrap_model(self.model)
-        write_sentence_transformers_modules(output_dir or self.args.output_dir, hidden_size=model.config.hidden_size,
-                                            pooling=self.pooling, normalize=self.normalize, max_length=self.args.max_length)
+        write_sentence_transformers_modules(
+            output_dir or self.args.output_dir,
+            hidden_size=model.config.hidden_size,
+            pooling=self.pooling,
+            normalize=self.normalize,
+            max_length=self.args.max_length,
+        )

@@ -37,9 +37,11 @@ def prepare_output_dir(args) -> None:
         return
     if not args.overwrite_output_dir:
         shown = ", ".join(entries[:5]) + (f", ... ({len(entries) - 5} more)" if len(entries) > 5 else "")
-        raise FileExistsError(f"{output_dir}: not empty ({shown}); a new run would mix with what is there. Use "
-                              "--overwrite_output_dir true to replace it, --resume_from_checkpoint to continue it, "
-                              "or another --output_dir")
+        raise FileExistsError(
+            f"{output_dir}: not empty ({shown}); a new run would mix with what is there. Use "
+            "--overwrite_output_dir true to replace it, --resume_from_checkpoint to continue it, "
+            "or another --output_dir"
+        )
     if args.process_index == 0:
         logger.warning("%s: --overwrite_output_dir: removing %d entries of an earlier run", output_dir, len(entries))
         for name in entries:
@@ -62,9 +64,11 @@ def check_disk_space(args, model: torch.nn.Module) -> None:
         where = where.parent
     free = shutil.disk_usage(where).free
     if free < needed:
-        raise OSError(f"{args.output_dir}: {free / 2**20:,.0f} MiB free on its disk, but the run needs about "
-                      f"{needed / 2**20:,.0f} MiB for its final weights{' and a checkpoint' if saves_checkpoints else ''}; "
-                      "free space or choose another --output_dir")
+        raise OSError(
+            f"{args.output_dir}: {free / 2**20:,.0f} MiB free on its disk, but the run needs about "
+            f"{needed / 2**20:,.0f} MiB for its final weights{' and a checkpoint' if saves_checkpoints else ''}; "
+            "free space or choose another --output_dir"
+        )
 
 
 def remove(path: Path) -> None:
@@ -86,11 +90,18 @@ def save_final_model(output_dir: Path, save, is_main_process: bool) -> None:
     except OSError as error:
         if is_main_process:
             shutil.rmtree(staging, ignore_errors=True)
-        checkpoints = sorted((p for p in output_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()),
-                             key=lambda p: int(p.name.rsplit("-", 1)[1]) if p.name.rsplit("-", 1)[1].isdigit() else -1)
-        where = (f"resume from the last complete checkpoint with --resume_from_checkpoint {checkpoints[-1]}"
-                 if checkpoints else "no checkpoint was saved, so the trained weights are lost")
-        raise OSError(f"{output_dir}: saving the final model failed ({error}); nothing of it was left there; {where}") from error
+        checkpoints = sorted(
+            (p for p in output_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()),
+            key=lambda p: int(p.name.rsplit("-", 1)[1]) if p.name.rsplit("-", 1)[1].isdigit() else -1,
+        )
+        where = (
+            f"resume from the last complete checkpoint with --resume_from_checkpoint {checkpoints[-1]}"
+            if checkpoints
+            else "no checkpoint was saved, so the trained weights are lost"
+        )
+        raise OSError(
+            f"{output_dir}: saving the final model failed ({error}); nothing of it was left there; {where}"
+        ) from error
     if is_main_process:
         for path in staging.iterdir():
             target = output_dir / path.name
@@ -128,8 +139,9 @@ def load_train_collection(names: str | list[str], limit: int | None):
     """The training collection: one, or the union of several (:meth:`IRCollection.union`: query ids
     must be distinct); ``limit`` (triplets to read) applies to ``sentence-transformers/msmarco`` only."""
     names = [names] if isinstance(names, str) else list(names)
-    collections = [load_collection(name, **({"limit": limit} if name == "sentence-transformers/msmarco" else {}))
-                   for name in names]
+    collections = [
+        load_collection(name, **({"limit": limit} if name == "sentence-transformers/msmarco" else {})) for name in names
+    ]
     return collections[0] if len(collections) == 1 else IRCollection.union(*collections)
 
 
@@ -152,12 +164,18 @@ def run_callbacks(args, kind: str) -> list:
 def scores_before_training(log_history: list[dict], eval_name: str) -> dict[str, float]:
     """``{metric: value}`` of evaluation ``eval_name`` logged at step 0 (``eval_on_start``); empty without one."""
     prefix = f"eval_{eval_name}_"
-    return {key.removeprefix(prefix): value for entry in log_history if entry.get("step") == 0
-            for key, value in entry.items() if key.startswith(prefix)}
+    return {
+        key.removeprefix(prefix): value
+        for entry in log_history
+        if entry.get("step") == 0
+        for key, value in entry.items()
+        if key.startswith(prefix)
+    }
 
 
 def resumed_from_step(path: str | None) -> int:
-    """The optimizer step of the checkpoint directory a run resumed from (its ``trainer_state.json``); 0 for a fresh run."""
+    """The optimizer step of the checkpoint directory a run resumed from (its ``trainer_state.json``);
+    0 for a fresh run."""
     state_file = Path(path) / "trainer_state.json" if path else None
     if state_file is None or not state_file.is_file():
         return 0
@@ -169,7 +187,9 @@ def logged_loss_sum(log_history: list[dict], upto_step: int) -> float | None:
     ``loss`` entries (each the mean over the steps since the previous one); None unless a log at
     exactly ``upto_step`` closes the sum."""
     total, previous = 0.0, 0
-    for entry in sorted((e for e in log_history if "loss" in e and e.get("step", 0) <= upto_step), key=lambda e: e["step"]):
+    for entry in sorted(
+        (e for e in log_history if "loss" in e and e.get("step", 0) <= upto_step), key=lambda e: e["step"]
+    ):
         total += entry["loss"] * (entry["step"] - previous)
         previous = entry["step"]
     return total if previous == upto_step else None
@@ -196,9 +216,12 @@ def training_summary(trainer, train_output, args) -> dict:
         else:
             covered = f"{start + 1}-{steps}"
     return {
-        "train_seconds": train_output.metrics["train_runtime"] + sum(
-            callback.prior_seconds for callback in trainer.callback_handler.callbacks
-            if isinstance(callback, TrainingClockCallback)),
+        "train_seconds": train_output.metrics["train_runtime"]
+        + sum(
+            callback.prior_seconds
+            for callback in trainer.callback_handler.callbacks
+            if isinstance(callback, TrainingClockCallback)
+        ),
         "train_samples_per_second": train_output.metrics["train_samples_per_second"],
         "train_loss": loss,
         "train_loss_steps": covered,
@@ -229,5 +252,10 @@ def write_run_outputs(output_dir: Path, log_history: list[dict], summary: dict, 
         json.dump(summary, handle, indent=2)
     write_model_card(output_dir, kind=kind)
     if args.hub_settings is not None:
-        publish(output_dir, args.hub_settings.repo_id, private=args.hub_settings.private,
-                allow_overwrite=args.hub_settings.allow_overwrite, kind=kind)
+        publish(
+            output_dir,
+            args.hub_settings.repo_id,
+            private=args.hub_settings.private,
+            allow_overwrite=args.hub_settings.allow_overwrite,
+            kind=kind,
+        )

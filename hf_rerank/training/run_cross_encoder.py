@@ -68,18 +68,38 @@ class ModelArguments:
 class DataArguments(TeacherArguments):
     """Training data and evaluation data."""
 
-    train_data: list[str] = field(default_factory=lambda: ["sentence-transformers/msmarco"],
-                                  metadata={"help": "collection directories or registered sources; several are trained on as one (distinct query ids)"})
-    train_limit: int | None = field(default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"})
-    train_runs: list[str] | None = field(default=None, metadata={"help": "runs whose candidates give negatives (default: all)"})
-    judged_pairs: bool = field(default=False, metadata={"help": "train on every judged pair instead of positives + sampled negatives"})
-    positive_grade: int = field(default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"})
+    train_data: list[str] = field(
+        default_factory=lambda: ["sentence-transformers/msmarco"],
+        metadata={
+            "help": "collection directories or registered sources; several are trained on as one (distinct query ids)"
+        },
+    )
+    train_limit: int | None = field(
+        default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"}
+    )
+    train_runs: list[str] | None = field(
+        default=None, metadata={"help": "runs whose candidates give negatives (default: all)"}
+    )
+    judged_pairs: bool = field(
+        default=False, metadata={"help": "train on every judged pair instead of positives + sampled negatives"}
+    )
+    positive_grade: int = field(
+        default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"}
+    )
     negatives: str = field(default="any", metadata={"help": "judged (judged non-relevant), unjudged, or any"})
-    negatives_per_query: int | None = field(default=None, metadata={"help": "negatives sampled per query for pairs (default: all)"})
-    negative_depth: int = field(default=100, metadata={"help": "candidates per query taken from each run for negatives"})
+    negatives_per_query: int | None = field(
+        default=None, metadata={"help": "negatives sampled per query for pairs (default: all)"}
+    )
+    negative_depth: int = field(
+        default=100, metadata={"help": "candidates per query taken from each run for negatives"}
+    )
     graded_labels: bool = field(default=False, metadata={"help": "labels are grades (losses see 0..3) instead of 0/1"})
-    eval_holdout: int = field(default=10_000, metadata={"help": "training examples held out for the eval loss (paper: 10k pairs)"})
-    eval_data: str = field(default="msmarco-passage/trec-dl-2019/judged", metadata={"help": "collection to rerank at each evaluation"})
+    eval_holdout: int = field(
+        default=10_000, metadata={"help": "training examples held out for the eval loss (paper: 10k pairs)"}
+    )
+    eval_data: str = field(
+        default="msmarco-passage/trec-dl-2019/judged", metadata={"help": "collection to rerank at each evaluation"}
+    )
     eval_run: str = field(default="bm25", metadata={"help": "first-stage run of eval_data to rerank"})
     eval_name: str = field(default="dl19", metadata={"help": "label in metric names: eval_<name>_<metric>"})
     eval_depth: int = field(default=1000, metadata={"help": "candidates reranked per query (paper: BM25 top-1000)"})
@@ -91,20 +111,40 @@ class DataArguments(TeacherArguments):
         self.train_data = [self.train_data] if isinstance(self.train_data, str) else list(self.train_data)
 
 
-def build_examples(data_args: DataArguments, args: CrossEncoderTrainingArguments, collection, teacher: Teacher | None = None) -> list:
+def build_examples(
+    data_args: DataArguments, args: CrossEncoderTrainingArguments, collection, teacher: Teacher | None = None
+) -> list:
     """Training examples from the train collection, as the loss needs them: with a teacher, lists of its
     candidates carrying its scores (:func:`make_teacher_groups`); else pairs or groups from qrels and runs."""
     loss = LOSSES[args.loss]
     if teacher is not None:
         if data_args.judged_pairs:
-            raise ValueError("judged_pairs and teacher exclude each other: a teacher's examples are lists of its candidates")
-        return make_teacher_groups(collection, teacher.run, group_size=args.group_size, groups_per_query=data_args.groups_per_query,
-                                   depth=data_args.teacher_depth, positive_grade=data_args.positive_grade,
-                                   graded=data_args.graded_labels, seed=args.seed)
+            raise ValueError(
+                "judged_pairs and teacher exclude each other: a teacher's examples are lists of its candidates"
+            )
+        return make_teacher_groups(
+            collection,
+            teacher.run,
+            group_size=args.group_size,
+            groups_per_query=data_args.groups_per_query,
+            depth=data_args.teacher_depth,
+            positive_grade=data_args.positive_grade,
+            graded=data_args.graded_labels,
+            seed=args.seed,
+        )
     if loss.target == "teacher":
-        raise ValueError(f"loss {args.loss!r} learns from a teacher's scores: give --teacher (a run of the training data or a run file)")
-    common = dict(runs=data_args.train_runs, depth=data_args.negative_depth, positive_grade=data_args.positive_grade,
-                  negatives=data_args.negatives, graded=data_args.graded_labels, seed=args.seed)
+        raise ValueError(
+            f"loss {args.loss!r} learns from a teacher's scores: "
+            "give --teacher (a run of the training data or a run file)"
+        )
+    common = dict(
+        runs=data_args.train_runs,
+        depth=data_args.negative_depth,
+        positive_grade=data_args.positive_grade,
+        negatives=data_args.negatives,
+        graded=data_args.graded_labels,
+        seed=args.seed,
+    )
     if loss.grouped:
         if data_args.judged_pairs:
             raise ValueError(f"judged_pairs gives pairs; loss {args.loss!r} needs groups")
@@ -121,7 +161,9 @@ def set_bce_max_grade(args: CrossEncoderTrainingArguments, data_args: DataArgume
         return
     labels = [label for example in examples for label in getattr(example, "labels", (getattr(example, "label", 0.0),))]
     args.loss_max_grade = max(max(labels), 1.0)
-    logger.info("bce with graded labels: loss_max_grade = %s (the highest grade of the training labels)", args.loss_max_grade)
+    logger.info(
+        "bce with graded labels: loss_max_grade = %s (the highest grade of the training labels)", args.loss_max_grade
+    )
 
 
 def split_holdout(examples: list, holdout: int, seed: int) -> tuple[list, list]:
@@ -144,7 +186,9 @@ def load_cross_encoder(model_args: ModelArguments):
     return model, tokenizer
 
 
-def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, args: CrossEncoderTrainingArguments) -> dict:
+def train_cross_encoder(
+    model_args: ModelArguments, data_args: DataArguments, args: CrossEncoderTrainingArguments
+) -> dict:
     """Train, evaluate and save (see the module docstring); returns the ``metrics.json`` object."""
     start_run(args)
     set_seed(args.seed)
@@ -154,18 +198,34 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
     examples = build_examples(data_args, args, train_collection, teacher)
     set_bce_max_grade(args, data_args, examples)
     train_examples, held_out = split_holdout(examples, data_args.eval_holdout, args.seed)
-    logger.info("%d training examples (%s), %d held out for the eval loss", len(train_examples),
-                type(examples[0]).__name__, len(held_out))
+    logger.info(
+        "%d training examples (%s), %d held out for the eval loss",
+        len(train_examples),
+        type(examples[0]).__name__,
+        len(held_out),
+    )
 
     model, tokenizer = load_cross_encoder(model_args)
     model, lora = lora_from_args(model, args, task_type="SEQ_CLS", base_reference=model_args.model_name_or_path)
     check_disk_space(args, model)
     collator = CrossEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length)
-    ir_callback = IREvaluationCallback(eval_collection, data_args.eval_run, name=data_args.eval_name,
-                                       depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
-                                       batch_size=args.per_device_eval_batch_size)
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train_examples, eval_dataset=held_out or None,
-                                  data_collator=collator, processing_class=tokenizer, callbacks=[ir_callback, *run_callbacks(args, "cross-encoder")])
+    ir_callback = IREvaluationCallback(
+        eval_collection,
+        data_args.eval_run,
+        name=data_args.eval_name,
+        depth=data_args.eval_depth,
+        metric_set=data_args.eval_metrics,
+        batch_size=args.per_device_eval_batch_size,
+    )
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_examples,
+        eval_dataset=held_out or None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[ir_callback, *run_callbacks(args, "cross-encoder")],
+    )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
     final_model = trainer.accelerator.unwrap_model(trainer.model)
@@ -175,19 +235,35 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
         if lora is None:
             trainer.save_model(str(directory))
         else:
-            final_model = save_lora(final_model, directory / "adapter", directory, tokenizer=tokenizer,
-                                    is_main_process=trainer.is_world_process_zero())
+            final_model = save_lora(
+                final_model,
+                directory / "adapter",
+                directory,
+                tokenizer=tokenizer,
+                is_main_process=trainer.is_world_process_zero(),
+            )
 
     save_final_model(Path(args.output_dir), save, trainer.is_world_process_zero())
 
     summary: dict = {}
     if trainer.is_world_process_zero():
         output_dir = Path(args.output_dir)
-        scorer = CrossEncoder(final_model, tokenizer, max_length=args.max_length,
-                              device=str(args.device), precision=args.compute_precision)
-        report, run = evaluate_reranking(eval_collection, data_args.eval_run, scorer, model_name=str(output_dir),
-                                         depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
-                                         batch_size=args.per_device_eval_batch_size)
+        scorer = CrossEncoder(
+            final_model,
+            tokenizer,
+            max_length=args.max_length,
+            device=str(args.device),
+            precision=args.compute_precision,
+        )
+        report, run = evaluate_reranking(
+            eval_collection,
+            data_args.eval_run,
+            scorer,
+            model_name=str(output_dir),
+            depth=data_args.eval_depth,
+            metric_set=data_args.eval_metrics,
+            batch_size=args.per_device_eval_batch_size,
+        )
         before = scores_before_training(trainer.state.log_history, data_args.eval_name)
         print(report.table())
         if before:
@@ -198,14 +274,23 @@ def train_cross_encoder(model_args: ModelArguments, data_args: DataArguments, ar
             "first_stage": {data_args.eval_name: report.first_stage},
             "before_training": {data_args.eval_name: before} if before else {},
             "significance": {data_args.eval_name: report.significance},
-            "eval_protocol": {"data": data_args.eval_data, "run": data_args.eval_run, "depth": data_args.eval_depth,
-                              "metric_set": report.metric_set, "convention": report.convention, "queries": report.queries},
+            "eval_protocol": {
+                "data": data_args.eval_data,
+                "run": data_args.eval_run,
+                "depth": data_args.eval_depth,
+                "metric_set": report.metric_set,
+                "convention": report.convention,
+                "queries": report.queries,
+            },
             **training_summary(trainer, train_output, args),
             "model": model_args.model_name_or_path,
             "loss": args.loss,
             "loss_options": trainer.loss_fn.options(),
-            "teacher": None if teacher is None else teacher.record(
-                depth=data_args.teacher_depth, group_size=args.group_size, groups_per_query=data_args.groups_per_query),
+            "teacher": None
+            if teacher is None
+            else teacher.record(
+                depth=data_args.teacher_depth, group_size=args.group_size, groups_per_query=data_args.groups_per_query
+            ),
             "lora": lora,
             "train_data": " + ".join(data_args.train_data),
             "train_examples": len(train_examples),

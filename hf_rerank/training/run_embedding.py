@@ -82,23 +82,50 @@ class EmbeddingModelArguments:
 class EmbeddingDataArguments(TeacherArguments):
     """Training data, negatives, and the evaluation protocol."""
 
-    train_data: str = field(default="sentence-transformers/msmarco", metadata={"help": "collection directory or registered source"})
-    train_limit: int | None = field(default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"})
-    positive_grade: int = field(default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"})
+    train_data: str = field(
+        default="sentence-transformers/msmarco", metadata={"help": "collection directory or registered source"}
+    )
+    train_limit: int | None = field(
+        default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"}
+    )
+    positive_grade: int = field(
+        default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"}
+    )
     graded_labels: bool = field(default=False, metadata={"help": "labels are grades (losses see 0..3) instead of 0/1"})
-    negatives: str = field(default="random", metadata={"help": "triplets: none (in-batch only), random (from the corpus) or mined (dense window of the base model); "
-                                                               "not used with --teacher, whose lists bring their own candidates"})
-    mine_window: list[int] = field(default_factory=lambda: [50, 200], metadata={"help": "mined: first and last rank (1-based, inclusive) to sample from"})
+    negatives: str = field(
+        default="random",
+        metadata={
+            "help": "triplets: none (in-batch only), random (from the corpus) "
+            "or mined (dense window of the base model); "
+            "not used with --teacher, whose lists bring their own candidates"
+        },
+    )
+    mine_window: list[int] = field(
+        default_factory=lambda: [50, 200],
+        metadata={"help": "mined: first and last rank (1-based, inclusive) to sample from"},
+    )
     mine_seed: int = field(default=42, metadata={"help": "mined: sampling seed (arXiv 2506.18535: 42)"})
-    eval_data: str = field(default="msmarco-passage/trec-dl-2019/judged", metadata={"help": "collection whose run is reranked and whose queries retrieve"})
+    eval_data: str = field(
+        default="msmarco-passage/trec-dl-2019/judged",
+        metadata={"help": "collection whose run is reranked and whose queries retrieve"},
+    )
     eval_run: str = field(default="bm25", metadata={"help": "first-stage run of eval_data to rerank"})
     eval_name: str = field(default="dl19", metadata={"help": "label in metric names: eval_<name>_<metric>"})
     eval_depth: int = field(default=100, metadata={"help": "candidates reranked per query"})
     eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
-    retrieval_data: list[str] | None = field(default=None, metadata={"help": "collections whose corpora, with eval_data's, are searched by dense retrieval"})
+    retrieval_data: list[str] | None = field(
+        default=None, metadata={"help": "collections whose corpora, with eval_data's, are searched by dense retrieval"}
+    )
     retrieval_k: int = field(default=1000, metadata={"help": "passages retrieved per query"})
-    space_pairs: int = field(default=1000, metadata={"help": "judged (query, positive) pairs of eval_data for embedding-space numbers and UMAP (paper: 1,000)"})
-    embedding_cache_dir: str | None = field(default=None, metadata={"help": "cache corpus embeddings and mining here (keyed by model weights)"})
+    space_pairs: int = field(
+        default=1000,
+        metadata={
+            "help": "judged (query, positive) pairs of eval_data for embedding-space numbers and UMAP (paper: 1,000)"
+        },
+    )
+    embedding_cache_dir: str | None = field(
+        default=None, metadata={"help": "cache corpus embeddings and mining here (keyed by model weights)"}
+    )
 
 
 def check_loss_and_data(args: EmbeddingTrainingArguments, data_args: EmbeddingDataArguments) -> None:
@@ -108,20 +135,32 @@ def check_loss_and_data(args: EmbeddingTrainingArguments, data_args: EmbeddingDa
     if data_args.negatives not in NEGATIVE_CHOICES:
         raise ValueError(f"negatives must be one of {', '.join(NEGATIVE_CHOICES)}, got {data_args.negatives!r}")
     if args.loss in LOSSES and not data_args.teacher:
-        learns = "learns from a teacher's scores" if LOSSES[args.loss].target == "teacher" else "scores lists of candidates"
-        raise ValueError(f"loss {args.loss!r} {learns}: give --teacher (a run of the training data or a run file); "
-                         "embedding models train on lists of its candidates")
+        learns = (
+            "learns from a teacher's scores" if LOSSES[args.loss].target == "teacher" else "scores lists of candidates"
+        )
+        raise ValueError(
+            f"loss {args.loss!r} {learns}: give --teacher (a run of the training data or a run file); "
+            "embedding models train on lists of its candidates"
+        )
     if args.loss in EMBEDDING_LOSSES and data_args.teacher:
-        raise ValueError(f"loss {args.loss!r} trains on triplets, not on a teacher's lists: drop --teacher, or distill "
-                         "with a score loss (--loss kl, margin_mse, ...)")
+        raise ValueError(
+            f"loss {args.loss!r} trains on triplets, not on a teacher's lists: drop --teacher, or distill "
+            "with a score loss (--loss kl, margin_mse, ...)"
+        )
     if data_args.teacher and data_args.negatives == "mined":
-        raise ValueError("--negatives mined and --teacher exclude each other: a teacher's lists bring their own candidates")
+        raise ValueError(
+            "--negatives mined and --teacher exclude each other: a teacher's lists bring their own candidates"
+        )
 
 
 def space_pairs(collection: IRCollection, count: int, positive_grade: int, seed: int) -> list[tuple[str, str]]:
     """Up to ``count`` (query text, positive passage text) pairs judged ``>= positive_grade``, seeded sample."""
-    pairs = [(collection.queries[qid], collection.corpus[pid]) for qid, judged in collection.qrels.items()
-             for pid, grade in judged.items() if grade >= positive_grade and qid in collection.queries and pid in collection.corpus]
+    pairs = [
+        (collection.queries[qid], collection.corpus[pid])
+        for qid, judged in collection.qrels.items()
+        for pid, grade in judged.items()
+        if grade >= positive_grade and qid in collection.queries and pid in collection.corpus
+    ]
     if len(pairs) > count:
         chosen = np.random.default_rng(seed).choice(len(pairs), size=count, replace=False)
         pairs = [pairs[i] for i in sorted(chosen)]
@@ -137,8 +176,15 @@ def load_embedding_model(reference: str, trust_remote_code: bool = False):
     return model, tokenizer, pooling, normalize
 
 
-def evaluate_embedding_model(encoder: BiEncoder, data_args: EmbeddingDataArguments, output_dir: Path, *,
-                             model_name: str, space_seed: int = 42, show_progress: bool = True) -> dict:
+def evaluate_embedding_model(
+    encoder: BiEncoder,
+    data_args: EmbeddingDataArguments,
+    output_dir: Path,
+    *,
+    model_name: str,
+    space_seed: int = 42,
+    show_progress: bool = True,
+) -> dict:
     """Evaluate ``encoder`` as the recipes do; write ``eval_<name>/``, ``eval_<name>_dense/``, ``space_embeddings.npz``.
 
     One encoding of the retrieval corpus (``eval_data`` plus ``retrieval_data``) serves both dense
@@ -155,9 +201,15 @@ def evaluate_embedding_model(encoder: BiEncoder, data_args: EmbeddingDataArgumen
     started = time.perf_counter()
     embeddings = encode_corpus(encoder, corpus, cache_dir=data_args.embedding_cache_dir, show_progress=show_progress)
     encoded = time.perf_counter()
-    report, run = evaluate_reranking(eval_collection, data_args.eval_run, EmbeddingScorer(encoder, corpus, embeddings),
-                                     model_name=model_name, depth=data_args.eval_depth, metric_set=data_args.eval_metrics,
-                                     show_progress=show_progress)
+    report, run = evaluate_reranking(
+        eval_collection,
+        data_args.eval_run,
+        EmbeddingScorer(encoder, corpus, embeddings),
+        model_name=model_name,
+        depth=data_args.eval_depth,
+        metric_set=data_args.eval_metrics,
+        show_progress=show_progress,
+    )
     write_report(report, run, output_dir / f"eval_{name}")
     searched = time.perf_counter()
     queries = {qid: eval_collection.queries[qid] for qid in eval_collection.qrels if qid in eval_collection.queries}
@@ -166,11 +218,24 @@ def evaluate_embedding_model(encoder: BiEncoder, data_args: EmbeddingDataArgumen
     metric_set = get_metric_set(data_args.eval_metrics)
     dense = evaluate_run(eval_collection.qrels, dense_run, metric_set)
     dense_report = RetrievalReport(
-        metrics=dense.means, first_stage=dense.means, significance={}, per_query=dense.per_query, model=model_name,
-        run="dense", data=eval_collection.name, depth=data_args.retrieval_k, metric_set=metric_set.name,
-        convention=metric_set.convention, queries=len(dense.queries), pairs=0, pairs_per_second=None,
-        wall_seconds=retrieved - searched + encoded - started, warnings=list(dense.warnings), corpus=len(embeddings.pids),
-        encode_seconds=encoded - started, search_seconds=retrieved - searched,
+        metrics=dense.means,
+        first_stage=dense.means,
+        significance={},
+        per_query=dense.per_query,
+        model=model_name,
+        run="dense",
+        data=eval_collection.name,
+        depth=data_args.retrieval_k,
+        metric_set=metric_set.name,
+        convention=metric_set.convention,
+        queries=len(dense.queries),
+        pairs=0,
+        pairs_per_second=None,
+        wall_seconds=retrieved - searched + encoded - started,
+        warnings=list(dense.warnings),
+        corpus=len(embeddings.pids),
+        encode_seconds=encoded - started,
+        search_seconds=retrieved - searched,
     )
     write_report(dense_report, dense_run, output_dir / f"eval_{dense_name}")
     print(report.table())
@@ -185,19 +250,38 @@ def evaluate_embedding_model(encoder: BiEncoder, data_args: EmbeddingDataArgumen
         "first_stage": {name: report.first_stage},
         "significance": {name: report.significance},
         "eval_protocol": {
-            name: {"data": data_args.eval_data, "run": data_args.eval_run, "depth": data_args.eval_depth,
-                   "metric_set": report.metric_set, "convention": report.convention, "queries": report.queries},
-            dense_name: {"data": data_args.eval_data, "corpus": [data_args.eval_data, *(data_args.retrieval_data or [])],
-                         "corpus_passages": len(embeddings.pids), "k": data_args.retrieval_k, "search": "exact cosine",
-                         "metric_set": metric_set.name, "convention": metric_set.convention, "queries": len(dense.queries)},
+            name: {
+                "data": data_args.eval_data,
+                "run": data_args.eval_run,
+                "depth": data_args.eval_depth,
+                "metric_set": report.metric_set,
+                "convention": report.convention,
+                "queries": report.queries,
+            },
+            dense_name: {
+                "data": data_args.eval_data,
+                "corpus": [data_args.eval_data, *(data_args.retrieval_data or [])],
+                "corpus_passages": len(embeddings.pids),
+                "k": data_args.retrieval_k,
+                "search": "exact cosine",
+                "metric_set": metric_set.name,
+                "convention": metric_set.convention,
+                "queries": len(dense.queries),
+            },
         },
         "embedding_space": {**embedding_space_stats(space_queries, space_passages), "pairs": len(pairs)},
-        "inference_seconds": {"encode_corpus": encoded - started, "rerank": searched - encoded, "dense_search": retrieved - searched},
+        "inference_seconds": {
+            "encode_corpus": encoded - started,
+            "rerank": searched - encoded,
+            "dense_search": retrieved - searched,
+        },
         "per_query": {name: report.per_query, dense_name: dense.per_query},
     }
 
 
-def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDataArguments, args: EmbeddingTrainingArguments) -> dict:
+def train_embedding(
+    model_args: EmbeddingModelArguments, data_args: EmbeddingDataArguments, args: EmbeddingTrainingArguments
+) -> dict:
     """Train, evaluate and save an embedding model (see the module docstring); returns the ``metrics.json`` object."""
     start_run(args)
     check_loss_and_data(args, data_args)
@@ -206,46 +290,94 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
     train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
     eval_collection = load_collection(data_args.eval_data)
     teacher = load_teacher(data_args.teacher, train_collection) if data_args.teacher else None
-    model, tokenizer, pooling, normalize = load_embedding_model(model_args.model_name_or_path, model_args.trust_remote_code)
+    model, tokenizer, pooling, normalize = load_embedding_model(
+        model_args.model_name_or_path, model_args.trust_remote_code
+    )
 
     negatives = {"none": None, "random": "random"}.get(data_args.negatives)
     if data_args.negatives == "mined":
         if len(data_args.mine_window) != 2:
             raise ValueError(f"mine_window must be two ranks (first last), got {data_args.mine_window}")
-        miner = BiEncoder(model, tokenizer, max_length=args.max_length, pooling=pooling, normalize=normalize,
-                          device=str(args.device), precision=args.compute_precision)
-        negatives = mine_hard_negatives(miner, train_collection, window=tuple(data_args.mine_window),
-                                        positive_grade=data_args.positive_grade, seed=data_args.mine_seed,
-                                        cache_dir=data_args.embedding_cache_dir, show_progress=args.process_index == 0)
+        miner = BiEncoder(
+            model,
+            tokenizer,
+            max_length=args.max_length,
+            pooling=pooling,
+            normalize=normalize,
+            device=str(args.device),
+            precision=args.compute_precision,
+        )
+        negatives = mine_hard_negatives(
+            miner,
+            train_collection,
+            window=tuple(data_args.mine_window),
+            positive_grade=data_args.positive_grade,
+            seed=data_args.mine_seed,
+            cache_dir=data_args.embedding_cache_dir,
+            show_progress=args.process_index == 0,
+        )
         if args.process_index == 0:
             write_negatives(negatives, output_dir / "negatives.tsv")
         model.train()
     if teacher is None:
-        examples = make_triplets(train_collection, negatives=negatives, positive_grade=data_args.positive_grade, seed=args.seed)
+        examples = make_triplets(
+            train_collection, negatives=negatives, positive_grade=data_args.positive_grade, seed=args.seed
+        )
         logger.info("%d training examples (%s negatives)", len(examples), data_args.negatives)
     else:
-        examples = make_teacher_groups(train_collection, teacher.run, group_size=args.group_size,
-                                       groups_per_query=data_args.groups_per_query, depth=data_args.teacher_depth,
-                                       positive_grade=data_args.positive_grade, graded=data_args.graded_labels, seed=args.seed)
+        examples = make_teacher_groups(
+            train_collection,
+            teacher.run,
+            group_size=args.group_size,
+            groups_per_query=data_args.groups_per_query,
+            depth=data_args.teacher_depth,
+            positive_grade=data_args.positive_grade,
+            graded=data_args.graded_labels,
+            seed=args.seed,
+        )
         logger.info("%d training examples (lists of the teacher's candidates)", len(examples))
 
-    model, lora = lora_from_args(model, args, task_type="FEATURE_EXTRACTION", base_reference=model_args.model_name_or_path)
+    model, lora = lora_from_args(
+        model, args, task_type="FEATURE_EXTRACTION", base_reference=model_args.model_name_or_path
+    )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     check_disk_space(args, model)
 
     watch = f"eval_{data_args.eval_name}_ndcg@10"
     callbacks = [
-        IREvaluationCallback(eval_collection, data_args.eval_run, name=data_args.eval_name, depth=data_args.eval_depth,
-                             metric_set=data_args.eval_metrics, batch_size=args.per_device_eval_batch_size),
-        EmbeddingSpaceCallback(space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, 42),
-                               watch=watch, batch_size=args.per_device_eval_batch_size),
+        IREvaluationCallback(
+            eval_collection,
+            data_args.eval_run,
+            name=data_args.eval_name,
+            depth=data_args.eval_depth,
+            metric_set=data_args.eval_metrics,
+            batch_size=args.per_device_eval_batch_size,
+        ),
+        EmbeddingSpaceCallback(
+            space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, 42),
+            watch=watch,
+            batch_size=args.per_device_eval_batch_size,
+        ),
         *run_callbacks(args, "embedding"),
     ]
-    collator = BiEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length,
-                                 chunk_overhead_tokens=args.chunk_overhead_tokens)
-    trainer = EmbeddingTrainer(model=model, args=args, train_dataset=examples, data_collator=collator,
-                               processing_class=tokenizer, callbacks=callbacks, pooling=pooling, normalize=normalize)
+    collator = BiEncoderCollator(
+        tokenizer,
+        train_collection.queries,
+        train_collection.corpus,
+        args.max_length,
+        chunk_overhead_tokens=args.chunk_overhead_tokens,
+    )
+    trainer = EmbeddingTrainer(
+        model=model,
+        args=args,
+        train_dataset=examples,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        pooling=pooling,
+        normalize=normalize,
+    )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
 
@@ -256,24 +388,45 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
         if lora is None:
             trainer.save_model(str(directory))
             return
-        final_model = save_lora(final_model, directory / "adapter", directory, tokenizer=tokenizer,
-                                is_main_process=trainer.is_world_process_zero())
+        final_model = save_lora(
+            final_model,
+            directory / "adapter",
+            directory,
+            tokenizer=tokenizer,
+            is_main_process=trainer.is_world_process_zero(),
+        )
         if trainer.is_world_process_zero():
-            write_sentence_transformers_modules(directory, hidden_size=final_model.config.hidden_size, pooling=pooling,
-                                                normalize=normalize, max_length=args.max_length)
+            write_sentence_transformers_modules(
+                directory,
+                hidden_size=final_model.config.hidden_size,
+                pooling=pooling,
+                normalize=normalize,
+                max_length=args.max_length,
+            )
 
     save_final_model(output_dir, save, trainer.is_world_process_zero())
 
     summary: dict = {}
     if trainer.is_world_process_zero():
-        encoder = BiEncoder(final_model, tokenizer, max_length=args.max_length, pooling=pooling, normalize=normalize,
-                            device=str(args.device), precision=args.compute_precision)
+        encoder = BiEncoder(
+            final_model,
+            tokenizer,
+            max_length=args.max_length,
+            pooling=pooling,
+            normalize=normalize,
+            device=str(args.device),
+            precision=args.compute_precision,
+        )
         evaluation = evaluate_embedding_model(encoder, data_args, output_dir, model_name=str(output_dir))
         before = scores_before_training(trainer.state.log_history, data_args.eval_name)
         if trainer.loss_fn is not None:
             loss_options = trainer.loss_fn.options()
         else:
-            loss_options = {"temperature": args.temperature} if args.loss == "mnrl" else {"distance": args.distance, "margin": args.margin}
+            loss_options = (
+                {"temperature": args.temperature}
+                if args.loss == "mnrl"
+                else {"distance": args.distance, "margin": args.margin}
+            )
         summary = {
             **{key: value for key, value in evaluation.items() if key != "per_query"},
             "before_training": {data_args.eval_name: before} if before else {},
@@ -287,8 +440,11 @@ def train_embedding(model_args: EmbeddingModelArguments, data_args: EmbeddingDat
             "normalize": normalize,
             "loss": args.loss,
             "loss_options": loss_options,
-            "teacher": None if teacher is None else teacher.record(
-                depth=data_args.teacher_depth, group_size=args.group_size, groups_per_query=data_args.groups_per_query),
+            "teacher": None
+            if teacher is None
+            else teacher.record(
+                depth=data_args.teacher_depth, group_size=args.group_size, groups_per_query=data_args.groups_per_query
+            ),
             "negatives": data_args.negatives if teacher is None else None,
             "mine_window": data_args.mine_window if data_args.negatives == "mined" else None,
             "train_data": data_args.train_data,

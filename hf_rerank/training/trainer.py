@@ -47,8 +47,11 @@ class RerankTrainer(EfficiencyTrainerMixin, Trainer):
 
         arguments = kwargs.get("args")
         strategy = None
-        if (arguments is not None and kwargs.get("eval_dataset") is None
-                and any(isinstance(callback, EvaluationCallback) for callback in kwargs.get("callbacks") or [])):
+        if (
+            arguments is not None
+            and kwargs.get("eval_dataset") is None
+            and any(isinstance(callback, EvaluationCallback) for callback in kwargs.get("callbacks") or [])
+        ):
             strategy, arguments.eval_strategy = arguments.eval_strategy, IntervalStrategy.NO
         try:
             super().__init__(*args, **kwargs)
@@ -57,8 +60,12 @@ class RerankTrainer(EfficiencyTrainerMixin, Trainer):
                 arguments.eval_strategy = strategy
         if self.args.fast_cpu_dropout and self.args.device.type == "cpu":
             changed = use_fast_cpu_dropout(self.model)
-            logger.info("fast CPU dropout: %d dropout modules replaced; attention %s (was %s)",
-                        changed["dropout_modules"], changed["attention"], changed["previous_attention"])
+            logger.info(
+                "fast CPU dropout: %d dropout modules replaced; attention %s (was %s)",
+                changed["dropout_modules"],
+                changed["attention"],
+                changed["previous_attention"],
+            )
 
     def optimizer_spec(self) -> OptimizerSpec:
         """The optimizer the arguments ask for (before Lion scaling is applied)."""
@@ -105,7 +112,9 @@ class RerankTrainer(EfficiencyTrainerMixin, Trainer):
 
         return [cb for cb in self.callback_handler.callbacks if isinstance(cb, EvaluationCallback)]
 
-    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         for callback in self.ir_callbacks():
             output.metrics.update(callback.compute(self, metric_key_prefix))
@@ -122,4 +131,3 @@ class RerankTrainer(EfficiencyTrainerMixin, Trainer):
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
-

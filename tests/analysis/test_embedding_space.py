@@ -138,8 +138,14 @@ def test_embedding_space_stats(gaussian, collapsed):
     queries, passages = gaussian[:1000], gaussian[1000:]
     stats = embedding_space_stats(queries, passages)
     assert list(stats) == [
-        "anisotropy", "isotropy", "effective_rank", "participation_ratio",
-        "alignment", "uniformity", "anisotropy_queries", "anisotropy_passages",
+        "anisotropy",
+        "isotropy",
+        "effective_rank",
+        "participation_ratio",
+        "alignment",
+        "uniformity",
+        "anisotropy_queries",
+        "anisotropy_passages",
     ]
     assert all(type(value) is float for value in stats.values())
     assert stats["anisotropy"] == anisotropy(gaussian)

@@ -40,7 +40,10 @@ def projection(pairs):
 def squares() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Two panels with known extents: x in [0, 1] and [10, 12]; y in [0, 1] and [-4, 0]."""
     unit = np.array([[0.0, 0.0], [1.0, 1.0]])
-    return {"a": (unit, unit[::-1]), "b": (np.array([[10.0, -4.0], [12.0, 0.0]]), np.array([[11.0, -1.0], [11.0, -2.0]]))}
+    return {
+        "a": (unit, unit[::-1]),
+        "b": (np.array([[10.0, -4.0], [12.0, 0.0]]), np.array([[11.0, -1.0], [11.0, -2.0]])),
+    }
 
 
 def read_png(path) -> np.ndarray:

@@ -16,7 +16,10 @@ QUERIES = {
     "long": " ".join(f"word{i}" for i in range(30)),
 }
 CORPUS = {
-    LONG_PID: "the environment in anthropology is the sum of the physical and social surroundings in which people live and work",
+    LONG_PID: (
+        "the environment in anthropology is the sum of the physical and social surroundings "
+        "in which people live and work"
+    ),
     "p1": "robert gray is a poet",
     "p2": "gray",
     "p3": "environment",
@@ -40,8 +43,10 @@ def test_pairs_truncate_the_passage_never_the_query(tokenizer):
 
 def test_groups_flatten_row_major(tokenizer):
     collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=64)
-    groups = [GroupExample("19335", (LONG_PID, "p3", "p2"), (1.0, 0.0, 0.0)),
-              GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0))]
+    groups = [
+        GroupExample("19335", (LONG_PID, "p3", "p2"), (1.0, 0.0, 0.0)),
+        GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0)),
+    ]
     batch = collate(groups)
     assert batch["input_ids"].shape[0] == 6
     assert batch["labels"].shape == (2, 3) and batch["labels"].tolist() == [[1.0, 0.0, 0.0], [3.0, 1.0, 0.0]]
@@ -51,8 +56,10 @@ def test_groups_flatten_row_major(tokenizer):
 
 def test_groups_of_different_lengths_are_padded_and_masked_without_encoding_padding(tokenizer):
     collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=64)
-    groups = [GroupExample("19335", (LONG_PID, "p3"), (1.0, 0.0), (0.9, 0.2)),
-              GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0), (0.8, 0.5, -0.1))]
+    groups = [
+        GroupExample("19335", (LONG_PID, "p3"), (1.0, 0.0), (0.9, 0.2)),
+        GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0), (0.8, 0.5, -0.1)),
+    ]
     batch = collate(groups)
     assert batch["input_ids"].shape[0] == 5  # real pairs only
     assert decoded(tokenizer, batch) == [f"{QUERIES[g.qid]} {CORPUS[pid]}" for g in groups for pid in g.pids]
@@ -91,7 +98,12 @@ def test_a_query_too_long_for_max_length_is_truncated_with_one_warning(tokenizer
 def test_bad_batches(tokenizer):
     collate = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)
     with pytest.raises(ValueError, match="mixes groups with and without teacher scores"):
-        collate([GroupExample("19335", ("p1", "p2"), (1.0, 0.0), (0.3, 0.1)), GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
+        collate(
+            [
+                GroupExample("19335", ("p1", "p2"), (1.0, 0.0), (0.3, 0.1)),
+                GroupExample("19335", ("p1", "p2"), (1.0, 0.0)),
+            ]
+        )
     with pytest.raises(TypeError, match="all PairExample or all GroupExample"):
         collate([PairExample("19335", "p1", 1.0), GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
     with pytest.raises(KeyError, match="passage 'absent' has no text"):
@@ -142,7 +154,8 @@ def test_bi_encoder_collator_chunks_by_length_with_the_same_rows(tokenizer):
     lengths = [chunk["attention_mask"].sum(dim=1).tolist() for chunk in chunked["chunks"]]
     padded = sum(chunk["attention_mask"].numel() for chunk in chunked["chunks"])
     assert sorted(n for chunk in lengths for n in chunk) == sorted(
-        n for chunk in plain["chunks"] for n in chunk["attention_mask"].sum(dim=1).tolist())
+        n for chunk in plain["chunks"] for n in chunk["attention_mask"].sum(dim=1).tolist()
+    )
     assert padded < sum(chunk["attention_mask"].numel() for chunk in plain["chunks"])
     one = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32, chunk_overhead_tokens=10_000)(examples)
     assert len(one["chunks"]) == 1  # a forward pass costing more than any padding: everything in one chunk
@@ -164,8 +177,11 @@ def test_length_chunks_minimise_padding_plus_overhead():
 
     order = [1, 5, 3, 0, 2, 4]  # by length
     for overhead in (0, 5, 20, 60):
-        best = min(cost([order[a:b] for a, b in zip((0, *cuts), (*cuts, 6))], overhead)
-                   for k in range(6) for cuts in itertools.combinations(range(1, 6), k))
+        best = min(
+            cost([order[a:b] for a, b in zip((0, *cuts), (*cuts, 6))], overhead)
+            for k in range(6)
+            for cuts in itertools.combinations(range(1, 6), k)
+        )
         assert cost(length_chunks(lengths, overhead), overhead) == best  # exhaustive check
 
 
@@ -181,8 +197,10 @@ def test_bi_encoder_collator_rejects_mixed_and_unknown(tokenizer):
 
 # --------------------------------------------------------------------------- bi-encoder lists (distillation)
 def test_bi_encoder_collator_lists_of_different_lengths_are_padded_and_masked(tokenizer):
-    groups = [GroupExample("19335", (LONG_PID, "p3"), (1.0, 0.0), (0.9, 0.2)),
-              GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0), (0.8, 0.5, -0.1))]
+    groups = [
+        GroupExample("19335", (LONG_PID, "p3"), (1.0, 0.0), (0.9, 0.2)),
+        GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0), (0.8, 0.5, -0.1)),
+    ]
     batch = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)(groups)
     assert set(batch) == {"chunks", "rows", "mask", "labels", "teacher_scores"}
     assert set(batch["rows"]) == {"query", "passages"} and BiEncoderCollator.examples_in(batch) == 2
@@ -193,19 +211,24 @@ def test_bi_encoder_collator_lists_of_different_lengths_are_padded_and_masked(to
     assert batch["mask"].tolist() == [[True, True, False], [True, True, True]]
     assert batch["labels"].dtype == torch.float32 and batch["labels"].tolist() == [[1.0, 0.0, 0.0], [3.0, 1.0, 0.0]]
     assert torch.equal(batch["teacher_scores"], torch.tensor([[0.9, 0.2, 0.0], [0.8, 0.5, -0.1]]))
-    without_teacher = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)([GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
+    without_teacher = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)(
+        [GroupExample("19335", ("p1", "p2"), (1.0, 0.0))]
+    )
     assert "teacher_scores" not in without_teacher and without_teacher["mask"].shape == (1, 2)
 
 
 def test_bi_encoder_collator_chunks_lists_by_length_with_the_same_rows(tokenizer):
-    groups = [GroupExample("19335", (LONG_PID, "p3"), (1.0, 0.0), (0.9, 0.2)),
-              GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0), (0.8, 0.5, -0.1))]
+    groups = [
+        GroupExample("19335", (LONG_PID, "p3"), (1.0, 0.0), (0.9, 0.2)),
+        GroupExample("1037798", ("p1", "p2", "p3"), (3.0, 1.0, 0.0), (0.8, 0.5, -0.1)),
+    ]
     plain = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)(groups)
     chunked = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32, chunk_overhead_tokens=2)(groups)
     for field in ("query", "passages"):
         assert field_texts(tokenizer, chunked, field) == field_texts(tokenizer, plain, field)
-    assert sum(chunk["attention_mask"].numel() for chunk in chunked["chunks"]) < \
-        sum(chunk["attention_mask"].numel() for chunk in plain["chunks"])
+    assert sum(chunk["attention_mask"].numel() for chunk in chunked["chunks"]) < sum(
+        chunk["attention_mask"].numel() for chunk in plain["chunks"]
+    )
     for key in ("mask", "labels", "teacher_scores"):
         assert torch.equal(chunked[key], plain[key])
 
@@ -213,6 +236,11 @@ def test_bi_encoder_collator_chunks_lists_by_length_with_the_same_rows(tokenizer
 def test_bi_encoder_collator_rejects_mixed_lists(tokenizer):
     collator = BiEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=16)
     with pytest.raises(ValueError, match="mixes groups with and without teacher scores"):
-        collator([GroupExample("19335", ("p1", "p2"), (1.0, 0.0), (0.3, 0.1)), GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])
+        collator(
+            [
+                GroupExample("19335", ("p1", "p2"), (1.0, 0.0), (0.3, 0.1)),
+                GroupExample("19335", ("p1", "p2"), (1.0, 0.0)),
+            ]
+        )
     with pytest.raises(TypeError, match="all TripletExample or all GroupExample"):
         collator([TripletExample("19335", "p1"), GroupExample("19335", ("p1", "p2"), (1.0, 0.0))])

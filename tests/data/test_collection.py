@@ -11,7 +11,9 @@ from hf_rerank.data.collection import IRCollection
 def collection_dir(tmp_path):
     (tmp_path / "runs").mkdir()
     (tmp_path / "queries.tsv").write_text("19335\tcats lifespan\nmsmarco_q_1\tdogs\n")
-    (tmp_path / "collection.tsv").write_text("p1\tcats live 15 years\nmsmarco_passage_08_24643970\tdogs bark\np3\tother\n")
+    (tmp_path / "collection.tsv").write_text(
+        "p1\tcats live 15 years\nmsmarco_passage_08_24643970\tdogs bark\np3\tother\n"
+    )
     (tmp_path / "qrels.txt").write_text("19335 0 p1 3\nmsmarco_q_1 0 msmarco_passage_08_24643970 2\n")
     (tmp_path / "runs" / "bm25.run").write_text(
         "19335 Q0 p3 1 9.0 bm25\n19335 Q0 p1 2 8.0 bm25\n19335 Q0 ghost 3 7.0 bm25\n"
@@ -33,7 +35,9 @@ def test_round_trip(collection_dir, tmp_path):
     collection = IRCollection.from_dir(collection_dir)
     again = IRCollection.from_dir(collection.to_dir(tmp_path / "copy"))
     assert (again.queries, again.corpus, again.qrels) == (collection.queries, collection.corpus, collection.qrels)
-    assert {q: list(r) for q, r in again.runs["bm25"].items()} == {q: list(r) for q, r in collection.runs["bm25"].items()}
+    assert {q: list(r) for q, r in again.runs["bm25"].items()} == {
+        q: list(r) for q, r in collection.runs["bm25"].items()
+    }
 
 
 def test_candidates_skip_passages_without_text_with_a_counted_warning(collection_dir, caplog):
@@ -44,7 +48,10 @@ def test_candidates_skip_passages_without_text_with_a_counted_warning(collection
     assert candidates.skipped == 1
     assert "bm25.run: 1 of the top-3 candidates name passages with no text" in caplog.text
     assert "passage ghost" in caplog.text
-    assert collection.candidates("bm25", depth=1).pairs == [("19335", "p3"), ("msmarco_q_1", "msmarco_passage_08_24643970")]
+    assert collection.candidates("bm25", depth=1).pairs == [
+        ("19335", "p3"),
+        ("msmarco_q_1", "msmarco_passage_08_24643970"),
+    ]
 
 
 def test_unknown_run_lists_the_runs(collection_dir):

@@ -31,7 +31,11 @@ def tiny():
     corpus = {pid: f"text of {pid}" for pid in (LONG_PID, "p2", "p1", "n1", "n2", "u1", "u2", "u3", "x1", "x2")}
     return IRCollection(
         name="tiny",
-        queries={"19335": "anthropological definition of environment", "1037798": "who is robert gray", "q_norun": "lonely"},
+        queries={
+            "19335": "anthropological definition of environment",
+            "1037798": "who is robert gray",
+            "q_norun": "lonely",
+        },
         corpus=corpus,
         qrels={
             "19335": {LONG_PID: 3, "p2": 2, "p1": 1, "n1": 0, "n2": 0, "nt": 3},
@@ -61,11 +65,14 @@ def test_positive_threshold_excludes_grade_one_at_two_and_includes_it_at_one(tin
     assert at_one["1037798"] == {"x1": 1.0, "u3": 0.0}
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("judged", {"n1", "n2", "p1"}),  # grade 1 is below the threshold of 2: a negative
-    ("unjudged", {"u1", "u2", "u3"}),
-    ("any", {"n1", "n2", "p1", "u1", "u2", "u3"}),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("judged", {"n1", "n2", "p1"}),  # grade 1 is below the threshold of 2: a negative
+        ("unjudged", {"u1", "u2", "u3"}),
+        ("any", {"n1", "n2", "p1", "u1", "u2", "u3"}),
+    ],
+)
 def test_negative_sources(tiny, source, expected):
     pairs = by_query(make_pairs(tiny, negatives=source))["19335"]
     assert {pid for pid, label in pairs.items() if label == 0.0} == expected
@@ -91,8 +98,10 @@ def test_negatives_per_query_and_seeding(tiny):
     assert counts[("19335", 0.0)] == 3 and counts[("19335", 1.0)] == 2
     orders = {tuple(make_pairs(tiny, negatives="any", negatives_per_query=3, seed=seed)) for seed in range(5)}
     assert len(orders) > 1
-    samples = {frozenset(by_query(make_pairs(tiny, negatives="any", negatives_per_query=3, seed=seed))["19335"])
-               for seed in range(10)}
+    samples = {
+        frozenset(by_query(make_pairs(tiny, negatives="any", negatives_per_query=3, seed=seed))["19335"])
+        for seed in range(10)
+    }
     assert len(samples) > 1
 
 
@@ -101,7 +110,10 @@ def test_warnings_count_left_out_queries(tiny, caplog):
         make_pairs(tiny)
     assert "1 judged positives (grade >= 2) have no passage text" in caplog.text
     assert "1 queries have no positive (grade >= 2) with text and are left out: 1037798" in caplog.text
-    assert "1 queries with positives are in none of the runs bm25, tasb (no negatives) and are left out: q_norun" in caplog.text
+    assert (
+        "1 queries with positives are in none of the runs bm25, tasb (no negatives) and are left out: q_norun"
+        in caplog.text
+    )
     assert "bm25: 1 of the top-100 candidates name passages with no text" in caplog.text
 
 
@@ -141,9 +153,14 @@ def test_groups_keep_queries_with_too_few_negatives_in_shorter_lists(tiny, caplo
     with caplog.at_level(logging.WARNING, logger="hf_rerank"):
         groups = make_groups(tiny, negatives="judged", group_size=5)
     assert sorted((group.qid, len(group.pids), group.pids[0]) for group in groups) == [
-        ("19335", 4, LONG_PID), ("19335", 4, "p2")]
+        ("19335", 4, LONG_PID),
+        ("19335", 4, "p2"),
+    ]
     assert all(set(group.pids[1:]) == {"n1", "n2", "p1"} for group in groups)
-    assert "1 queries have fewer than 4 judged negatives in the top-100 candidates; their groups are shorter: 19335" in caplog.text
+    assert (
+        "1 queries have fewer than 4 judged negatives in the top-100 candidates; their groups are shorter: 19335"
+        in caplog.text
+    )
     with pytest.raises(ValueError, match="2 passages but 1 labels"):
         GroupExample("19335", ("a", "b"), (1.0,))
     with pytest.raises(ValueError, match="2 passages but 3 teacher scores"):
@@ -151,10 +168,14 @@ def test_groups_keep_queries_with_too_few_negatives_in_shorter_lists(tiny, caplo
 
 
 def test_groups_leave_out_queries_without_any_negative(tiny, caplog):
-    lonely = IRCollection("lonely", {"q": "a query"}, {"p": "pos", "n": "neg"}, {"q": {"p": 2, "n": 2}}, {"bm25": {"q": run("p", "n")}})
+    lonely = IRCollection(
+        "lonely", {"q": "a query"}, {"p": "pos", "n": "neg"}, {"q": {"p": 2, "n": 2}}, {"bm25": {"q": run("p", "n")}}
+    )
     with caplog.at_level(logging.WARNING, logger="hf_rerank"):
         assert make_groups(lonely, group_size=3) == []
-    assert "1 queries (2 positives) have no judged negatives in the top-100 candidates and are left out: q" in caplog.text
+    assert (
+        "1 queries (2 positives) have no judged negatives in the top-100 candidates and are left out: q" in caplog.text
+    )
 
 
 def test_teacher_groups_start_at_the_teachers_best_and_carry_its_scores(tiny, caplog):
@@ -208,7 +229,12 @@ def test_dl20(trec_dl):
     judged = make_judged_pairs(dl20)
     assert len(judged) == 5004  # sentence-transformers' baseline: 5,004 judged DL20 pairs with text
     assert Counter(pair.label for pair in judged) == {0.0: 3907, 1.0: 1097}
-    assert Counter(pair.label for pair in make_judged_pairs(dl20, graded=True)) == {0.0: 2688, 1.0: 1219, 2.0: 623, 3.0: 474}
+    assert Counter(pair.label for pair in make_judged_pairs(dl20, graded=True)) == {
+        0.0: 2688,
+        1.0: 1219,
+        2.0: 623,
+        3.0: 474,
+    }
 
     groups = make_groups(dl20, runs=["bm25"])
     assert len(groups) == 1097  # one per positive (grade >= 2, with text)
@@ -239,7 +265,8 @@ def test_triplets_without_negatives_and_positive_grade(tiny):
     examples = make_triplets(tiny, negatives=None, positive_grade=1)
     assert all(e.negative is None for e in examples)
     assert sorted((e.qid, e.positive) for e in examples) == sorted(
-        [("19335", LONG_PID), ("19335", "p2"), ("19335", "p1"), ("1037798", "x1"), ("q_norun", "x2")])
+        [("19335", LONG_PID), ("19335", "p2"), ("19335", "p1"), ("1037798", "x1"), ("q_norun", "x2")]
+    )
 
 
 def test_triplets_mined_negatives(tiny, caplog):

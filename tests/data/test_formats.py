@@ -26,7 +26,10 @@ def write(path, text):
 
 
 def test_tsv_round_trip_keeps_string_ids(tmp_path):
-    texts = {"19335": "anthropological definition of environment", "msmarco_passage_08_24643970": "a  passage\twith tab"}
+    texts = {
+        "19335": "anthropological definition of environment",
+        "msmarco_passage_08_24643970": "a  passage\twith tab",
+    }
     write_tsv(tmp_path / "q.tsv", texts)
     back = read_tsv(tmp_path / "q.tsv")
     assert list(back) == ["19335", "msmarco_passage_08_24643970"]
@@ -35,7 +38,10 @@ def test_tsv_round_trip_keeps_string_ids(tmp_path):
 
 
 def test_jsonl_joins_title_and_text(tmp_path):
-    path = write(tmp_path / "corpus.jsonl", '{"_id": 7, "title": "Cats", "text": "live 15 years"}\n{"_id": "d2", "text": "no title"}\n')
+    path = write(
+        tmp_path / "corpus.jsonl",
+        '{"_id": 7, "title": "Cats", "text": "live 15 years"}\n{"_id": "d2", "text": "no title"}\n',
+    )
     assert read_jsonl(path) == {"7": "Cats live 15 years", "d2": "no title"}
     write_jsonl(tmp_path / "out.jsonl", {"a": "x"})
     assert json.loads((tmp_path / "out.jsonl").read_text()) == {"_id": "a", "title": "", "text": "x"}
@@ -63,8 +69,12 @@ def test_written_runs_keep_every_digit_and_read_back_in_the_same_order(tmp_path)
     run = {"q": {"a": 0.12345671, "b": 0.12345674, "c": 0.5, "d": 0.5}}  # equal to 6 decimals, not equal
     write_run(tmp_path / "x.run", run)
     lines = (tmp_path / "x.run").read_text().splitlines()
-    assert [line.split()[2:5] for line in lines] == [["d", "1", "0.5"], ["c", "2", "0.5"], ["b", "3", "0.12345674"],
-                                                    ["a", "4", "0.12345671"]]
+    assert [line.split()[2:5] for line in lines] == [
+        ["d", "1", "0.5"],
+        ["c", "2", "0.5"],
+        ["b", "3", "0.12345674"],
+        ["a", "4", "0.12345671"],
+    ]
     assert read_run(tmp_path / "x.run") == run and list(read_run(tmp_path / "x.run")["q"]) == ["d", "c", "b", "a"]
 
 
@@ -101,7 +111,12 @@ def test_a_byte_order_mark_is_dropped_by_every_reader(tmp_path):
         (read_run, "1 Q0 a 1 high t\n", 1, "score must be a number"),
         (read_run, "1 Q0 a 1 2.0 t\n1 Q0 b 2 nan t\n", 2, "score must be a finite number, found 'nan'"),
         (read_run, "1 Q0 a 1 -inf t\n", 1, "score must be a finite number, found '-inf'"),
-        (read_run, "1 Q0 a 1 2.0 t\n1 Q0 b 2 1.0 t\n\n1 Q0 a 3 0.5 t\n", 4, "duplicate (query '1', passage 'a'): already on line 1"),
+        (
+            read_run,
+            "1 Q0 a 1 2.0 t\n1 Q0 b 2 1.0 t\n\n1 Q0 a 3 0.5 t\n",
+            4,
+            "duplicate (query '1', passage 'a'): already on line 1",
+        ),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path, reader, content, line, words):

@@ -49,12 +49,35 @@ def test_text_ids_are_short_stable_hashes_of_the_stripped_text():
 
 
 def test_flag_jsonl_with_teacher_scores(tmp_path, caplog):
-    path = write_jsonl(tmp_path / "train.jsonl", [
-        {"query": "what is rba", "pos": ["rba is a bank"], "neg": ["rba means", "shared passage"],
-         "pos_scores": [9.5], "neg_scores": [1.0, 3.0], "prompt": "Represent this query: ", "type": "normal"},
-        {"query": "who is gray", "pos": ["shared passage"], "neg": ["gray is a color"], "pos_scores": [7.0], "neg_scores": [-2.0]},
-        {"query": " what is rba ", "pos": ["rba stands for"], "neg": ["rba is a bank"], "pos_scores": [8.0], "neg_scores": [0.5]},
-    ], bom=True)
+    path = write_jsonl(
+        tmp_path / "train.jsonl",
+        [
+            {
+                "query": "what is rba",
+                "pos": ["rba is a bank"],
+                "neg": ["rba means", "shared passage"],
+                "pos_scores": [9.5],
+                "neg_scores": [1.0, 3.0],
+                "prompt": "Represent this query: ",
+                "type": "normal",
+            },
+            {
+                "query": "who is gray",
+                "pos": ["shared passage"],
+                "neg": ["gray is a color"],
+                "pos_scores": [7.0],
+                "neg_scores": [-2.0],
+            },
+            {
+                "query": " what is rba ",
+                "pos": ["rba stands for"],
+                "neg": ["rba is a bank"],
+                "pos_scores": [8.0],
+                "neg_scores": [0.5],
+            },
+        ],
+        bom=True,
+    )
 
     with caplog.at_level(logging.WARNING, logger="hf_rerank"):
         collection = load_collection(str(path))
@@ -69,11 +92,17 @@ def test_flag_jsonl_with_teacher_scores(tmp_path, caplog):
     negatives = collection.run("negatives")
     # positives first (1.0), then negatives (0.0); "rba is a bank" is a positive, so never a negative
     assert list(negatives[q("what is rba")].items()) == [
-        (p("rba is a bank"), 1.0), (p("rba stands for"), 1.0), (p("rba means"), 0.0), (p("shared passage"), 0.0),
+        (p("rba is a bank"), 1.0),
+        (p("rba stands for"), 1.0),
+        (p("rba means"), 0.0),
+        (p("shared passage"), 0.0),
     ]
     teacher = collection.run("teacher")
     assert list(teacher[q("what is rba")].items()) == [
-        (p("rba is a bank"), 9.5), (p("rba stands for"), 8.0), (p("shared passage"), 3.0), (p("rba means"), 1.0),
+        (p("rba is a bank"), 9.5),
+        (p("rba stands for"), 8.0),
+        (p("shared passage"), 3.0),
+        (p("rba means"), 1.0),
     ]  # the repeated (query, "rba is a bank") keeps its first score
     assert "1 (query, passage) pairs are scored again with another score; the first score is kept" in caplog.text
     assert teacher[q("who is gray")] == {p("shared passage"): 7.0, p("gray is a color"): -2.0}
@@ -81,11 +110,14 @@ def test_flag_jsonl_with_teacher_scores(tmp_path, caplog):
 
 
 def test_flag_jsonl_without_scores_has_no_teacher_run_and_limit_reads_the_first_rows(tmp_path):
-    path = write_jsonl(tmp_path / "flag.jsonl", [
-        {"query": "a", "pos": ["pa"], "neg": []},
-        {"query": "b", "pos": ["pb"], "neg": ["nb"]},
-        "not even json: never read",
-    ])
+    path = write_jsonl(
+        tmp_path / "flag.jsonl",
+        [
+            {"query": "a", "pos": ["pa"], "neg": []},
+            {"query": "b", "pos": ["pb"], "neg": ["nb"]},
+            "not even json: never read",
+        ],
+    )
     collection = load_collection(str(path), limit=2, name="flag")
     assert collection.name == "flag" and set(collection.runs) == {"negatives"}
     assert collection.run("negatives") == {q("a"): {p("pa"): 1.0}, q("b"): {p("pb"): 1.0, p("nb"): 0.0}}
@@ -93,7 +125,9 @@ def test_flag_jsonl_without_scores_has_no_teacher_run_and_limit_reads_the_first_
 
 def test_flag_rows_in_a_parquet_file(tmp_path):
     path = tmp_path / "flag.parquet"
-    Dataset.from_list([{"query": "a", "pos": ["pa"], "neg": ["na"], "pos_scores": [1.0], "neg_scores": [2.0]}]).to_parquet(path)
+    Dataset.from_list(
+        [{"query": "a", "pos": ["pa"], "neg": ["na"], "pos_scores": [1.0], "neg_scores": [2.0]}]
+    ).to_parquet(path)
     collection = load_collection(str(path))
     assert collection.qrels == {q("a"): {p("pa"): 1}}
     assert list(collection.run("teacher")[q("a")].items()) == [(p("na"), 2.0), (p("pa"), 1.0)]
@@ -102,26 +136,43 @@ def test_flag_rows_in_a_parquet_file(tmp_path):
 GOOD_FLAG = {"query": "q0", "pos": ["a"], "neg": ["b"], "pos_scores": [1.0], "neg_scores": [0.0]}
 
 
-@pytest.mark.parametrize(("line", "problem"), [
-    ('{"query": ', "invalid JSON: Expecting value"),
-    ("[1, 2]", "expected a JSON object, found array"),
-    ({"query": "q", "pos": ["a"]}, "missing key 'neg' (FlagEmbedding rows need 'query', 'pos' and 'neg'; found 'query', 'pos')"),
-    ({"query": "  ", "pos": ["a"], "neg": []}, "'query' is empty"),
-    ({"query": 5, "pos": ["a"], "neg": []}, "'query' must be a string, found number"),
-    ({"query": "q", "pos": "a", "neg": []}, "'pos' must be a list of strings, found string"),
-    ({"query": "q", "pos": ["a", 3], "neg": []}, "'pos'[1] must be a string, found number"),
-    ({"query": "q", "pos": ["a"], "neg": [""]}, "'neg'[0] is empty"),
-    ({"query": "q", "pos": [], "neg": ["b"]}, "'pos' is empty: every row needs a positive"),
-    ({"query": "q", "pos": ["a"], "neg": ["b"], "pos_scores": [1.0], "neg_scores": [0.5, 0.1]},
-     "'neg_scores' has 2 scores for 1 passages in 'neg'"),
-    ({"query": "q", "pos": ["a"], "neg": [], "pos_scores": ["high"], "neg_scores": []},
-     "'pos_scores'[0] must be a finite number, found 'high'"),
-    ({"query": "q", "pos": ["a"], "neg": [], "pos_scores": 1.0, "neg_scores": []},
-     "'pos_scores' must be a list of numbers, found number"),
-    ({"query": "q", "pos": ["a"], "neg": [], "pos_scores": [1.0]}, "'pos_scores' without 'neg_scores': give both or neither"),
-    ({"query": "q", "pos": ["a"], "neg": []},
-     "has no teacher scores (pos_scores, neg_scores) but line 1 has them: give them on every row or on none"),
-])
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"query": ', "invalid JSON: Expecting value"),
+        ("[1, 2]", "expected a JSON object, found array"),
+        (
+            {"query": "q", "pos": ["a"]},
+            "missing key 'neg' (FlagEmbedding rows need 'query', 'pos' and 'neg'; found 'query', 'pos')",
+        ),
+        ({"query": "  ", "pos": ["a"], "neg": []}, "'query' is empty"),
+        ({"query": 5, "pos": ["a"], "neg": []}, "'query' must be a string, found number"),
+        ({"query": "q", "pos": "a", "neg": []}, "'pos' must be a list of strings, found string"),
+        ({"query": "q", "pos": ["a", 3], "neg": []}, "'pos'[1] must be a string, found number"),
+        ({"query": "q", "pos": ["a"], "neg": [""]}, "'neg'[0] is empty"),
+        ({"query": "q", "pos": [], "neg": ["b"]}, "'pos' is empty: every row needs a positive"),
+        (
+            {"query": "q", "pos": ["a"], "neg": ["b"], "pos_scores": [1.0], "neg_scores": [0.5, 0.1]},
+            "'neg_scores' has 2 scores for 1 passages in 'neg'",
+        ),
+        (
+            {"query": "q", "pos": ["a"], "neg": [], "pos_scores": ["high"], "neg_scores": []},
+            "'pos_scores'[0] must be a finite number, found 'high'",
+        ),
+        (
+            {"query": "q", "pos": ["a"], "neg": [], "pos_scores": 1.0, "neg_scores": []},
+            "'pos_scores' must be a list of numbers, found number",
+        ),
+        (
+            {"query": "q", "pos": ["a"], "neg": [], "pos_scores": [1.0]},
+            "'pos_scores' without 'neg_scores': give both or neither",
+        ),
+        (
+            {"query": "q", "pos": ["a"], "neg": []},
+            "has no teacher scores (pos_scores, neg_scores) but line 1 has them: give them on every row or on none",
+        ),
+    ],
+)
 def test_flag_jsonl_bad_rows_name_file_and_line(tmp_path, line, problem):
     path = write_jsonl(tmp_path / "bad.jsonl", [GOOD_FLAG, line])
     with pytest.raises(DataFormatError) as error:
@@ -142,18 +193,25 @@ def test_flag_rows_cannot_take_tables(tmp_path):
 
 def test_column_triplets_from_parquet(tmp_path, caplog):
     path = tmp_path / "triplets.parquet"
-    Dataset.from_list([
-        {"query": "what is rba", "positive": "rba is a bank", "negative": "rba means", "id": 1},
-        {"query": "what is rba", "positive": "rba stands for", "negative": "rba is a bank", "id": 2},
-        {"query": "who is gray", "positive": "gray was", "negative": "rba means", "id": 3},
-    ]).to_parquet(path)
+    Dataset.from_list(
+        [
+            {"query": "what is rba", "positive": "rba is a bank", "negative": "rba means", "id": 1},
+            {"query": "what is rba", "positive": "rba stands for", "negative": "rba is a bank", "id": 2},
+            {"query": "who is gray", "positive": "gray was", "negative": "rba means", "id": 3},
+        ]
+    ).to_parquet(path)
     with caplog.at_level(logging.WARNING, logger="hf_rerank"):
         collection = load_collection(str(path))
 
     assert collection.name == "triplets" and set(collection.runs) == {"negatives"}
-    assert collection.qrels == {q("what is rba"): {p("rba is a bank"): 1, p("rba stands for"): 1}, q("who is gray"): {p("gray was"): 1}}
+    assert collection.qrels == {
+        q("what is rba"): {p("rba is a bank"): 1, p("rba stands for"): 1},
+        q("who is gray"): {p("gray was"): 1},
+    }
     assert list(collection.run("negatives")[q("what is rba")].items()) == [
-        (p("rba is a bank"), 1.0), (p("rba stands for"), 1.0), (p("rba means"), 0.0),
+        (p("rba is a bank"), 1.0),
+        (p("rba stands for"), 1.0),
+        (p("rba means"), 0.0),
     ]
     assert collection.corpus[p("rba means")] == "rba means" and len(collection.corpus) == 4
     assert f"{path}: columns id are not used" in caplog.text
@@ -167,23 +225,41 @@ def test_column_pairs_give_qrels_only(tmp_path):
 
 
 def test_numbered_negatives_with_teacher_scores_from_a_saved_dataset(tmp_path):
-    rows = Dataset.from_list([{
-        "query": "q", "negative_2": "n2", "positive": "pos", "negative_1": "n1", "negative_10": "n10",
-        "positive_score": 5.0, "negative_1_score": 6.0, "negative_2_score": -1.0, "negative_10_score": 2,
-    }])
+    rows = Dataset.from_list(
+        [
+            {
+                "query": "q",
+                "negative_2": "n2",
+                "positive": "pos",
+                "negative_1": "n1",
+                "negative_10": "n10",
+                "positive_score": 5.0,
+                "negative_1_score": 6.0,
+                "negative_2_score": -1.0,
+                "negative_10_score": 2,
+            }
+        ]
+    )
     rows.save_to_disk(tmp_path / "saved")
     collection = load_collection(str(tmp_path / "saved"))
 
     assert collection.name == "saved"
     assert list(collection.run("negatives")[q("q")]) == [p("pos"), p("n1"), p("n2"), p("n10")]  # numeric order
-    assert list(collection.run("teacher")[q("q")].items()) == [(p("n1"), 6.0), (p("pos"), 5.0), (p("n10"), 2.0), (p("n2"), -1.0)]
+    assert list(collection.run("teacher")[q("q")].items()) == [
+        (p("n1"), 6.0),
+        (p("pos"), 5.0),
+        (p("n10"), 2.0),
+        (p("n2"), -1.0),
+    ]
 
 
 def test_dataset_dict_split(tmp_path):
-    DatasetDict({
-        "train": Dataset.from_list([{"query": "train q", "positive": "a"}]),
-        "dev": Dataset.from_list([{"query": "dev q", "positive": "b"}]),
-    }).save_to_disk(tmp_path / "dict")
+    DatasetDict(
+        {
+            "train": Dataset.from_list([{"query": "train q", "positive": "a"}]),
+            "dev": Dataset.from_list([{"query": "dev q", "positive": "b"}]),
+        }
+    ).save_to_disk(tmp_path / "dict")
     assert list(load_collection(str(tmp_path / "dict")).queries.values()) == ["train q"]
     assert list(load_collection(str(tmp_path / "dict"), split="dev").queries.values()) == ["dev q"]
     with pytest.raises(ValueError, match=r"dict: no split 'test' \(splits: train, dev\)$"):
@@ -192,11 +268,13 @@ def test_dataset_dict_split(tmp_path):
 
 def test_pointwise_rows_from_csv(tmp_path):
     labeled = tmp_path / "labeled.csv"
-    Dataset.from_list([
-        {"query": "q", "passage": "good", "label": 2, "score": 3.5},
-        {"query": "q", "passage": "bad", "label": 0, "score": -1.0},
-        {"query": "q", "passage": "fair", "label": 1, "score": 1.5},
-    ]).to_csv(labeled, index=False)
+    Dataset.from_list(
+        [
+            {"query": "q", "passage": "good", "label": 2, "score": 3.5},
+            {"query": "q", "passage": "bad", "label": 0, "score": -1.0},
+            {"query": "q", "passage": "fair", "label": 1, "score": 1.5},
+        ]
+    ).to_csv(labeled, index=False)
     collection = load_collection(str(labeled))
     assert collection.qrels == {q("q"): {p("good"): 2, p("fair"): 1}}
     assert collection.run("negatives") == {q("q"): {p("good"): 1.0, p("fair"): 1.0, p("bad"): 0.0}}
@@ -210,17 +288,29 @@ def test_pointwise_rows_from_csv(tmp_path):
 
 def test_id_rows_with_msmarco_and_beir_tables(tmp_path, caplog):
     string = Value("string")
-    Dataset.from_list([
-        {"query_id": "571018", "positive_id": "7349777", "negative_id": "6948601"},
-        {"query_id": "1", "positive_id": "10", "negative_id": "11"},
-    ], features=Features({"query_id": string, "positive_id": string, "negative_id": string})).to_parquet(tmp_path / "ids.parquet")
-    Dataset.from_list([{"query_id": qid, "query": f"query {qid}"} for qid in ("1", "2", "571018")]).to_parquet(tmp_path / "queries.parquet")
-    write_jsonl(tmp_path / "corpus.jsonl", [
-        {"_id": pid, "title": "Title" if pid == "10" else "", "text": f"passage {pid}"} for pid in ("10", "11", "6948601", "99")
-    ])
+    Dataset.from_list(
+        [
+            {"query_id": "571018", "positive_id": "7349777", "negative_id": "6948601"},
+            {"query_id": "1", "positive_id": "10", "negative_id": "11"},
+        ],
+        features=Features({"query_id": string, "positive_id": string, "negative_id": string}),
+    ).to_parquet(tmp_path / "ids.parquet")
+    Dataset.from_list([{"query_id": qid, "query": f"query {qid}"} for qid in ("1", "2", "571018")]).to_parquet(
+        tmp_path / "queries.parquet"
+    )
+    write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [
+            {"_id": pid, "title": "Title" if pid == "10" else "", "text": f"passage {pid}"}
+            for pid in ("10", "11", "6948601", "99")
+        ],
+    )
     with caplog.at_level(logging.WARNING, logger="hf_rerank"):
-        collection = load_collection(str(tmp_path / "ids.parquet"), queries=str(tmp_path / "queries.parquet"),
-                                     corpus=str(tmp_path / "corpus.jsonl"))
+        collection = load_collection(
+            str(tmp_path / "ids.parquet"),
+            queries=str(tmp_path / "queries.parquet"),
+            corpus=str(tmp_path / "corpus.jsonl"),
+        )
 
     assert collection.queries == {"571018": "query 571018", "1": "query 1"}
     assert collection.corpus == {"10": "Title passage 10", "11": "passage 11", "6948601": "passage 6948601"}
@@ -229,24 +319,38 @@ def test_id_rows_with_msmarco_and_beir_tables(tmp_path, caplog):
     assert "1 of 4 passages have no text" in caplog.text and "7349777" in caplog.text
 
     (tmp_path / "queries.tsv").write_text("1\tquery one\n571018\tquery two\n", encoding="utf-8")
-    collection = load_collection(str(tmp_path / "ids.parquet"), queries=str(tmp_path / "queries.tsv"),
-                                 corpus=str(tmp_path / "corpus.jsonl"))
+    collection = load_collection(
+        str(tmp_path / "ids.parquet"), queries=str(tmp_path / "queries.tsv"), corpus=str(tmp_path / "corpus.jsonl")
+    )
     assert collection.queries == {"571018": "query two", "1": "query one"}
 
 
-@pytest.mark.parametrize(("columns", "problem"), [
-    (["question", "answer"], "no query or query_id column"),
-    (["query", "positive", "passage", "label"], "both positive and passage columns; use one layout"),
-    (["query", "text"], "no positive/positive_id or passage/passage_id column"),
-    (["query", "passage"], "(query, passage) rows need a label column (relevance grade) or a score column (teacher score)"),
-    (["query", "positive", "negative", "negative_1"], "both negative and negative_I columns; use one or the other"),
-    (["query", "positive", "negative_1", "negative_2_score"], "no negative_2/negative_2_id column for its score or id"),
-    (["query", "positive", "negative_1", "negative_2", "positive_score", "negative_1_score"],
-     "teacher scores need all of positive_score, negative_1_score, negative_2_score; missing negative_2_score"),
-    (["query", "positive", "negative", "score"],
-     "a score column beside positive is ambiguous (a margin positive - negative, or the positive's score?): "
-     "name teacher scores positive_score and negative_score / negative_I_score, or drop the column"),
-])
+@pytest.mark.parametrize(
+    ("columns", "problem"),
+    [
+        (["question", "answer"], "no query or query_id column"),
+        (["query", "positive", "passage", "label"], "both positive and passage columns; use one layout"),
+        (["query", "text"], "no positive/positive_id or passage/passage_id column"),
+        (
+            ["query", "passage"],
+            "(query, passage) rows need a label column (relevance grade) or a score column (teacher score)",
+        ),
+        (["query", "positive", "negative", "negative_1"], "both negative and negative_I columns; use one or the other"),
+        (
+            ["query", "positive", "negative_1", "negative_2_score"],
+            "no negative_2/negative_2_id column for its score or id",
+        ),
+        (
+            ["query", "positive", "negative_1", "negative_2", "positive_score", "negative_1_score"],
+            "teacher scores need all of positive_score, negative_1_score, negative_2_score; missing negative_2_score",
+        ),
+        (
+            ["query", "positive", "negative", "score"],
+            "a score column beside positive is ambiguous (a margin positive - negative, or the positive's score?): "
+            "name teacher scores positive_score and negative_score / negative_I_score, or drop the column",
+        ),
+    ],
+)
 def test_columns_that_fit_no_layout(columns, problem):
     with pytest.raises(ValueError) as error:
         column_layout(columns, "my/data")
@@ -256,22 +360,32 @@ def test_columns_that_fit_no_layout(columns, problem):
 def test_unknown_layout_from_a_file_names_the_file_and_columns(tmp_path):
     path = tmp_path / "qa.parquet"
     Dataset.from_list([{"question": "q", "answer": "a"}]).to_parquet(path)
-    with pytest.raises(ValueError, match=rf"^{path}: columns question, answer fit no known layout: no query or query_id column"):
+    with pytest.raises(
+        ValueError, match=rf"^{path}: columns question, answer fit no known layout: no query or query_id column"
+    ):
         load_collection(str(path))
 
 
-@pytest.mark.parametrize(("records", "problem"), [
-    ([{"query": "q", "positive": "a"}, {"query": " ", "positive": "b"}], "ds row 1: 'query' is empty"),
-    ([{"query": None, "positive": "a"}], "ds row 0: 'query' must be a string, found null"),
-    ([{"query": "q", "positive": 3}], "ds row 0: 'positive' must be a string, found number"),
-    ([{"query": "q", "passage": "a", "label": 0.5}], "ds row 0: 'label' must be a whole number >= 0, found 0.5"),
-    ([{"query": "q", "passage": "a", "label": -1}], "ds row 0: 'label' must be a whole number >= 0, found -1"),
-    ([{"query": "q", "passage": "a", "score": math.nan}], "ds row 0: 'score' must be a finite number, found nan"),
-    ([{"query": "q", "positive": "a"}, {"query": "r"}], "ds row 1: missing column 'positive'"),
-    ([{"query_id": "1", "query": "one", "positive": "a"}, {"query_id": "1", "query": "uno", "positive": "b"}],
-     "ds row 1: query id '1' has another text on an earlier row: 'one' vs 'uno'"),
-    ([{"query_id": 1.5, "query": "one", "positive": "a"}], "ds row 0: 'query_id' must be a string or an integer, found number"),
-])
+@pytest.mark.parametrize(
+    ("records", "problem"),
+    [
+        ([{"query": "q", "positive": "a"}, {"query": " ", "positive": "b"}], "ds row 1: 'query' is empty"),
+        ([{"query": None, "positive": "a"}], "ds row 0: 'query' must be a string, found null"),
+        ([{"query": "q", "positive": 3}], "ds row 0: 'positive' must be a string, found number"),
+        ([{"query": "q", "passage": "a", "label": 0.5}], "ds row 0: 'label' must be a whole number >= 0, found 0.5"),
+        ([{"query": "q", "passage": "a", "label": -1}], "ds row 0: 'label' must be a whole number >= 0, found -1"),
+        ([{"query": "q", "passage": "a", "score": math.nan}], "ds row 0: 'score' must be a finite number, found nan"),
+        ([{"query": "q", "positive": "a"}, {"query": "r"}], "ds row 1: missing column 'positive'"),
+        (
+            [{"query_id": "1", "query": "one", "positive": "a"}, {"query_id": "1", "query": "uno", "positive": "b"}],
+            "ds row 1: query id '1' has another text on an earlier row: 'one' vs 'uno'",
+        ),
+        (
+            [{"query_id": 1.5, "query": "one", "positive": "a"}],
+            "ds row 0: 'query_id' must be a string or an integer, found number",
+        ),
+    ],
+)
 def test_bad_column_values(records, problem):
     with pytest.raises(DataFormatError) as error:
         collection_from_rows(dataset_rows(records, "ds"), name="ds", source="ds")
@@ -279,11 +393,18 @@ def test_bad_column_values(records, problem):
 
 
 def test_id_rows_need_their_tables_and_text_rows_refuse_them():
-    with pytest.raises(ValueError, match=r"^ds: the rows name passage ids only; pass corpus= \(a table with their texts\)$"):
+    with pytest.raises(
+        ValueError, match=r"^ds: the rows name passage ids only; pass corpus= \(a table with their texts\)$"
+    ):
         collection_from_rows(dataset_rows([{"query": "q", "positive_id": "1"}], "ds"), name="ds", source="ds")
     with pytest.raises(ValueError, match=r"^ds: the rows hold the query texts; queries= does not apply$"):
-        collection_from_rows(dataset_rows([{"query": "q", "positive_id": "1"}], "ds"), name="ds", source="ds",
-                             queries=iter([]), corpus=iter([]))
+        collection_from_rows(
+            dataset_rows([{"query": "q", "positive_id": "1"}], "ds"),
+            name="ds",
+            source="ds",
+            queries=iter([]),
+            corpus=iter([]),
+        )
     with pytest.raises(ValueError, match=r"^ds: no rows$"):
         collection_from_rows(iter([]), name="ds", source="ds")
 
@@ -336,7 +457,9 @@ MSMARCO = {
         {"query_id": "3", "positive_id": "30", "negative_id": "31", "score": 1.0},
     ],
     "queries": [{"query_id": qid, "query": f"query {qid}"} for qid in ("1", "2", "3")],
-    "corpus": [{"passage_id": pid, "passage": f"passage {pid}"} for pid in ("10", "11", "12", "20", "21", "30", "31", "99")],
+    "corpus": [
+        {"passage_id": pid, "passage": f"passage {pid}"} for pid in ("10", "11", "12", "20", "21", "30", "31", "99")
+    ],
 }
 
 
@@ -365,7 +488,10 @@ def test_msmarco_triplets_stream_only_the_limit(hub):
     collection = load_collection("sentence-transformers/msmarco", limit=2)
 
     assert {call["name"] for call in hub.calls} == {"triplets", "queries", "corpus"}
-    assert all(call["streaming"] and call["split"] == "train" and call["path"] == "sentence-transformers/msmarco" for call in hub.calls)
+    assert all(
+        call["streaming"] and call["split"] == "train" and call["path"] == "sentence-transformers/msmarco"
+        for call in hub.calls
+    )
     assert hub.streams["triplets"].consumed == 2
     assert hub.streams["queries"].consumed == 2  # stops once queries 1 and 2 are found
     assert hub.streams["corpus"].consumed == 5  # ... and passages 10, 11, 20, 21
@@ -395,16 +521,27 @@ def test_msmarco_margin_teacher(hub):
 
 
 def test_msmarco_unknown_teacher():
-    with pytest.raises(ValueError, match=r"unknown teacher 'bert' \(teachers: bert-ensemble-mse, bert-ensemble-margin-mse\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown teacher 'bert' \(teachers: bert-ensemble-mse, bert-ensemble-margin-mse\)"
+    ):
         load_collection("sentence-transformers/msmarco", teacher="bert")
 
 
 def test_hub_id_with_config_split_limit_and_tables(hub):
-    collection = load_collection("hf:sentence-transformers/msmarco:triplets", split="dev", limit=1,
-                                 queries="hf:sentence-transformers/msmarco:queries",
-                                 corpus="hf:sentence-transformers/msmarco:corpus")
+    collection = load_collection(
+        "hf:sentence-transformers/msmarco:triplets",
+        split="dev",
+        limit=1,
+        queries="hf:sentence-transformers/msmarco:queries",
+        corpus="hf:sentence-transformers/msmarco:corpus",
+    )
 
-    assert hub.calls[0] == {"path": "sentence-transformers/msmarco", "name": "triplets", "split": "dev", "streaming": True}
+    assert hub.calls[0] == {
+        "path": "sentence-transformers/msmarco",
+        "name": "triplets",
+        "split": "dev",
+        "streaming": True,
+    }
     assert all(call["streaming"] and call["split"] == "train" for call in hub.calls[1:])
     assert hub.streams["triplets"].consumed == 1
     assert collection.name == "sentence-transformers/msmarco:triplets"
@@ -413,8 +550,11 @@ def test_hub_id_with_config_split_limit_and_tables(hub):
 
 
 def test_hub_id_without_limit_is_downloaded_not_streamed(hub):
-    collection = load_collection("hf:sentence-transformers/msmarco:bert-ensemble-mse", queries="hf:sentence-transformers/msmarco:queries",
-                                 corpus="hf:sentence-transformers/msmarco:corpus")
+    collection = load_collection(
+        "hf:sentence-transformers/msmarco:bert-ensemble-mse",
+        queries="hf:sentence-transformers/msmarco:queries",
+        corpus="hf:sentence-transformers/msmarco:corpus",
+    )
     assert [call["streaming"] for call in hub.calls] == [False, False, False]
     assert set(collection.run("teacher")) == {"1", "2", "3"}
 
@@ -438,10 +578,13 @@ def test_margins_become_scores_relative_to_the_first_positive(caplog):
         {"query_id": "c", "positive_id": "p5", "negative_id": "n5", "score": 2.0},
     ]
     queries = [{"query_id": qid, "query": qid} for qid in "abc"]
-    corpus = [{"passage_id": pid, "passage": pid} for pid in ("p1", "p2", "n1", "n2", "p3", "n3", "p4", "n4", "p5", "n5")]
+    corpus = [
+        {"passage_id": pid, "passage": pid} for pid in ("p1", "p2", "n1", "n2", "p3", "n3", "p4", "n4", "p5", "n5")
+    ]
     with caplog.at_level(logging.WARNING, logger="hf_rerank"):
-        collection = collection_from_margin_rows(dataset_rows(rows, "m"), dataset_rows(queries, "mq"), dataset_rows(corpus, "mc"),
-                                                 name="m", source="m")
+        collection = collection_from_margin_rows(
+            dataset_rows(rows, "m"), dataset_rows(queries, "mq"), dataset_rows(corpus, "mc"), name="m", source="m"
+        )
 
     margin = collection.run("teacher_margin")
     assert list(margin["a"].items()) == [("p1", 0.0), ("p2", -1.0), ("n2", -2.0), ("n1", -5.0)]
@@ -459,9 +602,22 @@ def test_margins_become_scores_relative_to_the_first_positive(caplog):
 
 
 def test_collections_of_different_formats_union(tmp_path, hub):
-    flag = load_collection(str(write_jsonl(tmp_path / "flag.jsonl", [
-        {"query": "what is rba", "pos": ["rba is a bank"], "neg": ["passage 10"], "pos_scores": [2.0], "neg_scores": [1.0]},
-    ])))
+    flag = load_collection(
+        str(
+            write_jsonl(
+                tmp_path / "flag.jsonl",
+                [
+                    {
+                        "query": "what is rba",
+                        "pos": ["rba is a bank"],
+                        "neg": ["passage 10"],
+                        "pos_scores": [2.0],
+                        "neg_scores": [1.0],
+                    },
+                ],
+            )
+        )
+    )
     path = tmp_path / "columns.parquet"
     Dataset.from_list([{"query": "who is gray", "positive": "rba is a bank", "negative": "gray is"}]).to_parquet(path)
     columns = load_collection(str(path))
@@ -475,6 +631,10 @@ def test_collections_of_different_formats_union(tmp_path, hub):
     assert set(union.run("negatives")) == {q("what is rba"), q("who is gray")}
     assert union.sources["run:negatives"] == f"{tmp_path / 'flag.jsonl'} + {path}"
 
-    same_query = load_collection(str(write_jsonl(tmp_path / "again.jsonl", [{"query": "who is gray", "pos": ["x"], "neg": []}])))
-    with pytest.raises(ValueError, match=rf"query '{q('who is gray')}' is in both 'columns' .* a union needs disjoint ids"):
+    same_query = load_collection(
+        str(write_jsonl(tmp_path / "again.jsonl", [{"query": "who is gray", "pos": ["x"], "neg": []}]))
+    )
+    with pytest.raises(
+        ValueError, match=rf"query '{q('who is gray')}' is in both 'columns' .* a union needs disjoint ids"
+    ):
         IRCollection.union(columns, same_query)

@@ -72,8 +72,12 @@ def many():
     generator = np.random.default_rng(1)
     passages = {f"p{i}": generator.normal(size=6) for i in range(60)}
     queries = {f"q{i}": generator.normal(size=6) for i in range(20)}
-    collection = IRCollection("many", {q: q for q in queries}, {p: p for p in passages},
-                              {f"q{i}": {f"p{i}": 2, f"p{i + 20}": 0} for i in range(20)})
+    collection = IRCollection(
+        "many",
+        {q: q for q in queries},
+        {p: p for p in passages},
+        {f"q{i}": {f"p{i}": 2, f"p{i + 20}": 0} for i in range(20)},
+    )
     return collection, TableEncoder({**passages, **queries}), passages, queries
 
 
@@ -162,7 +166,11 @@ def test_each_filter_by_hand():
     assert decide(exclude_judged=False, window=(3, 5)) == {**keep, "n1": "window", "n4": "window", "n5": "window"}
     assert decide(exclude_judged=False, max_score=1.5) == {**keep, "n1": "max-score", "j1": "max-score"}  # 1.5 stays
     # threshold 2.0 - |2.0| x 0.25 = 1.5: above it are n1 and j1; n2 at exactly 1.5 stays (strict >)
-    assert decide(exclude_judged=False, relative_margin=0.25) == {**keep, "n1": "relative-margin", "j1": "relative-margin"}
+    assert decide(exclude_judged=False, relative_margin=0.25) == {
+        **keep,
+        "n1": "relative-margin",
+        "j1": "relative-margin",
+    }
     assert decide(exclude_judged=False, relative_margin=0.0) == keep  # nothing is scored above the positive
 
 
@@ -174,22 +182,29 @@ def test_filters_combine_and_a_removal_counts_under_the_first_that_applies():
 def test_relative_margin_below_a_negative_positive_score_follows_sentence_transformers():
     # s+ = -2: threshold -2 - |-2| x 0.25 = -2.5 (a naive (1 - m) x s+ = -1.5 would keep x, scored above the positive)
     scores = {"pos": -2.0, "x": -2.25, "y": -2.5, "z": -3.0}
-    decided = select_negatives(scores, judged={"pos"}, positive=("pos", -2.0), filters=NegativeFilters(relative_margin=0.25))
+    decided = select_negatives(
+        scores, judged={"pos"}, positive=("pos", -2.0), filters=NegativeFilters(relative_margin=0.25)
+    )
     assert decided == {"x": "relative-margin", "y": None, "z": None}
 
 
 def test_no_positive_means_no_relative_margin():
-    decided = select_negatives({"a": 5.0, "b": 1.0}, positive=None, filters=NegativeFilters(relative_margin=0.5, max_score=4))
+    decided = select_negatives(
+        {"a": 5.0, "b": 1.0}, positive=None, filters=NegativeFilters(relative_margin=0.5, max_score=4)
+    )
     assert decided == {"a": "max-score", "b": None}
 
 
-@pytest.mark.parametrize("filters, problem", [
-    ({"window": (0, 5)}, "--window must be two ranks 1 <= FIRST <= LAST, got \\(0, 5\\)"),
-    ({"window": (5, 2)}, "--window must be two ranks"),
-    ({"max_score": float("inf")}, "--max-score must be a finite number"),
-    ({"relative_margin": -0.1}, "--relative-margin must be a finite number >= 0"),
-    ({"relative_margin": float("nan")}, "--relative-margin must be a finite number >= 0"),
-])
+@pytest.mark.parametrize(
+    "filters, problem",
+    [
+        ({"window": (0, 5)}, "--window must be two ranks 1 <= FIRST <= LAST, got \\(0, 5\\)"),
+        ({"window": (5, 2)}, "--window must be two ranks"),
+        ({"max_score": float("inf")}, "--max-score must be a finite number"),
+        ({"relative_margin": -0.1}, "--relative-margin must be a finite number >= 0"),
+        ({"relative_margin": float("nan")}, "--relative-margin must be a finite number >= 0"),
+    ],
+)
 def test_bad_filters_are_refused(filters, problem):
     with pytest.raises(ValueError, match=problem):
         NegativeFilters(**filters)
@@ -206,8 +221,10 @@ CANDIDATES = {"q1": ["n1", "p1", "n2", "j1", "ghost"], "q2": ["m1", "m2"], "q3":
 def test_filter_with_a_teacher_run_by_hand():
     mined = filter_with_teacher(TEACHER, CANDIDATES, QRELS, filters=NegativeFilters(relative_margin=0.4))
     # q1: the reference positive is "far" (2.5, scored but not a candidate): threshold 2.5 - 1.0 = 1.5
-    assert mined.decisions == {"q1": {"p1": "judged", "n1": "relative-margin", "j1": "judged", "n2": None},
-                               "q2": {"m1": None, "m2": None}}
+    assert mined.decisions == {
+        "q1": {"p1": "judged", "n1": "relative-margin", "j1": "judged", "n2": None},
+        "q2": {"m1": None, "m2": None},
+    }
     assert mined.positives == {"q1": {"far": 2.5, "p1": 2.0, "j1": 1.625}}
     assert mined.negatives == {"q1": {"n2": 1.5}, "q2": {"m1": 0.375, "m2": 0.125}}
     assert mined.run() == {"q1": {"far": 2.5, "p1": 2.0, "j1": 1.625, "n2": 1.5}, "q2": {"m1": 0.375, "m2": 0.125}}
@@ -222,7 +239,12 @@ def test_filter_with_a_teacher_run_by_hand():
         "left out without a teacher score (no text, or absent from the teacher run): 2 candidates, 1 judged positives",
     ]
     graded_two = filter_with_teacher(TEACHER, CANDIDATES, QRELS, positive_grade=2)
-    assert graded_two.decisions["q1"] == {"p1": "judged", "n1": None, "j1": None, "n2": None}  # j1 (grade 1) is a negative
+    assert graded_two.decisions["q1"] == {
+        "p1": "judged",
+        "n1": None,
+        "j1": None,
+        "n2": None,
+    }  # j1 (grade 1) is a negative
     with pytest.raises(ValueError, match="--positive-grade must be >= 1, got 0"):
         filter_with_teacher(TEACHER, CANDIDATES, QRELS, positive_grade=0)
 
@@ -240,18 +262,24 @@ class TableScorer:
 
 def test_mine_with_a_model_scores_candidates_and_positives_once():
     collection = IRCollection(
-        "toy", {"q1": "Q1", "q2": "Q2"},
-        {pid: pid.upper() for pid in ["far", "p1", "n1", "j1", "n2", "m1", "m2"]}, QRELS,
+        "toy",
+        {"q1": "Q1", "q2": "Q2"},
+        {pid: pid.upper() for pid in ["far", "p1", "n1", "j1", "n2", "m1", "m2"]},
+        QRELS,
     )
-    scorer = TableScorer({("Q1", pid.upper()): score for pid, score in TEACHER["q1"].items()}
-                         | {("Q2", pid.upper()): score for pid, score in TEACHER["q2"].items()})
-    mined = mine_with_teacher(collection, CANDIDATES, scorer, filters=NegativeFilters(relative_margin=0.4),
-                              show_progress=False)
+    scorer = TableScorer(
+        {("Q1", pid.upper()): score for pid, score in TEACHER["q1"].items()}
+        | {("Q2", pid.upper()): score for pid, score in TEACHER["q2"].items()}
+    )
+    mined = mine_with_teacher(
+        collection, CANDIDATES, scorer, filters=NegativeFilters(relative_margin=0.4), show_progress=False
+    )
     expected = filter_with_teacher(TEACHER, CANDIDATES, QRELS, filters=NegativeFilters(relative_margin=0.4))
     assert mined.run() == expected.run() and mined.decisions == expected.decisions
     # every candidate with a text once, then the positives no candidate list holds ("far"; "lost" has no text)
-    assert sorted(scorer.pairs) == sorted([("Q1", "N1"), ("Q1", "P1"), ("Q1", "N2"), ("Q1", "J1"), ("Q1", "FAR"),
-                                           ("Q2", "M1"), ("Q2", "M2")])
+    assert sorted(scorer.pairs) == sorted(
+        [("Q1", "N1"), ("Q1", "P1"), ("Q1", "N2"), ("Q1", "J1"), ("Q1", "FAR"), ("Q2", "M1"), ("Q2", "M2")]
+    )
     assert (mined.unscored, mined.unscored_positives) == (2, 1)
 
 
@@ -262,4 +290,6 @@ def test_union_and_dense_candidates():
     with pytest.raises(ValueError, match="--depth must be >= 1"):
         union_candidates([first], 0)
     collection, encoder = ranked_collection({})
-    assert dense_candidates(encoder, collection, 3, precision="fp32", show_progress=False) == {"q": ["p01", "p02", "p03"]}
+    assert dense_candidates(encoder, collection, 3, precision="fp32", show_progress=False) == {
+        "q": ["p01", "p02", "p03"]
+    }

@@ -36,7 +36,9 @@ def test_order_depends_only_on_seed_and_epoch():
     again = LengthBucketSampler(LENGTHS, batch_size=16, seed=7, mega_batch_factor=4)
     assert epoch_order(sampler, 2) == epoch_order(again, 2)
     assert epoch_order(sampler, 0) != epoch_order(sampler, 1)
-    assert epoch_order(sampler, 0) != epoch_order(LengthBucketSampler(LENGTHS, batch_size=16, seed=8, mega_batch_factor=4), 0)
+    assert epoch_order(sampler, 0) != epoch_order(
+        LengthBucketSampler(LENGTHS, batch_size=16, seed=8, mega_batch_factor=4), 0
+    )
 
 
 def test_batches_waste_much_less_padding_than_a_random_permutation():
@@ -74,7 +76,10 @@ def test_the_short_batch_stays_last_so_batches_align():
 def test_example_lengths(tokenizer):
     queries = {"19335": "cats lifespan"}
     corpus = {"msmarco_passage_08_24643970": "cats live fifteen years", "p2": "no"}
-    examples = [PairExample("19335", "p2", 0.0), GroupExample("19335", ("p2", "msmarco_passage_08_24643970"), (1.0, 0.0))]
+    examples = [
+        PairExample("19335", "p2", 0.0),
+        GroupExample("19335", ("p2", "msmarco_passage_08_24643970"), (1.0, 0.0)),
+    ]
     assert example_lengths(examples, queries, corpus) == [3, 6]
     tokens = example_lengths(examples, queries, corpus, tokenizer=tokenizer)
     expected = len(tokenizer("cats lifespan", "cats live fifteen years", add_special_tokens=False)["input_ids"])

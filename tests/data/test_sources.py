@@ -26,20 +26,26 @@ from tests import processes
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # microsoft/ms_marco v1.1, as declared in the dataset card's dataset_info.
-MS_MARCO_FEATURES = Features({
-    "answers": Sequence(Value("string")),
-    "passages": Sequence({"is_selected": Value("int32"), "passage_text": Value("string"), "url": Value("string")}),
-    "query": Value("string"),
-    "query_id": Value("int32"),
-    "query_type": Value("string"),
-    "wellFormedAnswers": Sequence(Value("string")),
-})
+MS_MARCO_FEATURES = Features(
+    {
+        "answers": Sequence(Value("string")),
+        "passages": Sequence({"is_selected": Value("int32"), "passage_text": Value("string"), "url": Value("string")}),
+        "query": Value("string"),
+        "query_id": Value("int32"),
+        "query_type": Value("string"),
+        "wellFormedAnswers": Sequence(Value("string")),
+    }
+)
 
 
 def ms_marco_record(query_id, query, passages, selected):
     return {
         "answers": ["an answer"],
-        "passages": {"is_selected": selected, "passage_text": passages, "url": [f"http://x/{i}" for i in range(len(passages))]},
+        "passages": {
+            "is_selected": selected,
+            "passage_text": passages,
+            "url": [f"http://x/{i}" for i in range(len(passages))],
+        },
         "query": query,
         "query_id": query_id,
         "query_type": "description",
@@ -48,11 +54,14 @@ def ms_marco_record(query_id, query, passages, selected):
 
 
 def test_ms_marco_v11_corpus_qrels_and_bing_run(caplog):
-    records = Dataset.from_list([
-        ms_marco_record(19699, "what is rba", ["rba is a bank", "rba means", "other"], [0, 1, 0]),
-        ms_marco_record(19700, "no answer here", ["a", "b"], [0, 0]),
-        ms_marco_record(5, "two good", ["good one", " ", "good two"], [1, 0, 1]),
-    ], features=MS_MARCO_FEATURES)
+    records = Dataset.from_list(
+        [
+            ms_marco_record(19699, "what is rba", ["rba is a bank", "rba means", "other"], [0, 1, 0]),
+            ms_marco_record(19700, "no answer here", ["a", "b"], [0, 0]),
+            ms_marco_record(5, "two good", ["good one", " ", "good two"], [1, 0, 1]),
+        ],
+        features=MS_MARCO_FEATURES,
+    )
     with caplog.at_level(logging.WARNING, logger="hf_rerank"):
         collection = collection_from_ms_marco_v11(records, name="msm")
 
@@ -60,7 +69,10 @@ def test_ms_marco_v11_corpus_qrels_and_bing_run(caplog):
     assert collection.queries == {"19699": "what is rba", "19700": "no answer here", "5": "two good"}
     assert collection.corpus["19699-1"] == "rba means"
     assert "5-1" not in collection.corpus  # blank text: left out of the corpus, kept in run and qrels
-    assert collection.qrels == {"19699": {"19699-0": 0, "19699-1": 1, "19699-2": 0}, "5": {"5-0": 1, "5-1": 0, "5-2": 1}}
+    assert collection.qrels == {
+        "19699": {"19699-0": 0, "19699-1": 1, "19699-2": 0},
+        "5": {"5-0": 1, "5-1": 0, "5-2": 1},
+    }
     bing = collection.run("bing")
     assert list(bing["19699"]) == ["19699-0", "19699-1", "19699-2"]
     assert list(bing["19699"].values()) == [3.0, 2.0, 1.0]
@@ -79,19 +91,25 @@ def test_ms_marco_v11_rejects_a_repeated_query_id():
 def msmarco_subsets():
     """sentence-transformers/msmarco subsets triplets, queries and corpus (ids are strings on the Hub)."""
     string = Value("string")
-    triplets = Dataset.from_list([
-        {"query_id": "571018", "positive_id": "7349777", "negative_id": "6948601"},
-        {"query_id": "1", "positive_id": "10", "negative_id": "11"},
-        {"query_id": "571018", "positive_id": "7349777", "negative_id": "12"},
-        {"query_id": "1", "positive_id": "13", "negative_id": "10"},  # 10 is a positive of query 1 too
-        {"query_id": "2", "positive_id": "20", "negative_id": "21"},
-    ], features=Features({"query_id": string, "positive_id": string, "negative_id": string}))
+    triplets = Dataset.from_list(
+        [
+            {"query_id": "571018", "positive_id": "7349777", "negative_id": "6948601"},
+            {"query_id": "1", "positive_id": "10", "negative_id": "11"},
+            {"query_id": "571018", "positive_id": "7349777", "negative_id": "12"},
+            {"query_id": "1", "positive_id": "13", "negative_id": "10"},  # 10 is a positive of query 1 too
+            {"query_id": "2", "positive_id": "20", "negative_id": "21"},
+        ],
+        features=Features({"query_id": string, "positive_id": string, "negative_id": string}),
+    )
     queries = Dataset.from_list(
         [{"query_id": qid, "query": f"query {qid}"} for qid in ("1", "2", "3", "571018")],
         features=Features({"query_id": string, "query": string}),
     )
     corpus = Dataset.from_list(
-        [{"passage_id": pid, "passage": f"passage {pid}"} for pid in ("10", "11", "12", "13", "20", "21", "99", "6948601")],
+        [
+            {"passage_id": pid, "passage": f"passage {pid}"}
+            for pid in ("10", "11", "12", "13", "20", "21", "99", "6948601")
+        ],
         features=Features({"passage_id": string, "passage": string}),
     )
     return triplets, queries, corpus
@@ -154,7 +172,11 @@ class FakeIrDataset:
 def scored_dataset():
     return FakeIrDataset(
         queries=[GenericQuery("1037798", "who is robert gray"), GenericQuery("104861", "cost of interior concrete")],
-        qrels=[TrecQrel("1037798", "p1", 3, "Q0"), TrecQrel("1037798", "p9", 0, "Q0"), TrecQrel("104861", "p4", 2, "Q0")],
+        qrels=[
+            TrecQrel("1037798", "p1", 3, "Q0"),
+            TrecQrel("1037798", "p9", 0, "Q0"),
+            TrecQrel("104861", "p4", 2, "Q0"),
+        ],
         scoreddocs=[
             GenericScoredDoc("1037798", "p2", 10.5),
             GenericScoredDoc("1037798", "p1", 12.0),
@@ -203,8 +225,13 @@ def test_ir_datasets_unscored_official_run_refuses_a_depth_cut(caplog):
 
 
 def test_registry_holds_the_sources():
-    for name in ("sample", "sentence-transformers/msmarco", "microsoft/ms_marco",
-                 "msmarco-passage/trec-dl-2019/judged", "msmarco-passage/dev/small"):
+    for name in (
+        "sample",
+        "sentence-transformers/msmarco",
+        "microsoft/ms_marco",
+        "msmarco-passage/trec-dl-2019/judged",
+        "msmarco-passage/dev/small",
+    ):
         source = SOURCES[name]
         assert isinstance(source, Source) and source.name == name and source.description and callable(source.loader)
     assert SOURCES["msmarco-passage/dev/small"].install_hint == 'pip install "hf-rerank[irds]"'
@@ -230,7 +257,9 @@ def test_unknown_option_is_named():
 
 
 def tiny_collection(name="tiny"):
-    return IRCollection(name, {"q1": "query one"}, {"p1": "passage one"}, {"q1": {"p1": 2}}, {"bm25": {"q1": {"p1": 1.5}}})
+    return IRCollection(
+        name, {"q1": "query one"}, {"p1": "passage one"}, {"q1": {"p1": 2}}, {"bm25": {"q1": {"p1": 1.5}}}
+    )
 
 
 def test_local_directory(tmp_path):
@@ -254,11 +283,14 @@ def test_sample_is_read_from_the_package(tmp_path, monkeypatch):
     assert collection.name == "sample" and collection.corpus == {"p1": "passage one"}
 
 
-@pytest.mark.parametrize(("name", "module", "hint"), [
-    ("msmarco-passage/trec-dl-2019/judged", "ir_datasets", 'pip install "hf-rerank[irds]"'),
-    ("microsoft/ms_marco", "datasets", "pip install datasets"),
-    ("hf:sentence-transformers/msmarco:queries", "datasets", "pip install datasets"),
-])
+@pytest.mark.parametrize(
+    ("name", "module", "hint"),
+    [
+        ("msmarco-passage/trec-dl-2019/judged", "ir_datasets", 'pip install "hf-rerank[irds]"'),
+        ("microsoft/ms_marco", "datasets", "pip install datasets"),
+        ("hf:sentence-transformers/msmarco:queries", "datasets", "pip install datasets"),
+    ],
+)
 def test_missing_library_says_what_to_install(monkeypatch, name, module, hint):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
     with pytest.raises(ImportError) as error:
@@ -294,10 +326,16 @@ def run_loaders(names, env, prelude=""):
 def test_hugging_face_sources_offline_say_how_to_fix(tmp_path):
     token = "hf_NotARealTokenButLooksLikeOne"
     names = ["microsoft/ms_marco", "sentence-transformers/msmarco", "hf:sentence-transformers/msmarco:queries"]
-    result = run_loaders(names, {
-        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_TOKEN": token,
-        "HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_CACHE": str(tmp_path / "hf-datasets"),
-    })
+    result = run_loaders(
+        names,
+        {
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "HF_TOKEN": token,
+            "HF_HOME": str(tmp_path / "hf"),
+            "HF_DATASETS_CACHE": str(tmp_path / "hf-datasets"),
+        },
+    )
     assert result["lazy"], "importing hf_rerank.data.sources must not import datasets or ir_datasets"
     for name in names:
         kind, message = result["raised"][name]

@@ -9,16 +9,22 @@ from hf_rerank.data.teacher import load_teacher
 
 @pytest.fixture
 def collection():
-    return IRCollection("c", {"q1": "a", "q2": "b"}, {"p1": "x", "p2": "y"},
-                        runs={"teacher": {"q1": {"p1": 2.0, "p2": 1.0}}, "bm25": {"q2": {"p2": 5.0}}})
+    return IRCollection(
+        "c",
+        {"q1": "a", "q2": "b"},
+        {"p1": "x", "p2": "y"},
+        runs={"teacher": {"q1": {"p1": 2.0, "p2": 1.0}}, "bm25": {"q2": {"p2": 5.0}}},
+    )
 
 
 def test_names_and_files_merge_with_their_sources(collection, tmp_path):
     write_run(tmp_path / "t.run", {"q2": {"p1": 0.5, "p2": 0.25}})
     teacher = load_teacher(["teacher", str(tmp_path / "t.run")], collection)
     assert teacher.run == {"q1": {"p1": 2.0, "p2": 1.0}, "q2": {"p1": 0.5, "p2": 0.25}}
-    assert teacher.sources == [{"source": "teacher", "queries": 1, "passages": 2},
-                               {"source": str(tmp_path / "t.run"), "queries": 1, "passages": 2}]
+    assert teacher.sources == [
+        {"source": "teacher", "queries": 1, "passages": 2},
+        {"source": str(tmp_path / "t.run"), "queries": 1, "passages": 2},
+    ]
 
 
 def test_a_query_with_two_teachers_or_an_unknown_teacher_is_refused(collection, tmp_path):

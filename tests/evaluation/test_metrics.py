@@ -149,8 +149,7 @@ def test_every_metric_against_hand_computation(set_name, caplog):
     # one counted warning per problem, also logged on the "hf_rerank" logger
     assert result.warnings == [
         "run has 1 queries with no judgments in qrels; they are not evaluated: 1121402",
-        "qrels has 1 judged queries with no results in the run; "
-        "they score 0 on every metric: 47923",
+        "qrels has 1 judged queries with no results in the run; they score 0 on every metric: 47923",
     ]
     logged = [r.getMessage() for r in caplog.records if r.name == "hf_rerank"]
     assert logged == result.warnings
@@ -176,7 +175,9 @@ def test_tied_scores_are_ranked_as_trec_eval_ranks_them(tied):
     pids = [f"p{i:03d}" for i in range(tied)]
     first_in_file = {pid: 1.0 for pid in pids}  # p000 first, as a file in rank order would give it
     qrels = {"q": {"p000": 2, pids[-1]: 1}}  # the lowest id (ranked last by trec_eval) and the highest (first)
-    result = evaluate_run(qrels, {"q": first_in_file}, MetricSet("m", ("mrr", "mrr-l2", "map-l2", "ndcg@10", "ndcg"), "t."))
+    result = evaluate_run(
+        qrels, {"q": first_in_file}, MetricSet("m", ("mrr", "mrr-l2", "map-l2", "ndcg@10", "ndcg"), "t.")
+    )
     means = result.means
     # by hand with trec_eval's order: pids[-1] (grade 1) at rank 1, p000 (grade 2) at rank `tied`
     assert means["mrr"] == 1.0
@@ -186,7 +187,10 @@ def test_tied_scores_are_ranked_as_trec_eval_ranks_them(tied):
     assert means["ndcg@10"] == pytest.approx((1 + (2 / log2(tied + 1) if tied <= 10 else 0)) / idcg)
     assert means["ndcg"] == pytest.approx((1 + 2 / log2(tied + 1)) / idcg)
     reversed_file = {"q": dict(reversed(list(first_in_file.items())))}
-    assert evaluate_run(qrels, reversed_file, "trec-dl").means == evaluate_run(qrels, {"q": first_in_file}, "trec-dl").means
+    assert (
+        evaluate_run(qrels, reversed_file, "trec-dl").means
+        == evaluate_run(qrels, {"q": first_in_file}, "trec-dl").means
+    )
 
 
 def test_l2_convention_differs_from_grade_1():
@@ -261,6 +265,7 @@ def test_non_string_query_ids_raise():
 # --------------------------------------------------------------------------------------------
 # Real data: TREC DL 2019/2020 passage qrels and the BM25 top-100 run.
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize(

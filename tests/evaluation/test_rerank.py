@@ -85,8 +85,11 @@ def test_a_model_scoring_nan_or_inf_is_refused_and_nothing_is_written(collection
             scores[1] = bad
             return scores
 
-    with pytest.raises(NonFiniteScoresError, match=r"t/N2/checkpoint-1: the model scored 1 of 4 pairs NaN or infinite "
-                                                   r"\(first: query 'q1', passage 'b'\).*nothing was written"):
+    with pytest.raises(
+        NonFiniteScoresError,
+        match=r"t/N2/checkpoint-1: the model scored 1 of 4 pairs NaN or infinite "
+        r"\(first: query 'q1', passage 'b'\).*nothing was written",
+    ):
         evaluate_reranking(collection, "bm25", Broken(), model_name="t/N2/checkpoint-1", depth=3)
 
 
@@ -105,7 +108,11 @@ def test_report_compares_with_the_first_stage(collection, tmp_path):
     assert saved["model"] == "length" and saved["depth"] == 4 and saved["pairs"] == 5
     lines = (tmp_path / "out" / "run.trec").read_text().splitlines()
     assert lines[0].split()[:4] == ["q1", "Q0", "e", "1"]
-    rows = {line.split()[0]: line for line in report.table().splitlines() if line.startswith("  ") and "@" in line.split()[0]}
+    rows = {
+        line.split()[0]: line
+        for line in report.table().splitlines()
+        if line.startswith("  ") and "@" in line.split()[0]
+    }
     assert set(rows) == set(report.metrics)
     assert not any(mark in row for row in rows.values() for mark in "▲▼")  # nothing is significant on 2 queries
 

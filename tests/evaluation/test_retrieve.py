@@ -83,10 +83,14 @@ def test_chunking_changes_nothing(random_table, chunk_size):
     whole = retrieve(random_table, k=10, precision="fp32", chunk_size=1 << 20)
     chunked = retrieve(random_table, k=10, precision="fp32", chunk_size=chunk_size)
     assert chunked == whole
-    assert {qid: list(ranked) for qid, ranked in chunked.items()} == {qid: list(ranked) for qid, ranked in whole.items()}
+    assert {qid: list(ranked) for qid, ranked in chunked.items()} == {
+        qid: list(ranked) for qid, ranked in whole.items()
+    }
 
 
-@pytest.mark.skipif(not native_bf16("cpu"), reason="this CPU has no native bf16 (tests/test_precision.py covers the refusal)")
+@pytest.mark.skipif(
+    not native_bf16("cpu"), reason="this CPU has no native bf16 (tests/test_precision.py covers the refusal)"
+)
 def test_bf16_products_give_the_float32_run(random_table):
     assert retrieve(random_table, k=5, precision="bf16", chunk_size=6) == retrieve(random_table, k=5, precision="fp32")
 
@@ -104,7 +108,9 @@ def test_ties_follow_corpus_order_whatever_the_chunking():
     encoder = TableEncoder({"q": [1, 0], "a": [0, 1], "b": [1, 1], "c": [0, 1], "d": [1, 1], "e": [-1, 0]})
     embeddings = encode_corpus(encoder, {pid: pid for pid in "abcde"}, show_progress=False)
     for chunk_size in (1, 2, 5):
-        run = dense_retrieve(encoder, {"q": "q"}, embeddings, k=4, chunk_size=chunk_size, precision="fp32", show_progress=False)
+        run = dense_retrieve(
+            encoder, {"q": "q"}, embeddings, k=4, chunk_size=chunk_size, precision="fp32", show_progress=False
+        )
         assert list(run["q"]) == ["b", "d", "a", "c"]
 
 
@@ -214,15 +220,25 @@ def test_evaluate_retrieval_known_answer(tmp_path):
     # q1 = e0 ranks a (1.0), b (0.71), c (0), d (-1); q2 = e1 ranks c (1), b (0.71), then a and d tied at 0.
     encoder = TableEncoder({"q1": [1, 0], "q2": [0, 1], "a": [1, 0], "b": [1, 1], "c": [0, 1], "d": [-1, 0]})
     collection = IRCollection(
-        name="toy", queries={"q1": "q1", "q2": "q2", "q3": "q3"}, corpus={p: p for p in "abcd"},
+        name="toy",
+        queries={"q1": "q1", "q2": "q2", "q3": "q3"},
+        corpus={p: p for p in "abcd"},
         qrels={"q1": {"b": 2, "a": 0}, "q2": {"c": 3, "d": 1}},
     )
-    report, run = evaluate_retrieval(collection, encoder, model_name="table", k=3, precision="fp32", show_progress=False)
+    report, run = evaluate_retrieval(
+        collection, encoder, model_name="table", k=3, precision="fp32", show_progress=False
+    )
     assert list(run) == ["q1", "q2"]  # only judged queries are retrieved for
     assert list(run["q1"]) == ["a", "b", "c"] and list(run["q2"]) == ["c", "b", "a"]
     assert report.metrics["mrr@10-l2"] == pytest.approx((1 / 2 + 1) / 2)
     assert report.metrics["recall@100-l2"] == pytest.approx(1.0)
-    assert (report.run, report.depth, report.corpus, report.queries, report.first_stage) == ("dense", 3, 4, 2, report.metrics)
+    assert (report.run, report.depth, report.corpus, report.queries, report.first_stage) == (
+        "dense",
+        3,
+        4,
+        2,
+        report.metrics,
+    )
     assert "dense retrieval top-3 by table over 4 passages (2 queries)" in report.table()
     write_report(report, run, tmp_path)
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -239,7 +255,13 @@ def make(name, queries, corpus, qrels=None, runs=None):
 
 def test_union_combines_corpora_queries_qrels_and_runs():
     dl19 = make("dl19", {"1": "cats"}, {"a": "A", "shared": "S"}, {"1": {"a": 2}}, {"bm25": {"1": {"a": 1.0}}})
-    dl20 = make("dl20", {"2": "dogs"}, {"shared": "S", "b": "B"}, {"2": {"b": 1}}, {"bm25": {"2": {"b": 1.0}}, "tasb": {"2": {"b": 2.0}}})
+    dl20 = make(
+        "dl20",
+        {"2": "dogs"},
+        {"shared": "S", "b": "B"},
+        {"2": {"b": 1}},
+        {"bm25": {"2": {"b": 1.0}}, "tasb": {"2": {"b": 2.0}}},
+    )
     union = IRCollection.union(dl19, dl20)
     assert union.name == "dl19+dl20"
     assert union.corpus == {"a": "A", "shared": "S", "b": "B"}
@@ -251,14 +273,18 @@ def test_union_combines_corpora_queries_qrels_and_runs():
 
 def test_union_conflicts_name_the_id_and_both_collections():
     dl19 = make("dl19", {"1": "cats"}, {"a": "A"})
-    with pytest.raises(ValueError, match=r"passage 'a' has different texts in 'dl19' \(/data/dl19/collection.tsv\) and 'x'"):
+    with pytest.raises(
+        ValueError, match=r"passage 'a' has different texts in 'dl19' \(/data/dl19/collection.tsv\) and 'x'"
+    ):
         IRCollection.union(dl19, make("x", {"2": "dogs"}, {"a": "other A"}))
     with pytest.raises(ValueError, match="query '1' is in both 'dl19'"):
         IRCollection.union(dl19, make("y", {"1": "cats"}, {"a": "A"}))
     with pytest.raises(ValueError, match="judged query '3' is in both"):
         IRCollection.union(make("u", {}, {}, {"3": {"a": 1}}), make("v", {}, {}, {"3": {"b": 1}}))
     with pytest.raises(ValueError, match="query of run 'bm25' '3' is in both"):
-        IRCollection.union(make("u", {}, {}, runs={"bm25": {"3": {"a": 1.0}}}), make("v", {}, {}, runs={"bm25": {"3": {"b": 1.0}}}))
+        IRCollection.union(
+            make("u", {}, {}, runs={"bm25": {"3": {"a": 1.0}}}), make("v", {}, {}, runs={"bm25": {"3": {"b": 1.0}}})
+        )
     with pytest.raises(ValueError, match="at least one"):
         IRCollection.union()
 
@@ -283,12 +309,21 @@ def test_minilm_on_dl19_one_encoding_serves_retrieval_and_reranking(trec_dl, tmp
 
     dl19 = IRCollection.from_dir(trec_dl / "dl19")
     pool = {pid for ranked in dl19.runs["bm25"].values() for pid in ranked}
-    collection = IRCollection("dl19-bm25-pool", dl19.queries, {p: t for p, t in dl19.corpus.items() if p in pool},
-                              dl19.qrels, {"bm25": dl19.runs["bm25"]})
+    collection = IRCollection(
+        "dl19-bm25-pool",
+        dl19.queries,
+        {p: t for p, t in dl19.corpus.items() if p in pool},
+        dl19.qrels,
+        {"bm25": dl19.runs["bm25"]},
+    )
     model = BiEncoder.from_pretrained(bundled_model_path())
-    report, run = evaluate_retrieval(collection, model, model_name="minilm", k=1000, cache_dir=tmp_path, show_progress=False)
+    report, run = evaluate_retrieval(
+        collection, model, model_name="minilm", k=1000, cache_dir=tmp_path, show_progress=False
+    )
     assert report.corpus == 4297 and report.queries == 43 and all(len(r) == 1000 for r in run.values())
     assert {name: report.metrics[name] for name in POOL_DENSE} == pytest.approx(POOL_DENSE, abs=0.005)
     embeddings = encode_corpus(model, collection.corpus, cache_dir=tmp_path, show_progress=False)  # a cache hit
-    reranked, _ = evaluate_reranking(collection, "bm25", EmbeddingScorer(model, collection.corpus, embeddings), depth=100)
+    reranked, _ = evaluate_reranking(
+        collection, "bm25", EmbeddingScorer(model, collection.corpus, embeddings), depth=100
+    )
     assert reranked.metrics["ndcg@10"] == pytest.approx(0.6424, abs=0.005)

@@ -5,8 +5,8 @@ import pytest
 
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import read_run, write_run
-from hf_rerank.evaluation.rerank import NonFiniteScoresError, rerank
 from hf_rerank.data.teacher import load_runs
+from hf_rerank.evaluation.rerank import NonFiniteScoresError, rerank
 from hf_rerank.evaluation.teacher import fuse_runs, score_run
 
 
@@ -28,8 +28,13 @@ def collection():
         queries={"q1": "cats", "q2": "dogs"},
         corpus={"a": "x", "b": "xxx", "c": "xx", "d": "xxxx"},
         qrels={"q1": {"b": 2}},
-        runs={"bm25": {"q1": {"a": 9.0, "b": 8.0, "c": 7.0, "ghost": 6.5, "d": 6.0}, "q2": {"d": 1.0, "a": 0.5},
-                       "q3": {"a": 1.0}}},
+        runs={
+            "bm25": {
+                "q1": {"a": 9.0, "b": 8.0, "c": 7.0, "ghost": 6.5, "d": 6.0},
+                "q2": {"d": 1.0, "a": 0.5},
+                "q3": {"a": 1.0},
+            }
+        },
     )
 
 
@@ -67,8 +72,10 @@ RUN_B = {"q1": {"d2": 10.0, "7": 5.0, "007": 0.0}, "q2": {"d4": 1.0, "d1": 0.0, 
 def test_wsum_of_min_max_scores_by_hand():
     fused = fuse_runs({"a": RUN_A, "b": RUN_B}, method="wsum", norm="min-max", weights=[0.7, 0.3])
     # min-max per query: A q1 d1 1, d2 .5, 007 0; B q1 d2 1, 7 .5, 007 0; A q2 d1 1, d4 0; B q2 d4 1, d1 .5, d5 0
-    expected = {"q1": {"d1": 0.7, "d2": 0.7 * 0.5 + 0.3 * 1, "7": 0.3 * 0.5, "007": 0.0},
-                "q2": {"d1": 0.7 + 0.3 * 0.5, "d4": 0.3, "d5": 0.0}}
+    expected = {
+        "q1": {"d1": 0.7, "d2": 0.7 * 0.5 + 0.3 * 1, "7": 0.3 * 0.5, "007": 0.0},
+        "q2": {"d1": 0.7 + 0.3 * 0.5, "d4": 0.3, "d5": 0.0},
+    }
     assert list(fused) == ["q1", "q2"]
     for qid, scores in expected.items():
         assert list(fused[qid]) == list(scores)  # best first
@@ -88,15 +95,18 @@ def test_rank_based_fusion_reads_tied_scores_in_trec_order():
     assert summed["q"] == pytest.approx({"c": 1.5, "b": 1.0, "a": 1.0}, abs=1e-12)
 
 
-@pytest.mark.parametrize("options, problem", [
-    ({"method": "nope"}, "unknown fusion method 'nope'"),
-    ({"norm": "nope"}, "unknown normalisation 'nope'"),
-    ({"weights": [1.0]}, "--weights: 1 weights for 2 runs"),
-    ({"weights": [1.0, float("nan")]}, "every weight must be a finite number"),
-    ({"method": "rrf", "weights": [1.0, 1.0]}, "method 'rrf' takes no weights"),
-    ({"rrf_k": 5}, "--rrf-k: only method 'rrf' takes k"),
-    ({"method": "rrf", "rrf_k": 0}, "--rrf-k must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        ({"method": "nope"}, "unknown fusion method 'nope'"),
+        ({"norm": "nope"}, "unknown normalisation 'nope'"),
+        ({"weights": [1.0]}, "--weights: 1 weights for 2 runs"),
+        ({"weights": [1.0, float("nan")]}, "every weight must be a finite number"),
+        ({"method": "rrf", "weights": [1.0, 1.0]}, "method 'rrf' takes no weights"),
+        ({"rrf_k": 5}, "--rrf-k: only method 'rrf' takes k"),
+        ({"method": "rrf", "rrf_k": 0}, "--rrf-k must be >= 1"),
+    ],
+)
 def test_fusion_options_are_checked(options, problem):
     with pytest.raises(ValueError, match=problem):
         fuse_runs({"a": RUN_A, "b": RUN_B}, **options)
@@ -105,7 +115,9 @@ def test_fusion_options_are_checked(options, problem):
 def test_fusion_needs_two_runs_over_the_same_queries():
     with pytest.raises(ValueError, match="at least two runs, got 1: a"):
         fuse_runs({"a": RUN_A})
-    with pytest.raises(ValueError, match=r"runs a and c cover different queries \(1 only in a, 0 only in c, e.g. 'q2'\)"):
+    with pytest.raises(
+        ValueError, match=r"runs a and c cover different queries \(1 only in a, 0 only in c, e.g. 'q2'\)"
+    ):
         fuse_runs({"a": RUN_A, "b": RUN_B, "c": {"q1": RUN_B["q1"]}})
 
 

@@ -118,8 +118,9 @@ class FakeHub:
         """Answer the next ``times`` requests matching ``method`` and ``path_pattern`` with ``status``."""
         self._failures.append([method, re.compile(path_pattern), status, times])
 
-    def new_commit(self, repo: Repo, branch: str, message: str, files: dict[str, StoredFile],
-                   added: list[str], deleted: list[str]) -> Commit:
+    def new_commit(
+        self, repo: Repo, branch: str, message: str, files: dict[str, StoredFile], added: list[str], deleted: list[str]
+    ) -> Commit:
         with self._lock:
             self._commit_counter += 1
             parent = repo.branches.get(branch)
@@ -143,8 +144,15 @@ class FakeHub:
                 length = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(length) if length else b""
 
-            def _send(self, status: int, payload=None, *, headers: dict | None = None, raw: bytes | None = None,
-                      head: bool = False) -> None:
+            def _send(
+                self,
+                status: int,
+                payload=None,
+                *,
+                headers: dict | None = None,
+                raw: bytes | None = None,
+                head: bool = False,
+            ) -> None:
                 data = raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
                 self.send_response(status)
                 self.send_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
@@ -204,30 +212,36 @@ class FakeHub:
                 self._error(404, None, f"no route for {self.command} {path}", self.command == "HEAD")
 
             def do_GET(self):
-                self._dispatch([
-                    (r"/api/whoami-v2", self.whoami),
-                    (r"/api/models/([^/]+/[^/]+)/revision/(.+)", self.info),
-                    (r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", self.tree),
-                    (r"/api/models/([^/]+/[^/]+)", lambda repo_id: self.info(repo_id, "main")),
-                    (r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", self.resolve),
-                ])
+                self._dispatch(
+                    [
+                        (r"/api/whoami-v2", self.whoami),
+                        (r"/api/models/([^/]+/[^/]+)/revision/(.+)", self.info),
+                        (r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", self.tree),
+                        (r"/api/models/([^/]+/[^/]+)", lambda repo_id: self.info(repo_id, "main")),
+                        (r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", self.resolve),
+                    ]
+                )
 
             def do_HEAD(self):
-                self._dispatch([(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", lambda r, v, p: self.resolve(r, v, p, head=True))])
+                self._dispatch(
+                    [(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", lambda r, v, p: self.resolve(r, v, p, head=True))]
+                )
 
             def do_PUT(self):
                 self._dispatch([(r"/lfs-upload/([0-9a-f]{64})", self.lfs_upload)])
 
             def do_POST(self):
-                self._dispatch([
-                    (r"/api/repos/create", self.create_repo),
-                    (r"/api/validate-yaml", self.validate_yaml),
-                    (r"/api/models/([^/]+/[^/]+)/preupload/(.+)", self.preupload),
-                    (r"/api/models/([^/]+/[^/]+)/commit/(.+)", self.commit),
-                    (r"/api/models/([^/]+/[^/]+)/branch/(.+)", self.create_branch),
-                    (r"/([^/]+/[^/]+)\.git/info/lfs/objects/batch", self.lfs_batch),
-                    (r"/([^/]+/[^/]+)\.git/info/lfs/objects/verify", self.lfs_verify),
-                ])
+                self._dispatch(
+                    [
+                        (r"/api/repos/create", self.create_repo),
+                        (r"/api/validate-yaml", self.validate_yaml),
+                        (r"/api/models/([^/]+/[^/]+)/preupload/(.+)", self.preupload),
+                        (r"/api/models/([^/]+/[^/]+)/commit/(.+)", self.commit),
+                        (r"/api/models/([^/]+/[^/]+)/branch/(.+)", self.create_branch),
+                        (r"/([^/]+/[^/]+)\.git/info/lfs/objects/batch", self.lfs_batch),
+                        (r"/([^/]+/[^/]+)\.git/info/lfs/objects/verify", self.lfs_verify),
+                    ]
+                )
 
             # ---------------------------------------------------------------- endpoints
             def whoami(self):
@@ -235,8 +249,15 @@ class FakeHub:
                 if user is None:
                     self._error(401, None, "Invalid credentials in Authorization header")
                     return
-                self._send(200, {"type": "user", "name": user, "orgs": [],
-                                 "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
+                self._send(
+                    200,
+                    {
+                        "type": "user",
+                        "name": user,
+                        "orgs": [],
+                        "auth": {"type": "access_token", "accessToken": {"role": "write"}},
+                    },
+                )
 
             def create_repo(self):
                 body = json.loads(self._body() or b"{}")
@@ -255,8 +276,14 @@ class FakeHub:
                 private = body.get("visibility", "private" if body.get("private") else "public") == "private"
                 repo = Repo(repo_id, private)
                 hub.repos[repo_id] = repo
-                hub.new_commit(repo, "main", "initial commit", {".gitattributes": StoredFile(GITATTRIBUTES, False)},
-                               [".gitattributes"], [])
+                hub.new_commit(
+                    repo,
+                    "main",
+                    "initial commit",
+                    {".gitattributes": StoredFile(GITATTRIBUTES, False)},
+                    [".gitattributes"],
+                    [],
+                )
                 self._send(200, {"url": f"{hub.url}/{repo_id}", "name": repo_id})
 
             def info(self, repo_id: str, revision: str):
@@ -267,9 +294,17 @@ class FakeHub:
                 if files is None:
                     self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
                     return
-                self._send(200, {"id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0],
-                                 "sha": repo.head(revision), "private": repo.private,
-                                 "siblings": [{"rfilename": name} for name in sorted(files)]})
+                self._send(
+                    200,
+                    {
+                        "id": repo_id,
+                        "modelId": repo_id,
+                        "author": repo_id.split("/")[0],
+                        "sha": repo.head(revision),
+                        "private": repo.private,
+                        "siblings": [{"rfilename": name} for name in sorted(files)],
+                    },
+                )
 
             def tree(self, repo_id: str, revision: str, prefix: str | None):
                 repo = self._repo(repo_id, write=False)
@@ -285,16 +320,23 @@ class FakeHub:
                 for name, stored in sorted(files.items()):
                     if not name.startswith(base):
                         continue
-                    rest = name[len(base):]
+                    rest = name[len(base) :]
                     parts = rest.split("/")
                     for depth in range(1, len(parts)):
                         folder = base + "/".join(parts[:depth])
                         if (recursive or depth == 1) and folder not in folders:
                             folders.add(folder)
-                            entries.append({"type": "directory", "oid": git_blob_sha1(folder.encode()), "size": 0, "path": folder})
+                            entries.append(
+                                {"type": "directory", "oid": git_blob_sha1(folder.encode()), "size": 0, "path": folder}
+                            )
                     if not recursive and len(parts) > 1:
                         continue
-                    entry = {"type": "file", "oid": git_blob_sha1(stored.content), "size": len(stored.content), "path": name}
+                    entry = {
+                        "type": "file",
+                        "oid": git_blob_sha1(stored.content),
+                        "size": len(stored.content),
+                        "path": name,
+                    }
                     if stored.lfs:
                         entry["lfs"] = {"oid": stored.etag, "size": len(stored.content), "pointerSize": 134}
                     entries.append(entry)
@@ -311,8 +353,16 @@ class FakeHub:
                 stored = files.get(path)
                 commit_header = {"X-Repo-Commit": repo.head(revision)}
                 if stored is None:
-                    self._send(404, {"error": "Entry not found"}, head=head, headers={
-                        **commit_header, "X-Error-Code": "EntryNotFound", "X-Error-Message": "Entry not found"})
+                    self._send(
+                        404,
+                        {"error": "Entry not found"},
+                        head=head,
+                        headers={
+                            **commit_header,
+                            "X-Error-Code": "EntryNotFound",
+                            "X-Error-Message": "Entry not found",
+                        },
+                    )
                     return
                 self._send(200, raw=stored.content, head=head, headers={**commit_header, "ETag": f'"{stored.etag}"'})
 
@@ -416,8 +466,10 @@ class FakeHub:
                         self._error(400, None, f"unknown commit line {key!r}")
                         return
                 commit = hub.new_commit(repo, revision, message, files, added, deleted)
-                self._send(200, {"success": True, "commitOid": commit.oid,
-                                 "commitUrl": f"{hub.url}/{repo_id}/commit/{commit.oid}"})
+                self._send(
+                    200,
+                    {"success": True, "commitOid": commit.oid, "commitUrl": f"{hub.url}/{repo_id}/commit/{commit.oid}"},
+                )
 
             def create_branch(self, repo_id: str, branch: str):
                 body = json.loads(self._body() or b"{}")

@@ -49,18 +49,27 @@ def test_cross_encoder_metadata_round_trips_and_model_index_equals_metrics(cross
 def test_body_states_protocol_significance_training_and_citations(cross_encoder_run):
     text = write_model_card(cross_encoder_run, kind="cross-encoder", model_id="alice/ce-run").read_text()
     body = text.split("---", 2)[2]
-    for expected in ("top-100 candidates of the `bm25` first-stage run", "8 judged queries", CONVENTION,
-                     "paired t-test and Fisher's randomisation test (10,000 sign flips)",
-                     "against the first stage and the base model; each p-value is for its own comparison, not corrected",
-                     "| Lion scaling | k = 3: the configured AdamW-style lr 0.0001 and weight decay 0.01 became lr / k = 3.333e-05 "
-                     "and weight decay × k = 0.03 |",
-                     "| Optimizer | Lion (lion-pytorch foreach): lr 3.333e-05, weight decay 0.03, β 0.9, 0.99 |",
-                     "| LR schedule | linear, warm-up 10% of the steps |",
-                     "| Batch | 4 per device × 1 process(es) = 4 examples per optimizer step |",
-                     "| Epochs and steps | 1 epoch(s), 4 optimizer steps |",
-                     "| Wall time (training) | 12.5 s |", "| Precision | fp32 |", "| Hardware | not recorded |", "| Peak memory | not recorded |",
-                     "![Training loss, learning rate and dl19_ndcg@10 against the optimizer step](training_dynamics.png)",
-                     'CrossEncoder.from_pretrained("alice/ce-run")', "## Framework versions", *CITATIONS):
+    for expected in (
+        "top-100 candidates of the `bm25` first-stage run",
+        "8 judged queries",
+        CONVENTION,
+        "paired t-test and Fisher's randomisation test (10,000 sign flips)",
+        "against the first stage and the base model; each p-value is for its own comparison, not corrected",
+        "| Lion scaling | k = 3: the configured AdamW-style lr 0.0001 and weight decay 0.01 became lr / k = 3.333e-05 "
+        "and weight decay × k = 0.03 |",
+        "| Optimizer | Lion (lion-pytorch foreach): lr 3.333e-05, weight decay 0.03, β 0.9, 0.99 |",
+        "| LR schedule | linear, warm-up 10% of the steps |",
+        "| Batch | 4 per device × 1 process(es) = 4 examples per optimizer step |",
+        "| Epochs and steps | 1 epoch(s), 4 optimizer steps |",
+        "| Wall time (training) | 12.5 s |",
+        "| Precision | fp32 |",
+        "| Hardware | not recorded |",
+        "| Peak memory | not recorded |",
+        "![Training loss, learning rate and dl19_ndcg@10 against the optimizer step](training_dynamics.png)",
+        'CrossEncoder.from_pretrained("alice/ce-run")',
+        "## Framework versions",
+        *CITATIONS,
+    ):
         assert expected in body, expected
     assert (cross_encoder_run / "training_dynamics.png").is_file()
     assert str(cross_encoder_run.parent) not in text  # local paths stay on this machine
@@ -76,18 +85,25 @@ def test_significance_against_the_base_model_is_computed_from_per_query_scores(c
     assert cells[:4] == ["ndcg@10", "0.3750", "0.4250", "**0.4750**"]
     assert cells[4] == "+0.1000 ▲" and cells[5] == "0.0010 / 0.0020"  # vs first stage, from metrics.json
     assert cells[6] == "+0.0500 ▲"
-    assert ("Base model: the untrained base model (`sentence-transformers/all-MiniLM-L6-v2`) on the same candidates, "
-            "used as it is without fine-tuning (per-query scores).") in text
+    assert (
+        "Base model: the untrained base model (`sentence-transformers/all-MiniLM-L6-v2`) on the same candidates, "
+        "used as it is without fine-tuning (per-query scores)."
+    ) in text
     p_t = cells[7].split(" / ")[0]
     assert p_t == ("< 0.0001" if expected_p < 1e-4 else f"{expected_p:.4f}")
-    assert (f"**Result.** On dl19 it scores ndcg@10 0.4750, significantly better than the first stage (0.3750; Δ +0.1000, "
-            f"paired t-test p 0.0010); significantly better than the base model (0.4250; Δ +0.0500, p {p_t}).") in text
+    assert (
+        f"**Result.** On dl19 it scores ndcg@10 0.4750, significantly better than the first stage (0.3750; Δ +0.1000, "
+        f"paired t-test p 0.0010); significantly better than the base model (0.4250; Δ +0.0500, p {p_t})."
+    ) in text
 
 
 def test_without_base_per_query_scores_the_step0_means_are_shown_untested(cross_encoder_run):
     shutil.rmtree(cross_encoder_run / "eval_dl19_base")
     text = write_model_card(cross_encoder_run, kind="cross-encoder", model_id="alice/ce-run").read_text()
-    assert "| metric | bm25 (first stage) | before fine-tuning | this model | Δ vs first stage | p t-test / rand. |" in text
+    assert (
+        "| metric | bm25 (first stage) | before fine-tuning | this model | Δ vs first stage | p t-test / rand. |"
+        in text
+    )
     assert "Δ vs base" not in text and "against the first stage;" in text
     assert "means only: no per-query scores, so no test" in text
 
@@ -110,17 +126,30 @@ def test_embedding_card_with_lora_dense_retrieval_and_embedding_space(embedding_
     assert card.data.tags == ["sentence-transformers", "adamw", "hf-rerank", "lora"]
     assert card.data.base_model == BASE_ID
     metrics = json.loads((embedding_run / "metrics.json").read_text())
-    assert results_by_dataset(card) == {"dl19: reranking bm25 top-100": metrics["eval"]["dl19"],
-                                        "dl19_dense: dense retrieval, top-100": metrics["eval"]["dl19_dense"]}
+    assert results_by_dataset(card) == {
+        "dl19: reranking bm25 top-100": metrics["eval"]["dl19"],
+        "dl19_dense: dense retrieval, top-100": metrics["eval"]["dl19_dense"],
+    }
     assert {r.task_type for r in card.data.eval_results} == {"text-ranking", "text-retrieval"}
     body = card.text
-    for expected in ("Mean pooling over the last hidden states, L2-normalised", "### LoRA", "| Rank r | 4 |",
-                     "| Target modules | `query`, `value` |", "`adapter/` holds the adapters alone",
-                     'PeftModel.from_pretrained(base, "alice/emb", subfolder="adapter")', f'AutoModel.from_pretrained("{BASE_ID}")',
-                     "## Embedding space", "Measured on the embeddings of 16 judged", "| anisotropy | 0.2100 |",
-                     "| effective rank | 17.5000 |", "over a corpus of 300 passages", "| Evaluations below the starting point | step 4 |",
-                     "| Loss | triplet (distance euclidean, margin 5) |", "negatives: mined (ranks 50-200 of the base model)",
-                     "![UMAP projections of query and passage embeddings](umap.png)"):
+    for expected in (
+        "Mean pooling over the last hidden states, L2-normalised",
+        "### LoRA",
+        "| Rank r | 4 |",
+        "| Target modules | `query`, `value` |",
+        "`adapter/` holds the adapters alone",
+        'PeftModel.from_pretrained(base, "alice/emb", subfolder="adapter")',
+        f'AutoModel.from_pretrained("{BASE_ID}")',
+        "## Embedding space",
+        "Measured on the embeddings of 16 judged",
+        "| anisotropy | 0.2100 |",
+        "| effective rank | 17.5000 |",
+        "over a corpus of 300 passages",
+        "| Evaluations below the starting point | step 4 |",
+        "| Loss | triplet (distance euclidean, margin 5) |",
+        "negatives: mined (ranks 50-200 of the base model)",
+        "![UMAP projections of query and passage embeddings](umap.png)",
+    ):
         assert expected in body, expected
     assert sorted(p.name for p in into.iterdir()) == ["README.md", "training_dynamics.png", "umap.png"]
 
@@ -146,10 +175,17 @@ def test_paper2_variant_layout_finds_base_evaluation_space_and_umap(embedding_ru
     shutil.copytree(embedding_run, variant)
     (variant / "umap.png").unlink()
     write_png(root / "umap.png")
-    write_json(root / "base" / "eval_dl19" / "metrics.json", {"metrics": {"ndcg@10": 0.4}, "per_query": per_query(0.25)})
-    write_json(root / "variants.json", [{"variant": "base", "embedding_space": {"anisotropy": 0.1, "effective_rank": 30.0}}])
+    write_json(
+        root / "base" / "eval_dl19" / "metrics.json", {"metrics": {"ndcg@10": 0.4}, "per_query": per_query(0.25)}
+    )
+    write_json(
+        root / "variants.json", [{"variant": "base", "embedding_space": {"anisotropy": 0.1, "effective_rank": 30.0}}]
+    )
     body = ModelCard.load(write_model_card(variant, kind="embedding", model_id="alice/lora-hard")).text
-    assert "| metric | bm25 (first stage) | base model | this model | Δ vs first stage | p t-test / rand. | Δ vs base |" in body
+    assert (
+        "| metric | bm25 (first stage) | base model | this model | Δ vs first stage | p t-test / rand. | Δ vs base |"
+        in body
+    )
     assert "| anisotropy | 0.1000 | 0.2100 |" in body and "| isotropy | – | 0.4000 |" in body
     assert (variant / "umap.png").is_file()
 
@@ -164,32 +200,51 @@ def test_two_logit_heads_score_with_the_logit_difference(cross_encoder_run):
 
 def test_efficiency_summary_fills_hardware_throughput_and_memory(cross_encoder_run):
     metrics = json.loads((cross_encoder_run / "metrics.json").read_text())
-    efficiency = {"device_name": "NVIDIA H100 80GB HBM3", "tokens_per_second": 123456.7, "padding_ratio": 0.037, "mfu": 0.41,
-                  "peak_gpu_memory_allocated_mib": 2048.4, "peak_host_memory_mib": 3100.0}
+    efficiency = {
+        "device_name": "NVIDIA H100 80GB HBM3",
+        "tokens_per_second": 123456.7,
+        "padding_ratio": 0.037,
+        "mfu": 0.41,
+        "peak_gpu_memory_allocated_mib": 2048.4,
+        "peak_host_memory_mib": 3100.0,
+    }
     reason = "auto: bf16, native on this cuda (CUDA: NVIDIA H100 80GB HBM3 (compute capability 9.0))"
-    write_json(cross_encoder_run / "metrics.json", {**metrics, "efficiency": efficiency, "world_size": 2,
-                                                    "precision": "bf16", "precision_reason": reason})
+    write_json(
+        cross_encoder_run / "metrics.json",
+        {**metrics, "efficiency": efficiency, "world_size": 2, "precision": "bf16", "precision_reason": reason},
+    )
     text = render_model_card(cross_encoder_run, kind="cross-encoder").text
     assert "| Hardware | NVIDIA H100 80GB HBM3 × 2 |" in text
     assert f"| Precision | bf16 ({reason}) |" in text and "| Resumed |" not in text
     write_json(cross_encoder_run / "metrics.json", {**metrics, "resumed_from_step": 2, "train_loss_steps": "3-4"})
-    assert ("| Resumed | from the checkpoint at step 2; wall time covers the whole run, final training loss steps 3-4 |"
-            in render_model_card(cross_encoder_run, kind="cross-encoder").text)
-    assert "| Throughput | 2.50 examples/s (Trainer, whole run); 123,457 real tokens/s, padding 3.7%, MFU 41.0% |" in text
+    assert (
+        "| Resumed | from the checkpoint at step 2; wall time covers the whole run, final training loss steps 3-4 |"
+        in render_model_card(cross_encoder_run, kind="cross-encoder").text
+    )
+    assert (
+        "| Throughput | 2.50 examples/s (Trainer, whole run); 123,457 real tokens/s, padding 3.7%, MFU 41.0% |" in text
+    )
     assert "| Peak memory | GPU (allocated) 2,048 MiB, host (resident) 3,100 MiB |" in text
     assert "| Batch | 4 per device × 2 process(es) = 8 examples per optimizer step |" in text
 
 
 def test_recorded_framework_versions_are_used(cross_encoder_run):
-    assert "Versions of the environment that generated this card" in render_model_card(cross_encoder_run, kind="cross-encoder").text
+    assert (
+        "Versions of the environment that generated this card"
+        in render_model_card(cross_encoder_run, kind="cross-encoder").text
+    )
     metrics = json.loads((cross_encoder_run / "metrics.json").read_text())
-    write_json(cross_encoder_run / "metrics.json", {**metrics, "framework_versions": {"torch": "2.9.1", "hf-rerank": "0.1.0"}})
+    write_json(
+        cross_encoder_run / "metrics.json", {**metrics, "framework_versions": {"torch": "2.9.1", "hf-rerank": "0.1.0"}}
+    )
     text = render_model_card(cross_encoder_run, kind="cross-encoder").text
     assert "Versions recorded by the training run: torch 2.9.1, hf-rerank 0.1.0." in text
 
 
 def test_license_can_be_given_and_is_left_out_when_unknown(cross_encoder_run):
-    assert render_model_card(cross_encoder_run, kind="cross-encoder", model_id="a/b", license="mit").data.license == "mit"
+    assert (
+        render_model_card(cross_encoder_run, kind="cross-encoder", model_id="a/b", license="mit").data.license == "mit"
+    )
     metrics = json.loads((cross_encoder_run / "metrics.json").read_text())
     write_json(cross_encoder_run / "metrics.json", {**metrics, "model": "someone/unknown-model"})
     card = render_model_card(cross_encoder_run, kind="cross-encoder", model_id="a/b")
@@ -197,12 +252,15 @@ def test_license_can_be_given_and_is_left_out_when_unknown(cross_encoder_run):
     assert card.data.base_model == "someone/unknown-model"
 
 
-@pytest.mark.parametrize("problem, message", [
-    ("missing", "no metrics.json"),
-    ("not json", "not valid JSON"),
-    ("no eval", "'eval' must map evaluation names"),
-    ("text value", "'eval' must map evaluation names"),
-])
+@pytest.mark.parametrize(
+    "problem, message",
+    [
+        ("missing", "no metrics.json"),
+        ("not json", "not valid JSON"),
+        ("no eval", "'eval' must map evaluation names"),
+        ("text value", "'eval' must map evaluation names"),
+    ],
+)
 def test_bad_run_directories_are_refused(cross_encoder_run, problem, message):
     path = cross_encoder_run / "metrics.json"
     if problem == "missing":

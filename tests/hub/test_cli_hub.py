@@ -33,8 +33,9 @@ def test_all_offline_regenerates_every_offline_card(cross_encoder_run, embedding
     configs = tmp_path / "configs"
     configs.mkdir()
     (configs / "offline_ce.yaml").write_text(yaml.safe_dump({"output_dir": "outputs/offline_ce"}))
-    (configs / "paper2_offline.yaml").write_text(yaml.safe_dump(
-        {"output_dir": "outputs/paper2", "variants": {"lora_hard": {"lora_r": 16}, "full_random": {}}}))
+    (configs / "paper2_offline.yaml").write_text(
+        yaml.safe_dump({"output_dir": "outputs/paper2", "variants": {"lora_hard": {"lora_r": 16}, "full_random": {}}})
+    )
     (configs / "paper_minilm_lion.yaml").write_text(yaml.safe_dump({"output_dir": "outputs/not-offline"}))
 
     assert main(["card", "--all-offline", "--configs", "configs", "--into", "cards"]) == 1  # one run is missing
@@ -42,7 +43,10 @@ def test_all_offline_regenerates_every_offline_card(cross_encoder_run, embedding
     assert "skipped paper2_offline-full_random: outputs/paper2/full_random has no metrics.json" in captured.err
     assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["offline_ce", "paper2_offline-lora_hard"]
     assert sorted(p.name for p in (tmp_path / "cards" / "paper2_offline-lora_hard").iterdir()) == [
-        "README.md", "training_dynamics.png", "umap.png"]
+        "README.md",
+        "training_dynamics.png",
+        "umap.png",
+    ]
     readme = (tmp_path / "cards" / "offline_ce" / "README.md").read_text()
     assert 'CrossEncoder.from_pretrained("outputs/offline_ce")' in readme  # where the recipe writes the model
     shutil.copytree(embedding_run, tmp_path / "outputs" / "paper2" / "full_random")
@@ -60,7 +64,9 @@ def test_publish_on_the_command_line(hub, cross_encoder_run, tmp_path, capsys):
     assert "pass --allow-overwrite" in capsys.readouterr().err
 
 
-def test_a_published_model_and_checkpoint_branch_work_in_evaluate_also_offline(hub, cross_encoder_run, tmp_path, monkeypatch, capsys):
+def test_a_published_model_and_checkpoint_branch_work_in_evaluate_also_offline(
+    hub, cross_encoder_run, tmp_path, monkeypatch, capsys
+):
     publish(cross_encoder_run, "alice/ce", checkpoints=True, retry=Retry(attempts=2, base_delay=0.01))
     local = tmp_path / "local"
     arguments = ["evaluate", "--data", "sample", "--run", "bm25", "--depth", "5", "--precision", "fp32", "--quiet"]

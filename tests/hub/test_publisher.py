@@ -16,13 +16,26 @@ from tests.hub.conftest import BASE_ID, TOKEN, offline, tree
 FAST = Retry(attempts=3, base_delay=0.01)
 QUERIES = ["what do bees make", "what do bees make", "who wrote hamlet"]
 PASSAGES = ["bees make honey from nectar", "the stock market fell on monday", "hamlet was written by shakespeare"]
-CE_MAIN = {".gitattributes", "README.md", "training_dynamics.png", "config.json", "model.safetensors", "tokenizer.json",
-           "tokenizer_config.json", "metrics.json", "log_history.json", "eval_dl19/metrics.json", "eval_dl19/run.trec",
-           "eval_dl19_base/metrics.json"}
+CE_MAIN = {
+    ".gitattributes",
+    "README.md",
+    "training_dynamics.png",
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "metrics.json",
+    "log_history.json",
+    "eval_dl19/metrics.json",
+    "eval_dl19/run.trec",
+    "eval_dl19_base/metrics.json",
+}
 
 
 def scores(cls, reference, **options):
-    return cls.from_pretrained(reference, precision="fp32", **options).score_pairs(QUERIES, PASSAGES, show_progress=False)
+    return cls.from_pretrained(reference, precision="fp32", **options).score_pairs(
+        QUERIES, PASSAGES, show_progress=False
+    )
 
 
 def test_cross_encoder_published_with_checkpoints_comes_back_identical(hub, cross_encoder_run, monkeypatch):
@@ -35,10 +48,21 @@ def test_cross_encoder_published_with_checkpoints_comes_back_identical(hub, cros
     assert set(main) == CE_MAIN  # no training_args.bin, no checkpoint-2/ on main
     assert main["model.safetensors"].lfs and main["training_dynamics.png"].lfs and not main["config.json"].lfs
     assert main["model.safetensors"].content == (cross_encoder_run / "model.safetensors").read_bytes()
-    assert [c.message for c in repo.history("main")] == ["hf-rerank: cross-encoder ce-run (dl19 ndcg@10 0.4750)", "initial commit"]
+    assert [c.message for c in repo.history("main")] == [
+        "hf-rerank: cross-encoder ce-run (dl19 ndcg@10 0.4750)",
+        "initial commit",
+    ]
     checkpoint = repo.files("checkpoint-2")
-    assert set(checkpoint) == {".gitattributes", "README.md", "config.json", "model.safetensors", "tokenizer.json",
-                               "tokenizer_config.json", "optimizer.pt", "trainer_state.json"}
+    assert set(checkpoint) == {
+        ".gitattributes",
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "optimizer.pt",
+        "trainer_state.json",
+    }
     assert [c.message for c in repo.history("checkpoint-2")][0] == "hf-rerank: checkpoint at step 2"
     assert result.commits == {"checkpoint-2": repo.branches["checkpoint-2"], "main": repo.branches["main"]}
 
@@ -50,11 +74,15 @@ def test_cross_encoder_published_with_checkpoints_comes_back_identical(hub, cros
 
     # downloaded back: the same scores, from main and from the checkpoint branch; then offline from the cache
     np.testing.assert_array_equal(scores(CrossEncoder, "alice/ce"), before)
-    np.testing.assert_array_equal(scores(CrossEncoder, "alice/ce@checkpoint-2"), scores(CrossEncoder, cross_encoder_run / "checkpoint-2"))
+    np.testing.assert_array_equal(
+        scores(CrossEncoder, "alice/ce@checkpoint-2"), scores(CrossEncoder, cross_encoder_run / "checkpoint-2")
+    )
     offline(monkeypatch)
     requests = len(hub.requests)
     np.testing.assert_array_equal(scores(CrossEncoder, "alice/ce"), before)
-    np.testing.assert_array_equal(scores(CrossEncoder, "alice/ce@checkpoint-2"), scores(CrossEncoder, cross_encoder_run / "checkpoint-2"))
+    np.testing.assert_array_equal(
+        scores(CrossEncoder, "alice/ce@checkpoint-2"), scores(CrossEncoder, cross_encoder_run / "checkpoint-2")
+    )
     assert len(hub.requests) == requests  # nothing asked of the Hub
 
 
@@ -73,8 +101,14 @@ def test_lora_embedding_published_comes_back_identical(hub, embedding_run, tiny_
     before = scores(BiEncoder, embedding_run)
     publish(embedding_run, "alice/emb", retry=FAST)
     main = hub.repos["alice/emb"].files("main")
-    assert {"modules.json", "1_Pooling/config.json", "2_Normalize", "adapter/adapter_config.json",
-            "adapter/adapter_model.safetensors", "umap.png"} - {"2_Normalize"} <= set(main)
+    assert {
+        "modules.json",
+        "1_Pooling/config.json",
+        "2_Normalize",
+        "adapter/adapter_config.json",
+        "adapter/adapter_model.safetensors",
+        "umap.png",
+    } - {"2_Normalize"} <= set(main)
     np.testing.assert_array_equal(scores(BiEncoder, "alice/emb"), before)
 
     # the adapters alone, from the published subfolder, rebuild the merged model exactly
@@ -86,7 +120,9 @@ def test_lora_embedding_published_comes_back_identical(hub, embedding_run, tiny_
         assert np.array_equal(parameter.numpy(), local_state[name].numpy()), name
 
 
-def test_lora_adapters_published_alone_load_their_base_from_the_hub(hub, embedding_run, tiny_encoder_dir, tokenizer, tmp_path):
+def test_lora_adapters_published_alone_load_their_base_from_the_hub(
+    hub, embedding_run, tiny_encoder_dir, tokenizer, tmp_path
+):
     from tests.hub.conftest import tiny_lora_encoder, write_json
 
     publish_base_encoder(tiny_encoder_dir)
@@ -137,8 +173,10 @@ def test_an_incomplete_checkpoint_is_never_pushed(hub, cross_encoder_run, damage
     elif damage == "no weights":
         (broken / "trainer_state.json").write_text('{"global_step": 3}')
         (broken / "model.safetensors").unlink()
-    message = {"other step": "global_step 2 does not match the directory's step 3",
-               "no weights": "incomplete checkpoint \\(no weights"}.get(damage, "incomplete checkpoint \\(no readable trainer_state.json")
+    message = {
+        "other step": "global_step 2 does not match the directory's step 3",
+        "no weights": "incomplete checkpoint \\(no weights",
+    }.get(damage, "incomplete checkpoint \\(no readable trainer_state.json")
     with pytest.raises(PublishError, match=message):
         publish(cross_encoder_run, "alice/ce", checkpoints=True, retry=FAST)
     assert "alice/ce" not in hub.repos or not hub.repos["alice/ce"].branches.get("main")
@@ -186,7 +224,11 @@ def test_a_refused_token_says_what_to_do_without_showing_it(hub, cross_encoder_r
     monkeypatch.setenv("HF_TOKEN", "hf_wrongTOKEN123")
     with pytest.raises(HubAuthError) as error:
         publish(cross_encoder_run, "alice/ce", retry=FAST)
-    assert "401 Unauthorized" in str(error.value) and "HF_TOKEN" in str(error.value) and "hf auth login" in str(error.value)
+    assert (
+        "401 Unauthorized" in str(error.value)
+        and "HF_TOKEN" in str(error.value)
+        and "hf auth login" in str(error.value)
+    )
     assert "hf_wrongTOKEN123" not in str(error.value)
 
 
@@ -210,14 +252,23 @@ def test_the_token_appears_nowhere_but_the_authorization_header(hub, cross_encod
 
     with caplog.at_level(logging.DEBUG):
         assert main(["-v", "publish", str(cross_encoder_run), "--repo-id", "alice/ce", "--checkpoints"]) == 0
-        assert main(["publish", str(cross_encoder_run), "--repo-id", "alice/ce", "--dry-run", str(tmp_path / "dry")]) == 0
+        assert (
+            main(["publish", str(cross_encoder_run), "--repo-id", "alice/ce", "--dry-run", str(tmp_path / "dry")]) == 0
+        )
     out, err = capsys.readouterr()
     assert TOKEN not in caplog.text + out + err
-    received = [stored.content for repo in hub.repos.values() for commit in repo.commits.values() for stored in commit.files.values()]
+    received = [
+        stored.content
+        for repo in hub.repos.values()
+        for commit in repo.commits.values()
+        for stored in commit.files.values()
+    ]
     assert received and not any(TOKEN.encode() in content for content in received)
     assert not any(TOKEN.encode() in body for body in hub.bodies_seen)
     assert not any(TOKEN.encode() in content for content in tree(tmp_path / "dry").values())
-    authorizations = {value for headers in hub.headers_seen for key, value in headers.items() if key.lower() == "authorization"}
+    authorizations = {
+        value for headers in hub.headers_seen for key, value in headers.items() if key.lower() == "authorization"
+    }
     assert authorizations == {f"Bearer {TOKEN}"}
 
 
@@ -229,7 +280,11 @@ def test_dry_run_writes_exactly_what_is_then_pushed(hub, cross_encoder_run, tmp_
     assert [c["revision"] for c in commits] == ["checkpoint-2", "main"]
     publish(cross_encoder_run, "alice/ce", checkpoints=True, retry=FAST)
     for revision in ("main", "checkpoint-2"):
-        pushed = {name: stored.content for name, stored in hub.repos["alice/ce"].files(revision).items() if name != ".gitattributes"}
+        pushed = {
+            name: stored.content
+            for name, stored in hub.repos["alice/ce"].files(revision).items()
+            if name != ".gitattributes"
+        }
         assert tree(dry / revision) == pushed, revision
     assert not (cross_encoder_run / "README.md").exists()  # publishing does not modify the run directory
     with pytest.raises(PublishError, match="directory is not empty"):

@@ -28,7 +28,10 @@ print("SNIPPETS " + json.dumps(printed))
 """
 # The query and passages every snippet scores (they are written into the templates).
 QUERY = "how do lions hunt"
-PASSAGES = ["Lions hunt in groups, stalking their prey before a short, fast charge.", "The stock market closed higher on Monday."]
+PASSAGES = [
+    "Lions hunt in groups, stalking their prey before a short, fast charge.",
+    "The stock market closed higher on Monday.",
+]
 
 
 def python_blocks(repo_id: str, revision: str = "main") -> list[str]:
@@ -50,10 +53,14 @@ def test_cross_encoder_card_snippets_run_and_agree(hub, cross_encoder_run):
     publish(cross_encoder_run, "alice/ce", checkpoints=True, retry=Retry(attempts=2, base_delay=0.01))
     blocks = python_blocks("alice/ce")
     assert [("hf_rerank" in b, "from transformers import" in b, "sentence_transformers" in b) for b in blocks] == [
-        (True, False, False), (False, True, False), (False, False, True)]
+        (True, False, False),
+        (False, True, False),
+        (False, False, True),
+    ]
     printed = run_blocks(blocks + python_blocks("alice/ce", "checkpoint-2"), hub.environ)
     expected = CrossEncoder.from_pretrained(cross_encoder_run, precision="fp32").score_pairs(
-        [QUERY] * 2, PASSAGES, show_progress=False)
+        [QUERY] * 2, PASSAGES, show_progress=False
+    )
     hf_rerank, transformers, sentence_transformers = (numbers(p) for p in printed[:3])
     np.testing.assert_allclose(transformers, expected, rtol=0, atol=1e-4)  # printed to 4 decimals
     np.testing.assert_allclose(sentence_transformers, expected, rtol=0, atol=1e-4)  # printed to 4 decimals
@@ -67,7 +74,9 @@ def test_embedding_card_snippets_run_and_agree(hub, embedding_run, tiny_encoder_
     blocks = python_blocks("alice/emb")
     assert len(blocks) == 4 and 'subfolder="adapter"' in blocks[3]
     printed = run_blocks(blocks, hub.environ)
-    expected = BiEncoder.from_pretrained(embedding_run, precision="fp32").score_pairs([QUERY] * 2, PASSAGES, show_progress=False)
+    expected = BiEncoder.from_pretrained(embedding_run, precision="fp32").score_pairs(
+        [QUERY] * 2, PASSAGES, show_progress=False
+    )
     hf_rerank, sentence_transformers, transformers = (numbers(p) for p in printed[:3])
     np.testing.assert_allclose(sentence_transformers, expected, rtol=0, atol=1e-4)  # printed to 4 decimals
     np.testing.assert_allclose(transformers, expected, rtol=0, atol=1e-4)  # printed to 4 decimals

@@ -31,7 +31,10 @@ def tiny_collection() -> IRCollection:
     corpus = {f"{qid}-p{i}": passage for qid, (_, passages) in TOPICS.items() for i, passage in enumerate(passages)}
     corpus.update({f"d{i}": text for i, text in enumerate(DISTRACTORS)})
     qrels = {qid: {f"{qid}-p0": 3, f"{qid}-p1": 2, "d0": 0} for qid in TOPICS}
-    run = {qid: {pid: float(-rank) for rank, pid in enumerate([f"{qid}-p0", f"{qid}-p1", "d0", "d1", "d2"])} for qid in TOPICS}
+    run = {
+        qid: {pid: float(-rank) for rank, pid in enumerate([f"{qid}-p0", f"{qid}-p1", "d0", "d1", "d2"])}
+        for qid in TOPICS
+    }
     return IRCollection("tiny", queries, corpus, qrels, {"bm25": run})
 
 
@@ -40,13 +43,28 @@ def trainer(tmp_path, name, tokenizer, initial_state, callbacks=(), **overrides)
     model = AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1))
     model.load_state_dict(initial_state)
     args = CrossEncoderTrainingArguments(
-        output_dir=str(tmp_path / name), per_device_train_batch_size=4, max_steps=4, learning_rate=1e-3,
-        optimizer="lion", report_to="none", use_cpu=True, logging_steps=1, disable_tqdm=True, max_length=64, seed=7,
-        **overrides)
+        output_dir=str(tmp_path / name),
+        per_device_train_batch_size=4,
+        max_steps=4,
+        learning_rate=1e-3,
+        optimizer="lion",
+        report_to="none",
+        use_cpu=True,
+        logging_steps=1,
+        disable_tqdm=True,
+        max_length=64,
+        seed=7,
+        **overrides,
+    )
     examples = make_pairs(collection, runs=["bm25"], negatives="any", negatives_per_query=2, seed=3)
-    return CrossEncoderTrainer(model=model, args=args, train_dataset=examples, processing_class=tokenizer,
-                               data_collator=CrossEncoderCollator(tokenizer, collection.queries, collection.corpus, 64),
-                               callbacks=list(callbacks))
+    return CrossEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=examples,
+        processing_class=tokenizer,
+        data_collator=CrossEncoderCollator(tokenizer, collection.queries, collection.corpus, 64),
+        callbacks=list(callbacks),
+    )
 
 
 @pytest.fixture
@@ -55,7 +73,9 @@ def initial_state():
     return AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1)).state_dict()
 
 
-def test_checkpoints_go_to_their_branches_and_training_resumes_exactly_from_one(hub, tmp_path, tokenizer, initial_state):
+def test_checkpoints_go_to_their_branches_and_training_resumes_exactly_from_one(
+    hub, tmp_path, tokenizer, initial_state
+):
     straight = trainer(tmp_path, "straight", tokenizer, initial_state, save_strategy="no")
     straight.train()
 
@@ -67,7 +87,14 @@ def test_checkpoints_go_to_their_branches_and_training_resumes_exactly_from_one(
     assert repo.private and set(repo.files("main")) == {".gitattributes"}  # main waits for the final model
     for step in (2, 4):
         files = repo.files(f"checkpoint-{step}")
-        assert {"model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "README.md"} <= set(files)
+        assert {
+            "model.safetensors",
+            "optimizer.pt",
+            "scheduler.pt",
+            "rng_state.pth",
+            "trainer_state.json",
+            "README.md",
+        } <= set(files)
         assert "training_args.bin" not in files
         local = tmp_path / "pushing" / f"checkpoint-{step}"
         assert all(files[name].content == (local / name).read_bytes() for name in files if (local / name).is_file())
@@ -92,16 +119,23 @@ def test_a_refused_overwrite_stops_training_before_the_first_step(hub, tmp_path,
 
 
 def hub_args(**fields):
-    defaults = dict(push_to_hub=True, hub_model_id="alice/run", hub_strategy=HubStrategy("every_save"),
-                    hub_private_repo=None, hub_token=None, save_strategy=SaveStrategy("steps"))
+    defaults = dict(
+        push_to_hub=True,
+        hub_model_id="alice/run",
+        hub_strategy=HubStrategy("every_save"),
+        hub_private_repo=None,
+        hub_token=None,
+        save_strategy=SaveStrategy("steps"),
+    )
     return SimpleNamespace(**{**defaults, **fields})
 
 
 def test_hub_settings_from_the_trainer_arguments(caplog):
     assert HubSettings.from_training_args(hub_args(push_to_hub=False)) is None
     assert HubSettings.from_training_args(hub_args()) == HubSettings("alice/run", private=True, strategy="end")
-    settings = HubSettings.from_training_args(hub_args(hub_strategy=HubStrategy("checkpoint"), hub_private_repo=False,
-                                                       hub_allow_overwrite=True))
+    settings = HubSettings.from_training_args(
+        hub_args(hub_strategy=HubStrategy("checkpoint"), hub_private_repo=False, hub_allow_overwrite=True)
+    )
     assert settings == HubSettings("alice/run", private=False, strategy="checkpoint", allow_overwrite=True)
     for push in (True, False):  # never saved, whether or not the run publishes
         with pytest.raises(ValueError, match="--hub_token is not accepted, with or without --push_to_hub"):
@@ -109,7 +143,9 @@ def test_hub_settings_from_the_trainer_arguments(caplog):
     with pytest.raises(ValueError, match="--push_to_hub needs --hub_model_id"):
         HubSettings.from_training_args(hub_args(hub_model_id=None))
     with caplog.at_level("WARNING", logger="hf_rerank"):
-        HubSettings.from_training_args(hub_args(hub_strategy=HubStrategy("checkpoint"), save_strategy=SaveStrategy("no")))
+        HubSettings.from_training_args(
+            hub_args(hub_strategy=HubStrategy("checkpoint"), save_strategy=SaveStrategy("no"))
+        )
     assert "save_strategy is 'no': only the final model will be published" in caplog.text
 
 

@@ -39,9 +39,9 @@ def test_mse_hand_computed_with_scale_and_mask():
 def test_margin_mse_hand_computed():
     # student margins 3-1 = 2, 3-0 = 3; teacher 2-1 = 1, 2-1.5 = 0.5 -> ((2-1)^2 + (3-0.5)^2) / 2
     scores, teacher = t([[3.0, 1.0, 0.0]]), t([[2.0, 1.0, 1.5]])
-    assert margin_mse(scores, teacher).item() == approx((1 + 2.5 ** 2) / 2)
+    assert margin_mse(scores, teacher).item() == approx((1 + 2.5**2) / 2)
     assert margin_mse(scores, teacher, t([[1, 1, 0]]).bool()).item() == approx(1.0)
-    assert margin_mse(scores, teacher, scale=2.0).item() == approx((0 ** 2 + 2 ** 2) / 2)  # teacher margins 2, 1
+    assert margin_mse(scores, teacher, scale=2.0).item() == approx((0**2 + 2**2) / 2)  # teacher margins 2, 1
     with pytest.raises(ValueError, match="column 0"):
         margin_mse(t([[1.0, 2.0, 3.0]]), t([[1.0, 2.0, 3.0]]), t([[0, 1, 1]]).bool())
 
@@ -96,8 +96,11 @@ def test_padding_changes_nothing_and_gets_no_gradient(name):
     """Lists of 4 and 2 padded to 4: whatever the padded positions hold, the loss is the same and
     their scores get zero gradient."""
     mask = t([[1, 1, 1, 1], [1, 1, 0, 0]]).bool()
-    targets = t([[2.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]]) if LOSSES[name].target == "labels" else \
-        t([[0.9, 0.1, 0.5, -0.3], [0.7, 0.2, 0.0, 0.0]])
+    targets = (
+        t([[2.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+        if LOSSES[name].target == "labels"
+        else t([[0.9, 0.1, 0.5, -0.3], [0.7, 0.2, 0.0, 0.0]])
+    )
     loss = build_loss(name)
     values = []
     for garbage in (0.0, 1e4, -3.0):
@@ -116,8 +119,11 @@ def test_row_mean_losses_of_padded_lists_equal_the_mean_of_each_list_alone(name)
     loss = build_loss(name)
     long_scores, long_targets = t([[0.3, -0.2, 1.0, 0.5]]), t([[1.0, 0.0, 0.0, 0.0]])
     short_scores, short_targets = t([[0.1, 0.4]]), t([[0.0, 1.0]])
-    padded = loss(t([[0.3, -0.2, 1.0, 0.5], [0.1, 0.4, 0.0, 0.0]]), t([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]]),
-                  t([[1, 1, 1, 1], [1, 1, 0, 0]]).bool())
+    padded = loss(
+        t([[0.3, -0.2, 1.0, 0.5], [0.1, 0.4, 0.0, 0.0]]),
+        t([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]]),
+        t([[1, 1, 1, 1], [1, 1, 0, 0]]).bool(),
+    )
     alone = (loss(long_scores, long_targets) + loss(short_scores, short_targets)) / 2
     assert padded.item() == approx(alone.item())
 
@@ -186,13 +192,17 @@ def mask_of(lengths=LENGTHS):
     return torch.tensor([[j < n for j in range(SCORES.shape[1])] for n in lengths])
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (build_loss("listnet"), lambda model: st_ce.ListNetLoss(model)),
-    (build_loss("lambdaloss", gain="exponential"), lambda model: st_ce.LambdaLoss(model)),
-    (build_loss("lambdaloss", gain="exponential", k=2), lambda model: st_ce.LambdaLoss(model, k=2)),
-    # sentence-transformers reports RankNet in bits by default; ours is in nats, as RankNet was defined
-    (build_loss("ranknet"), lambda model: st_ce.RankNetLoss(model, reduction_log="natural")),
-], ids=["listnet", "lambdaloss", "lambdaloss-k2", "ranknet"])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (build_loss("listnet"), lambda model: st_ce.ListNetLoss(model)),
+        (build_loss("lambdaloss", gain="exponential"), lambda model: st_ce.LambdaLoss(model)),
+        (build_loss("lambdaloss", gain="exponential", k=2), lambda model: st_ce.LambdaLoss(model, k=2)),
+        # sentence-transformers reports RankNet in bits by default; ours is in nats, as RankNet was defined
+        (build_loss("ranknet"), lambda model: st_ce.RankNetLoss(model, reduction_log="natural")),
+    ],
+    ids=["listnet", "lambdaloss", "lambdaloss-k2", "ranknet"],
+)
 def test_list_losses_match_sentence_transformers_on_lists_of_different_lengths(ours, theirs):
     docs = docs_of()
     loss_st = theirs(FakeCrossEncoder(table_for(SCORES, docs)))
@@ -214,10 +224,12 @@ def test_mse_and_bce_match_sentence_transformers():
     model = FakeCrossEncoder({pair: flat_scores[i] for i, pair in enumerate(pairs)})
     columns = [[q for q, _ in pairs], [d for _, d in pairs]]
     assert build_loss("mse")(flat_scores, flat_teacher).item() == pytest.approx(
-        st_ce.MSELoss(model)(columns, flat_teacher).item(), abs=1e-5)
+        st_ce.MSELoss(model)(columns, flat_teacher).item(), abs=1e-5
+    )
     soft = GRADES.flatten() / 3
     assert build_loss("bce", max_grade=3.0)(flat_scores, GRADES.flatten()).item() == pytest.approx(
-        st_ce.BinaryCrossEntropyLoss(model)(columns, soft).item(), abs=1e-5)
+        st_ce.BinaryCrossEntropyLoss(model)(columns, soft).item(), abs=1e-5
+    )
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.05, 2.0])
@@ -225,6 +237,6 @@ def test_kl_matches_sentence_transformers_distill_kl_div(temperature):
     st_losses = pytest.importorskip("sentence_transformers.sentence_transformer.losses")
     loss_st = st_losses.DistillKLDivLoss(model=None, temperature=temperature)
     # dot-product similarity of a query embedding [1] with passage embeddings [s_j] is s_j
-    embeddings = [torch.ones(3, 1)] + [SCORES[:, j:j + 1] for j in range(4)]
+    embeddings = [torch.ones(3, 1)] + [SCORES[:, j : j + 1] for j in range(4)]
     expected = loss_st.compute_loss_from_embeddings(embeddings, TEACHER)
     assert build_loss("kl", temperature=temperature)(SCORES, TEACHER).item() == pytest.approx(expected.item(), abs=1e-5)

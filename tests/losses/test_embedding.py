@@ -19,7 +19,9 @@ def test_in_batch_infonce_hand_computed():
     # temperature 0.5 doubles every similarity
     loss_1 = -math.log(math.exp(2) / (math.exp(2) + math.exp(2 * c)))
     loss_2 = -math.log(math.exp(2 * c) / (math.exp(0) + math.exp(2 * c)))
-    assert in_batch_infonce(queries, positives, temperature=0.5).item() == pytest.approx((loss_1 + loss_2) / 2, abs=1e-6)
+    assert in_batch_infonce(queries, positives, temperature=0.5).item() == pytest.approx(
+        (loss_1 + loss_2) / 2, abs=1e-6
+    )
 
 
 def test_in_batch_infonce_hard_negatives_and_offset():

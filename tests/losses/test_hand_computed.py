@@ -42,9 +42,7 @@ def test_bce_clips_targets_and_accepts_groups():
     # s=0,t=0.5: log 2
     # s=-2,t=0:  log(1 + e^-2)
     # s=3,t=1:   log(1 + e^-3)
-    expected = (
-        math.log(1 + math.exp(-1)) + math.log(2) + math.log(1 + math.exp(-2)) + math.log(1 + math.exp(-3))
-    ) / 4
+    expected = (math.log(1 + math.exp(-1)) + math.log(2) + math.log(1 + math.exp(-2)) + math.log(1 + math.exp(-3))) / 4
     loss = pointwise_bce(t([[1.0, 0.0], [-2.0, 3.0]]), t([[3.0, 1.0], [-1.0, 2.0]]), max_grade=2.0)
     assert loss.item() == approx(expected)
 

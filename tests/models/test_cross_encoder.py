@@ -9,13 +9,19 @@ from hf_rerank.models import CrossEncoder, detect_model_type, load_reranker
 from hf_rerank.precision import native_bf16
 
 QUERIES = ["how long do cats live", "what is the boiling point of water", "cats"]
-PASSAGES = ["Domestic cats usually live 12 to 18 years. " * 3, "Water boils at 100 C at sea level.", "Python is a language."]
+PASSAGES = [
+    "Domestic cats usually live 12 to 18 years. " * 3,
+    "Water boils at 100 C at sea level.",
+    "Python is a language.",
+]
 
 
 def test_scores_keep_input_order_across_length_sorted_batches(tiny_cross_encoder_dir):
     model = CrossEncoder.from_pretrained(tiny_cross_encoder_dir, precision="fp32")
     batched = model.score_pairs(QUERIES, PASSAGES, batch_size=2, show_progress=False)
-    one_by_one = np.concatenate([model.score_pairs([q], [p], batch_size=1, show_progress=False) for q, p in zip(QUERIES, PASSAGES)])
+    one_by_one = np.concatenate(
+        [model.score_pairs([q], [p], batch_size=1, show_progress=False) for q, p in zip(QUERIES, PASSAGES)]
+    )
     assert batched.shape == (3,) and batched.dtype == np.float32
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
 
@@ -36,7 +42,9 @@ def test_two_logit_score_is_the_log_odds(tiny_cross_encoder_dir, tmp_path, token
     hf = AutoModelForSequenceClassification.from_config(tiny_config(num_labels=2)).eval()
     hf.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
-    scores = CrossEncoder.from_pretrained(tmp_path, precision="fp32").score_pairs(QUERIES, PASSAGES, show_progress=False)
+    scores = CrossEncoder.from_pretrained(tmp_path, precision="fp32").score_pairs(
+        QUERIES, PASSAGES, show_progress=False
+    )
     with torch.no_grad():
         logits = hf(**tokenizer(QUERIES, PASSAGES, padding=True, return_tensors="pt")).logits
     np.testing.assert_allclose(scores, (logits[:, 1] - logits[:, 0]).numpy(), atol=1e-5)
@@ -53,7 +61,9 @@ def test_truncates_the_passage_never_the_query(tiny_cross_encoder_dir):
 
 @pytest.mark.skipif(not native_bf16("cpu"), reason="this CPU has no native bf16")
 def test_bf16_is_close_to_fp32(tiny_cross_encoder_dir):
-    fp32 = CrossEncoder.from_pretrained(tiny_cross_encoder_dir, precision="fp32").score_pairs(QUERIES, PASSAGES, show_progress=False)
+    fp32 = CrossEncoder.from_pretrained(tiny_cross_encoder_dir, precision="fp32").score_pairs(
+        QUERIES, PASSAGES, show_progress=False
+    )
     bf16 = CrossEncoder.from_pretrained(tiny_cross_encoder_dir, precision="bf16")
     assert bf16.model.dtype == torch.bfloat16
     np.testing.assert_allclose(bf16.score_pairs(QUERIES, PASSAGES, show_progress=False), fp32, atol=0.05)

@@ -17,8 +17,12 @@ from hf_rerank.models.lora import apply_lora, classification_head, lora_summary,
 from tests.conftest import tiny_config
 
 QUERIES = ["how long do cats live", "what is the boiling point of water", "cats", "who wrote hamlet"]
-PASSAGES = ["Domestic cats usually live 12 to 18 years.", "Water boils at 100 C at sea level.", "Python is a language.",
-            "Hamlet is a tragedy by William Shakespeare."]
+PASSAGES = [
+    "Domestic cats usually live 12 to 18 years.",
+    "Water boils at 100 C at sea level.",
+    "Python is a language.",
+    "Hamlet is a tragedy by William Shakespeare.",
+]
 # 2 layers x (query + value) x (A: 4x32 + B: 32x4) adapter weights + the head (32 weights + 1 bias)
 ADAPTER_PARAMETERS, HEAD_PARAMETERS = 1024, 33
 
@@ -26,8 +30,15 @@ ADAPTER_PARAMETERS, HEAD_PARAMETERS = 1024, 33
 def lora_cross_encoder(base_dir, **options):
     """The tiny encoder as a 1-logit cross-encoder with LoRA r=4 on query and value."""
     model = AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1)
-    return apply_lora(model, r=4, alpha=8, dropout=0.0, task_type="SEQ_CLS", base_reference=str(base_dir),
-                      **{"target_modules": ["query", "value"], **options})
+    return apply_lora(
+        model,
+        r=4,
+        alpha=8,
+        dropout=0.0,
+        task_type="SEQ_CLS",
+        base_reference=str(base_dir),
+        **{"target_modules": ["query", "value"], **options},
+    )
 
 
 def st_scores(model) -> np.ndarray:
@@ -55,11 +66,22 @@ def saved(tmp_path_factory, tiny_encoder_dir, tokenizer):
 
 
 def test_classification_head_is_what_lies_outside_the_base_model(tiny_encoder_dir, tokenizer):
-    assert classification_head(AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1))) == ["classifier"]
-    modernbert = ModernBertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                  num_attention_heads=2, pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id,
-                                  sep_token_id=tokenizer.sep_token_id, bos_token_id=tokenizer.cls_token_id,
-                                  eos_token_id=tokenizer.sep_token_id, num_labels=1)
+    assert classification_head(AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1))) == [
+        "classifier"
+    ]
+    modernbert = ModernBertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        num_labels=1,
+    )
     assert classification_head(AutoModelForSequenceClassification.from_config(modernbert)) == ["head", "classifier"]
     with pytest.raises(ValueError, match="BertModel has no classification head beside its base model"):
         classification_head(AutoModel.from_pretrained(tiny_encoder_dir))
@@ -78,8 +100,11 @@ def test_cross_encoder_lora_trains_the_adapters_and_the_whole_head(tiny_encoder_
 
 @pytest.mark.parametrize("targets, missing", [(["qkv"], "['qkv']"), (["query", "Wqkv"], "['Wqkv']")])
 def test_target_modules_that_name_no_module_are_refused(tiny_encoder_dir, targets, missing):
-    with pytest.raises(ValueError, match=rf"LoRA target modules \{missing}\ match no module of BertForSequenceClassification; "
-                                         r"its linear layers are named: classifier, dense, key, query, value"):
+    with pytest.raises(
+        ValueError,
+        match=rf"LoRA target modules \{missing}\ match no module of BertForSequenceClassification; "
+        r"its linear layers are named: classifier, dense, key, query, value",
+    ):
         lora_cross_encoder(tiny_encoder_dir, target_modules=targets)
 
 
@@ -91,7 +116,10 @@ def test_save_lora_writes_the_adapters_with_the_head_and_a_plain_merged_model(sa
 
     with safe_open(adapter / "adapter_model.safetensors", "pt") as weights:
         names = list(weights.keys())
-    assert sorted(n for n in names if "lora" not in n) == ["base_model.model.classifier.bias", "base_model.model.classifier.weight"]
+    assert sorted(n for n in names if "lora" not in n) == [
+        "base_model.model.classifier.bias",
+        "base_model.model.classifier.weight",
+    ]
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in merged.iterdir()}
     assert detect_model_type(adapter) == detect_model_type(merged) == "cross-encoder"
 
@@ -100,11 +128,17 @@ def test_adapters_and_merged_model_score_the_same_in_hf_rerank_and_sentence_tran
     st = pytest.importorskip("sentence_transformers")
     adapter, merged, expected = saved
     identity = torch.nn.Identity()  # sentence-transformers' default for one logit is its sigmoid
-    ours = {directory.name: load_reranker(directory, precision="fp32", max_length=64).score_pairs(QUERIES, PASSAGES, show_progress=False)
-            for directory in (adapter, merged)}
+    ours = {
+        directory.name: load_reranker(directory, precision="fp32", max_length=64).score_pairs(
+            QUERIES, PASSAGES, show_progress=False
+        )
+        for directory in (adapter, merged)
+    }
     theirs_merged = st_scores(st.CrossEncoder(str(merged), activation_fn=identity, max_length=64, device="cpu"))
     # sentence-transformers 6.2 loads adapters onto their base: CrossEncoder(base, num_labels=1).load_adapter(...)
-    theirs_adapter = st.CrossEncoder(str(tiny_encoder_dir), num_labels=1, activation_fn=identity, max_length=64, device="cpu")
+    theirs_adapter = st.CrossEncoder(
+        str(tiny_encoder_dir), num_labels=1, activation_fn=identity, max_length=64, device="cpu"
+    )
     theirs_adapter.load_adapter(str(adapter))
     for scores in (ours["adapter"], ours["merged"], theirs_merged, st_scores(theirs_adapter)):
         assert np.abs(scores - expected).max() <= 1e-5

@@ -24,7 +24,10 @@ def test_bundled_weights_with_wrong_hash_are_refused():
 def test_hub_id_offline_gives_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(ModelUnavailableError, match="could not fetch model 'someone/not-cached@checkpoint-500'.*local checkpoint directory"):
+    with pytest.raises(
+        ModelUnavailableError,
+        match="could not fetch model 'someone/not-cached@checkpoint-500'.*local checkpoint directory",
+    ):
         resolve_model("someone/not-cached@checkpoint-500")
 
 

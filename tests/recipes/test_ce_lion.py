@@ -34,14 +34,26 @@ def test_one_config_per_paper_run():
             assert args.learning_rate == (2e-6 if (backbone, optimizer) == ("modernbert", "lion") else 2e-5)
             assert args.lr_scheduler_type.value == ("cosine" if backbone == "modernbert" else "linear")
             assert model.trust_remote_code == (backbone == "gte")
-            assert (data.train_data, data.eval_name, data.eval_depth) == (["sentence-transformers/msmarco"], "dl19", 1000)
+            assert (data.train_data, data.eval_name, data.eval_depth) == (
+                ["sentence-transformers/msmarco"],
+                "dl19",
+                1000,
+            )
             if optimizer == "lion":
                 assert (args.lion_beta1, args.lion_beta2) == (0.9, 0.99)
 
 
 def test_command_line_overrides_the_config(tmp_path):
-    _, data, args = parse("--config", str(CONFIGS / "offline_minilm_dl20_lion.yaml"), "--max_steps", "20",
-                          "--output_dir", str(tmp_path), "--seed", "1")
+    _, data, args = parse(
+        "--config",
+        str(CONFIGS / "offline_minilm_dl20_lion.yaml"),
+        "--max_steps",
+        "20",
+        "--output_dir",
+        str(tmp_path),
+        "--seed",
+        "1",
+    )
     assert (args.max_steps, args.output_dir, args.seed) == (20, str(tmp_path), 1)
     assert args.optimizer == "lion" and data.train_data == ["../shared/data/trec-dl/dl20"]
 
@@ -68,9 +80,24 @@ def test_recipe_writes_artifacts_and_callback_equals_standalone_evaluate(tmp_pat
     from hf_rerank.cli import main as cli
 
     out = tmp_path / "run"
-    summary = ce_lion.main(["--config", str(CONFIGS / "demo_sample.yaml"), "--max_steps", "2", "--precision", "fp32",
-                            "--eval_strategy", "steps", "--eval_steps", "2", "--eval_on_start", "false",
-                            "--output_dir", str(out)])
+    summary = ce_lion.main(
+        [
+            "--config",
+            str(CONFIGS / "demo_sample.yaml"),
+            "--max_steps",
+            "2",
+            "--precision",
+            "fp32",
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            "2",
+            "--eval_on_start",
+            "false",
+            "--output_dir",
+            str(out),
+        ]
+    )
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(summary))
     assert set(saved["eval"]["sample"]) == {"ndcg@10", "map@100-l2", "mrr@10-l2", "recall@100-l2"}
@@ -84,8 +111,27 @@ def test_recipe_writes_artifacts_and_callback_equals_standalone_evaluate(tmp_pat
     assert callback["step"] == 2
     assert (out / "eval_sample" / "run.trec").is_file()
     # the callback, the final evaluation and `hf-rerank evaluate` on the saved checkpoint agree
-    assert cli(["evaluate", "--data", "sample-test", "--run", "bm25", "--model", str(out), "--depth", "50",
-                "--precision", "fp32", "--quiet", "--output", str(tmp_path / "cli")]) == 0
+    assert (
+        cli(
+            [
+                "evaluate",
+                "--data",
+                "sample-test",
+                "--run",
+                "bm25",
+                "--model",
+                str(out),
+                "--depth",
+                "50",
+                "--precision",
+                "fp32",
+                "--quiet",
+                "--output",
+                str(tmp_path / "cli"),
+            ]
+        )
+        == 0
+    )
     standalone = json.loads((tmp_path / "cli" / "metrics.json").read_text())["metrics"]
     for metric, value in standalone.items():
         assert callback[f"eval_sample_{metric}"] == pytest.approx(value, abs=1e-6)
@@ -94,10 +140,30 @@ def test_recipe_writes_artifacts_and_callback_equals_standalone_evaluate(tmp_pat
 
 @pytest.mark.slow
 def test_two_cpu_processes_train_identical_weights(tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(ROOT / "recipes" / "ce_lion.py"),
-               "--config", str(CONFIGS / "demo_sample.yaml"), "--max_steps", "3", "--use_cpu", "true",
-               "--eval_strategy", "steps", "--eval_steps", "3", "--eval_on_start", "false", "--logging_steps", "1",
-               "--output_dir", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        str(ROOT / "recipes" / "ce_lion.py"),
+        "--config",
+        str(CONFIGS / "demo_sample.yaml"),
+        "--max_steps",
+        "3",
+        "--use_cpu",
+        "true",
+        "--eval_strategy",
+        "steps",
+        "--eval_steps",
+        "3",
+        "--eval_on_start",
+        "false",
+        "--logging_steps",
+        "1",
+        "--output_dir",
+        str(tmp_path),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     done = processes.run(command, timeout=600, cwd=ROOT, env=env)
     log = done.stdout + done.stderr

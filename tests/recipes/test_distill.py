@@ -41,8 +41,15 @@ def _without_teacher(tmp_path: Path) -> list[str]:
 
     config = yaml.safe_load(CONFIG.read_text())
     del config["teacher"]
-    config.update({"train_data": "sample-train", "eval_data": "sample-test", "output_dir": str(tmp_path / "run"),
-                   "max_steps": 1, "precision": "fp32"})
+    config.update(
+        {
+            "train_data": "sample-train",
+            "eval_data": "sample-test",
+            "output_dir": str(tmp_path / "run"),
+            "max_steps": 1,
+            "precision": "fp32",
+        }
+    )
     path = tmp_path / "no_teacher.yaml"
     path.write_text(yaml.safe_dump(config))
     return ["--config", str(path)]
@@ -51,20 +58,48 @@ def _without_teacher(tmp_path: Path) -> list[str]:
 def test_tiny_distillation_run_records_and_cards_its_teacher(tmp_path, tiny_encoder_dir):
     sample = load_collection("sample-train")
     # a teacher over each query's BM25 candidates, with 3 or more scored passages per query
-    teacher = {qid: {pid: 1.0 / rank for rank, pid in enumerate(list(ranked)[:5], start=1)}
-               for qid, ranked in sample.run("bm25").items()}
+    teacher = {
+        qid: {pid: 1.0 / rank for rank, pid in enumerate(list(ranked)[:5], start=1)}
+        for qid, ranked in sample.run("bm25").items()
+    }
     write_run(tmp_path / "teacher.run", teacher)
     out = tmp_path / "run"
-    summary = ce_lion.main([
-        "--config", str(CONFIG), "--model_name_or_path", str(tiny_encoder_dir), "--train_data", "sample-train",
-        "--teacher", str(tmp_path / "teacher.run"), "--eval_data", "sample-test", "--eval_name", "sample",
-        "--group_size", "4", "--groups_per_query", "1", "--max_steps", "3", "--precision", "fp32",
-        "--max_length", "64", "--eval_depth", "20", "--output_dir", str(out)])
+    summary = ce_lion.main(
+        [
+            "--config",
+            str(CONFIG),
+            "--model_name_or_path",
+            str(tiny_encoder_dir),
+            "--train_data",
+            "sample-train",
+            "--teacher",
+            str(tmp_path / "teacher.run"),
+            "--eval_data",
+            "sample-test",
+            "--eval_name",
+            "sample",
+            "--group_size",
+            "4",
+            "--groups_per_query",
+            "1",
+            "--max_steps",
+            "3",
+            "--precision",
+            "fp32",
+            "--max_length",
+            "64",
+            "--eval_depth",
+            "20",
+            "--output_dir",
+            str(out),
+        ]
+    )
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(summary))
     assert saved["loss"] == "kl" and saved["loss_options"] == {"temperature": 0.1}
-    assert saved["teacher"]["sources"] == [{"source": str(tmp_path / "teacher.run"), "queries": len(teacher),
-                                            "passages": sum(map(len, teacher.values()))}]
+    assert saved["teacher"]["sources"] == [
+        {"source": str(tmp_path / "teacher.run"), "queries": len(teacher), "passages": sum(map(len, teacher.values()))}
+    ]
     assert saved["teacher"]["group_size"] == 4 and saved["example_type"] == "GroupExample"
     card = (out / "README.md").read_text()
     assert "| Teacher | distilled from `teacher.run` (run file)" in card

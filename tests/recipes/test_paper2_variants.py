@@ -41,15 +41,35 @@ def test_unknown_keys_and_base_are_refused(tmp_path):
 @pytest.mark.slow
 def test_two_variants_on_the_sample(tmp_path, tiny_encoder_dir):
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({
-        "model_name_or_path": str(tiny_encoder_dir), "train_data": "sample-train", "positive_grade": 2,
-        "eval_data": "sample-test", "eval_name": "sample", "eval_depth": 50, "retrieval_data": ["sample-train"],
-        "retrieval_k": 100, "space_pairs": 20, "loss": "triplet", "learning_rate": 1e-3, "max_steps": 2,
-        "per_device_train_batch_size": 4, "max_length": 48, "eval_strategy": "no", "save_strategy": "no",
-        "report_to": "none", "use_cpu": True, "output_dir": str(tmp_path / "out"),
-        "variants": {"full_random": {"negatives": "random"},
-                     "lora_random": {"negatives": "random", "lora_r": 2, "lora_alpha": 4}},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_name_or_path": str(tiny_encoder_dir),
+                "train_data": "sample-train",
+                "positive_grade": 2,
+                "eval_data": "sample-test",
+                "eval_name": "sample",
+                "eval_depth": 50,
+                "retrieval_data": ["sample-train"],
+                "retrieval_k": 100,
+                "space_pairs": 20,
+                "loss": "triplet",
+                "learning_rate": 1e-3,
+                "max_steps": 2,
+                "per_device_train_batch_size": 4,
+                "max_length": 48,
+                "eval_strategy": "no",
+                "save_strategy": "no",
+                "report_to": "none",
+                "use_cpu": True,
+                "output_dir": str(tmp_path / "out"),
+                "variants": {
+                    "full_random": {"negatives": "random"},
+                    "lora_random": {"negatives": "random", "lora_r": 2, "lora_alpha": 4},
+                },
+            }
+        )
+    )
     rows = paper2.main(["--config", str(config), "--seed", "1"])
     saved = json.loads((tmp_path / "out" / "variants.json").read_text())
     assert saved == json.loads(json.dumps(rows))
@@ -63,7 +83,9 @@ def test_two_variants_on_the_sample(tmp_path, tiny_encoder_dir):
     for row in saved[1:]:
         test = row["significance_vs_base"]["sample"]["ndcg@10"]
         assert 0 <= test["p_t_test"] <= test["p_holm"] <= 1
-        assert test["delta"] == pytest.approx(row["eval"]["sample"]["ndcg@10"] - saved[0]["eval"]["sample"]["ndcg@10"], abs=1e-9)
+        assert test["delta"] == pytest.approx(
+            row["eval"]["sample"]["ndcg@10"] - saved[0]["eval"]["sample"]["ndcg@10"], abs=1e-9
+        )
     assert (tmp_path / "out" / "umap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| lora_random |" in (tmp_path / "out" / "variants.md").read_text()
     from huggingface_hub import ModelCard

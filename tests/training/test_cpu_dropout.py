@@ -9,7 +9,12 @@ import json
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModel, AutoModelForSequenceClassification, ModernBertConfig, ModernBertForSequenceClassification
+from transformers import (
+    AutoModel,
+    AutoModelForSequenceClassification,
+    ModernBertConfig,
+    ModernBertForSequenceClassification,
+)
 
 from hf_rerank.data.collators import CrossEncoderCollator
 from hf_rerank.data.examples import PairExample
@@ -102,16 +107,30 @@ def test_eager_attention_drops_whole_probabilities_in_training():
 
 
 def modernbert(**overrides):
-    config = ModernBertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=256, global_attn_every_n_layers=2,
-                              local_attention=4, num_labels=1, pad_token_id=0, **overrides)
+    config = ModernBertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+        global_attn_every_n_layers=2,
+        local_attention=4,
+        num_labels=1,
+        pad_token_id=0,
+        **overrides,
+    )
     return ModernBertForSequenceClassification(config)
 
 
-@pytest.mark.parametrize("build", [
-    lambda: AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1)),
-    modernbert,
-], ids=["bert", "modernbert-sliding-window"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1)),
+        modernbert,
+    ],
+    ids=["bert", "modernbert-sliding-window"],
+)
 def test_models_switched_to_fast_dropout_compute_the_same_in_eval(build):
     torch.manual_seed(0)
     model = build().eval()
@@ -125,8 +144,12 @@ def test_models_switched_to_fast_dropout_compute_the_same_in_eval(build):
     mask[1, 7:] = 0
     mask[2, 3:] = 0
     with torch.no_grad():
-        torch.testing.assert_close(model(input_ids=ids, attention_mask=mask).logits,
-                                   reference(input_ids=ids, attention_mask=mask).logits, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            model(input_ids=ids, attention_mask=mask).logits,
+            reference(input_ids=ids, attention_mask=mask).logits,
+            rtol=1e-5,
+            atol=1e-5,
+        )
         with torch.autocast("cpu", dtype=torch.bfloat16):
             fast = model(input_ids=ids, attention_mask=mask).logits
             slow = reference(input_ids=ids, attention_mask=mask).logits
@@ -138,7 +161,8 @@ def test_training_mode_gradients_match_torch_dropout_in_expectation_free_case():
     # with every dropout probability 0 the fast path must train exactly like transformers' sdpa
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_config(
-        tiny_config(num_labels=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)).train()
+        tiny_config(num_labels=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ).train()
     reference = copy.deepcopy(model)
     use_fast_cpu_dropout(model)
     ids = torch.randint(5, 1000, (4, 10))
@@ -172,11 +196,25 @@ def test_trainer_switches_cpu_models_unless_told_not_to(tmp_path, tokenizer, fas
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1))
     args = CrossEncoderTrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=3, learning_rate=1e-3, report_to="none",
-        use_cpu=True, save_strategy="no", disable_tqdm=True, max_length=32, fast_cpu_dropout=fast)
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        max_steps=3,
+        learning_rate=1e-3,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        max_length=32,
+        fast_cpu_dropout=fast,
+    )
     pairs = [PairExample(q, p, float(p in ("p1", "p3"))) for q in QUERIES for p in CORPUS]
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer,
-                                  data_collator=CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32))
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=pairs,
+        processing_class=tokenizer,
+        data_collator=CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32),
+    )
     assert (model.config._attn_implementation == ATTENTION) is fast
     assert any(isinstance(m, FastDropout) for m in model.modules()) is fast
     output = trainer.train()

@@ -21,18 +21,43 @@ from hf_rerank.training.run_cross_encoder import DataArguments, ModelArguments, 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 QUERIES = ["what do bees make", "who wrote hamlet", "bees", "what is the capital of france"]
-PASSAGES = ["bees make honey from nectar", "shakespeare wrote hamlet", "honey is sweet", "paris is the capital of france"]
+PASSAGES = [
+    "bees make honey from nectar",
+    "shakespeare wrote hamlet",
+    "honey is sweet",
+    "paris is the capital of france",
+]
 
 
 def test_lora_run_trains_adapters_and_head_and_saves_both_forms(tmp_path, tiny_cross_encoder_dir):
     st = pytest.importorskip("sentence_transformers")
     output = tmp_path / "run"
     args = CrossEncoderTrainingArguments(
-        output_dir=str(output), loss="bce", per_device_train_batch_size=8, max_steps=2, learning_rate=1e-2,
-        max_length=64, logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, precision="fp32", seed=3,
-        lora_r=4, lora_alpha=8, lora_dropout=0.0)
-    data = DataArguments(train_data="sample-train", positive_grade=2, negatives_per_query=2, eval_holdout=0,
-                         eval_data="sample-test", eval_name="sample", eval_depth=20)
+        output_dir=str(output),
+        loss="bce",
+        per_device_train_batch_size=8,
+        max_steps=2,
+        learning_rate=1e-2,
+        max_length=64,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        precision="fp32",
+        seed=3,
+        lora_r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+    )
+    data = DataArguments(
+        train_data="sample-train",
+        positive_grade=2,
+        negatives_per_query=2,
+        eval_holdout=0,
+        eval_data="sample-test",
+        eval_name="sample",
+        eval_depth=20,
+    )
     summary = train_cross_encoder(ModelArguments(str(tiny_cross_encoder_dir)), data, args)
 
     metrics = json.loads((output / "metrics.json").read_text())
@@ -52,8 +77,9 @@ def test_lora_run_trains_adapters_and_head_and_saves_both_forms(tmp_path, tiny_c
     before, after = load_file(tiny_cross_encoder_dir / "model.safetensors"), load_file(output / "model.safetensors")
     assert before.keys() == after.keys()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
-    assert changed == {f"bert.encoder.layer.{i}.attention.self.{m}.weight" for i in (0, 1) for m in ("query", "value")} \
-        | {"classifier.weight", "classifier.bias"}
+    assert changed == {
+        f"bert.encoder.layer.{i}.attention.self.{m}.weight" for i in (0, 1) for m in ("query", "value")
+    } | {"classifier.weight", "classifier.bias"}
 
     pairs = list(zip(QUERIES, PASSAGES))
     scores = {
@@ -62,8 +88,9 @@ def test_lora_run_trains_adapters_and_head_and_saves_both_forms(tmp_path, tiny_c
     }
     scores = {name: model.score_pairs(QUERIES, PASSAGES, show_progress=False) for name, model in scores.items()}
     identity = torch.nn.Identity()  # raw logits, as hf-rerank scores (sentence-transformers' default: sigmoid)
-    scores["sentence-transformers merged"] = st.CrossEncoder(str(output), activation_fn=identity, max_length=64,
-                                                             device="cpu").predict(pairs, show_progress_bar=False)
+    scores["sentence-transformers merged"] = st.CrossEncoder(
+        str(output), activation_fn=identity, max_length=64, device="cpu"
+    ).predict(pairs, show_progress_bar=False)
     on_base = st.CrossEncoder(str(tiny_cross_encoder_dir), activation_fn=identity, max_length=64, device="cpu")
     on_base.load_adapter(str(adapter))
     scores["sentence-transformers adapter"] = on_base.predict(pairs, show_progress_bar=False)

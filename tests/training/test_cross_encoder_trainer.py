@@ -41,23 +41,34 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 # ------------------------------------------------------------------------------------ data
 
 _TOPICS = {
-    "q1": ("what do bees make",
-           ["bees make honey from the nectar of flowers", "honey bees store honey in wax combs"]),
-    "q2": ("how tall is mount everest",
-           ["mount everest is 8849 metres tall", "everest is the highest mountain on earth"]),
-    "q3": ("who wrote hamlet",
-           ["hamlet was written by william shakespeare", "shakespeare wrote the tragedy hamlet around 1600"]),
-    "q4": ("boiling point of water",
-           ["water boils at 100 degrees celsius at sea level", "at high altitude water boils at a lower temperature"]),
-    "q5": ("capital city of france",
-           ["paris is the capital of france", "the french capital paris lies on the seine"]),
-    "q6": ("speed of light in vacuum",
-           ["light travels at about 300000 km per second", "the speed of light in vacuum is a constant c"]),
+    "q1": ("what do bees make", ["bees make honey from the nectar of flowers", "honey bees store honey in wax combs"]),
+    "q2": (
+        "how tall is mount everest",
+        ["mount everest is 8849 metres tall", "everest is the highest mountain on earth"],
+    ),
+    "q3": (
+        "who wrote hamlet",
+        ["hamlet was written by william shakespeare", "shakespeare wrote the tragedy hamlet around 1600"],
+    ),
+    "q4": (
+        "boiling point of water",
+        ["water boils at 100 degrees celsius at sea level", "at high altitude water boils at a lower temperature"],
+    ),
+    "q5": ("capital city of france", ["paris is the capital of france", "the french capital paris lies on the seine"]),
+    "q6": (
+        "speed of light in vacuum",
+        ["light travels at about 300000 km per second", "the speed of light in vacuum is a constant c"],
+    ),
 }
 _DISTRACTORS = [
-    "the stock market fell sharply on monday", "a recipe for chocolate cake with cream", "football season starts in august",
-    "the train to london was delayed again", "cats sleep for most of the day", "new smartphones were released this week",
-    "the museum opens at nine in the morning", "rain is expected over the weekend",
+    "the stock market fell sharply on monday",
+    "a recipe for chocolate cake with cream",
+    "football season starts in august",
+    "the train to london was delayed again",
+    "cats sleep for most of the day",
+    "new smartphones were released this week",
+    "the museum opens at nine in the morning",
+    "rain is expected over the weekend",
 ]
 
 
@@ -107,14 +118,17 @@ def groups(collection) -> list[GroupExample]:
 @pytest.fixture(scope="module")
 def teacher_groups(collection) -> list[GroupExample]:
     """Lists of 2 to 4 candidates (queries' teachers score 2, 3 or 4+ passages), teacher = the run's scores / 10."""
-    teacher = {qid: {pid: score / 10 for pid, score in list(ranked.items())[: 2 + n % 3 * 4]}
-               for n, (qid, ranked) in enumerate(collection.runs["bm25"].items())}
+    teacher = {
+        qid: {pid: score / 10 for pid, score in list(ranked.items())[: 2 + n % 3 * 4]}
+        for n, (qid, ranked) in enumerate(collection.runs["bm25"].items())
+    }
     examples = make_teacher_groups(collection, teacher, group_size=4, seed=3)
     assert sorted({len(g.pids) for g in examples}) == [2, 4]
     return examples
 
 
 # ------------------------------------------------------------------------------------ helpers
+
 
 def tiny_model(num_labels: int = 1, seed: int = 0, dropout: float = 0.0):
     torch.manual_seed(seed)
@@ -144,8 +158,9 @@ def make_args(tmp_path: Path, name: str = "run", **overrides) -> CrossEncoderTra
 
 def make_trainer(model, args, examples, collection, tokenizer, collator=None, **kwargs) -> CrossEncoderTrainer:
     collator = collator or CrossEncoderCollator(tokenizer, collection.queries, collection.corpus, args.max_length)
-    return CrossEncoderTrainer(model=model, args=args, train_dataset=examples, data_collator=collator,
-                               processing_class=tokenizer, **kwargs)
+    return CrossEncoderTrainer(
+        model=model, args=args, train_dataset=examples, data_collator=collator, processing_class=tokenizer, **kwargs
+    )
 
 
 def train_losses(trainer) -> list[float]:
@@ -171,13 +186,23 @@ LEARNING_RATES = {"adamw": 3e-3, "lion": 1e-3}
 
 
 @pytest.mark.parametrize("optimizer", ["adamw", "lion"])
-@pytest.mark.parametrize("loss", ["bce", "listwise", "ranknet", "margin", "listnet", "lambdaloss", "kl", "margin_mse", "mse"])
+@pytest.mark.parametrize(
+    "loss", ["bce", "listwise", "ranknet", "margin", "listnet", "lambdaloss", "kl", "margin_mse", "mse"]
+)
 def test_training_reduces_the_loss(tmp_path, tokenizer, collection, pairs, groups, teacher_groups, loss, optimizer):
     # One fixed batch (the whole small dataset) every step: the loss must go down. Distillation losses
     # learn from teacher lists of different lengths (padded and masked).
     examples = pairs[:8] if loss == "bce" else teacher_groups[:6] if loss in ("kl", "margin_mse", "mse") else groups[:4]
-    args = make_args(tmp_path, loss=loss, group_size=4, optimizer=optimizer, learning_rate=LEARNING_RATES[optimizer],
-                     max_steps=30, per_device_train_batch_size=len(examples), lr_scheduler_type="constant")
+    args = make_args(
+        tmp_path,
+        loss=loss,
+        group_size=4,
+        optimizer=optimizer,
+        learning_rate=LEARNING_RATES[optimizer],
+        max_steps=30,
+        per_device_train_batch_size=len(examples),
+        lr_scheduler_type="constant",
+    )
     trainer = make_trainer(tiny_model(), args, examples, collection, tokenizer)
     trainer.train()
     losses = train_losses(trainer)
@@ -188,6 +213,7 @@ def test_training_reduces_the_loss(tmp_path, tokenizer, collection, pairs, group
 
 
 # ------------------------------------------------------------------- 2. the optimizer is hf-rerank's
+
 
 def _is_no_decay_name(name: str) -> bool:
     return name.endswith(".bias") or "LayerNorm" in name
@@ -231,8 +257,15 @@ def test_optimizer_is_hf_rerank_factory(tmp_path, tokenizer, collection, pairs, 
 
 
 def test_lion_scaling_divides_lr_and_multiplies_weight_decay(tmp_path, tokenizer, collection, pairs):
-    args = make_args(tmp_path, optimizer="lion", lion_scaling=3, learning_rate=3e-4, weight_decay=0.02,
-                     lion_beta1=0.95, lion_beta2=0.98)
+    args = make_args(
+        tmp_path,
+        optimizer="lion",
+        lion_scaling=3,
+        learning_rate=3e-4,
+        weight_decay=0.02,
+        lion_beta1=0.95,
+        lion_beta2=0.98,
+    )
     trainer = make_trainer(tiny_model(), args, pairs, collection, tokenizer)
     opt = trainer.create_optimizer()
     assert isinstance(opt, lion_classes())
@@ -263,6 +296,7 @@ def test_lion_scaling_is_ignored_without_lion(tmp_path, tokenizer, collection, p
 
 # ------------------------------------------------------------------- 3. scheduler binding
 
+
 class _RecordLR(TrainerCallback):
     """Per optimizer step: the lr the inner optimizer stepped with (pre-hook) and the scheduler's lr after it."""
 
@@ -285,8 +319,15 @@ class _RecordLR(TrainerCallback):
 @pytest.mark.parametrize("optimizer", ["adamw", "lion"])
 def test_scheduler_drives_the_training_optimizer(tmp_path, tokenizer, collection, pairs, optimizer):
     total, warmup, base = 8, 4, 1e-3
-    args = make_args(tmp_path, optimizer=optimizer, learning_rate=base, max_steps=total, warmup_steps=warmup,
-                     lr_scheduler_type="linear", per_device_train_batch_size=4)
+    args = make_args(
+        tmp_path,
+        optimizer=optimizer,
+        learning_rate=base,
+        max_steps=total,
+        warmup_steps=warmup,
+        lr_scheduler_type="linear",
+        per_device_train_batch_size=4,
+    )
     recorder = _RecordLR()
     trainer = make_trainer(tiny_model(), args, pairs, collection, tokenizer, callbacks=[recorder])
     trainer.train()
@@ -344,6 +385,7 @@ def test_scheduler_for_another_optimizer_is_refused(tmp_path, tokenizer, collect
 
 # ------------------------------------------------------------------- 4. resume exactness
 
+
 class RecordingCollator(CrossEncoderCollator):
     """The collator, also recording which examples each batch held."""
 
@@ -362,9 +404,19 @@ class RecordingCollator(CrossEncoderCollator):
 def _resume_run(tmp_path, tokenizer, collection, examples, initial_state, name, dropout, **overrides):
     model = tiny_model(dropout=dropout)
     model.load_state_dict(initial_state)
-    args = make_args(tmp_path, name, optimizer="lion", learning_rate=3e-4, weight_decay=0.01, max_steps=8,
-                     per_device_train_batch_size=4, warmup_steps=2, lr_scheduler_type="linear",
-                     length_bucketing=True, **overrides)
+    args = make_args(
+        tmp_path,
+        name,
+        optimizer="lion",
+        learning_rate=3e-4,
+        weight_decay=0.01,
+        max_steps=8,
+        per_device_train_batch_size=4,
+        warmup_steps=2,
+        lr_scheduler_type="linear",
+        length_bucketing=True,
+        **overrides,
+    )
     collator = RecordingCollator(tokenizer, collection.queries, collection.corpus, MAX_LENGTH)
     return make_trainer(model, args, examples, collection, tokenizer, collator=collator), collator
 
@@ -379,8 +431,9 @@ def test_resume_from_checkpoint_is_exact(tmp_path, tokenizer, collection, pairs,
     straight, straight_batches = _resume_run(tmp_path, tokenizer, collection, examples, initial, "straight", dropout)
     straight.train()
 
-    saving, saving_batches = _resume_run(tmp_path, tokenizer, collection, examples, initial, "saving", dropout,
-                                         save_strategy="steps", save_steps=4)
+    saving, saving_batches = _resume_run(
+        tmp_path, tokenizer, collection, examples, initial, "saving", dropout, save_strategy="steps", save_steps=4
+    )
     saving.train()
     checkpoint = Path(saving.args.output_dir) / "checkpoint-4"
     assert checkpoint.is_dir()
@@ -412,12 +465,23 @@ def test_resume_from_checkpoint_is_exact(tmp_path, tokenizer, collection, pairs,
 
 # ------------------------------------------------------------------- 5. ModernBERT at 8192 tokens
 
+
 def test_modernbert_long_context_trains(tmp_path, tokenizer):
     config = ModernBertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        max_position_embeddings=8192, layer_types=["full_attention", "sliding_attention"], local_attention=128,
-        pad_token_id=tokenizer.pad_token_id, cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
-        bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, num_labels=1,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=8192,
+        layer_types=["full_attention", "sliding_attention"],
+        local_attention=128,
+        pad_token_id=tokenizer.pad_token_id,
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        num_labels=1,
     )
     config._attn_implementation = "sdpa"
     torch.manual_seed(0)
@@ -430,8 +494,9 @@ def test_modernbert_long_context_trains(tmp_path, tokenizer):
     examples = [PairExample("lq", "long0", 1.0), PairExample("lq", "long1", 0.0)]
     args = make_args(tmp_path, max_length=8192, max_steps=2, per_device_train_batch_size=1, learning_rate=1e-3)
     collator = RecordingCollator(tokenizer, queries, corpus, 8192)
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=examples, data_collator=collator,
-                                  processing_class=tokenizer)
+    trainer = CrossEncoderTrainer(
+        model=model, args=args, train_dataset=examples, data_collator=collator, processing_class=tokenizer
+    )
     trainer.train()
     assert collator.shapes == [(1, 8192), (1, 8192)]
     losses = train_losses(trainer)
@@ -439,6 +504,7 @@ def test_modernbert_long_context_trains(tmp_path, tokenizer):
 
 
 # ------------------------------------------------------------------- 6. two-logit heads
+
 
 def test_two_logit_head_trains_with_bce(tmp_path, tokenizer, collection, pairs):
     examples = pairs[:8]
@@ -464,6 +530,7 @@ def test_two_logit_head_trains_with_bce(tmp_path, tokenizer, collection, pairs):
 
 
 # ------------------------------------------------------------------- 7. grouped loss needs groups
+
 
 @pytest.mark.parametrize("loss", ["listwise", "ranknet", "margin"])
 def test_grouped_loss_with_pairs_raises(tmp_path, tokenizer, collection, pairs, loss):

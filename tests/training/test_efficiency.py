@@ -35,11 +35,11 @@ from hf_rerank.training.efficiency import (
 )
 from tests.conftest import tiny_config
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------------------------ FLOPs
+
 
 def test_flops_of_a_tiny_bert_by_hand():
     torch.manual_seed(0)
@@ -61,9 +61,21 @@ def test_flops_of_a_tiny_bert_by_hand():
 
 
 def test_flops_count_sliding_window_pairs():
-    config = ModernBertConfig(vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1,
-                              sep_token_id=2, hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
-                              intermediate_size=64, global_attn_every_n_layers=3, local_attention=2, num_labels=1)
+    config = ModernBertConfig(
+        vocab_size=100,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        cls_token_id=1,
+        sep_token_id=2,
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        global_attn_every_n_layers=3,
+        local_attention=2,
+        num_labels=1,
+    )
     flops = TransformerFlops.from_model(ModernBertForSequenceClassification(config))
     assert flops.windows == (None, 1, 1)  # tokens at distance <= local_attention // 2
     only_attention = TransformerFlops(0, 0, hidden_size=1, windows=(None, 1))
@@ -79,10 +91,12 @@ def test_flops_need_a_transformer_config():
 
 # ------------------------------------------------------------------------------------ tokens
 
+
 def test_count_batch_pairs_groups_nested_and_unpadded():
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
-    pairs = count_batch({"input_ids": torch.zeros(2, 4, dtype=torch.long), "attention_mask": mask,
-                         "labels": torch.tensor([1.0, 0.0])})
+    pairs = count_batch(
+        {"input_ids": torch.zeros(2, 4, dtype=torch.long), "attention_mask": mask, "labels": torch.tensor([1.0, 0.0])}
+    )
     assert (pairs.samples, pairs.sequences, pairs.real_tokens, pairs.padded_tokens) == (2, 2, 5, 8)
     assert pairs.lengths.tolist() == [3, 2]
 
@@ -100,6 +114,7 @@ def test_count_batch_pairs_groups_nested_and_unpadded():
 
 
 # ------------------------------------------------------------------------------------ optimizer state
+
 
 def _one_step(optimizer, model):
     model(torch.ones(1, 3)).sum().backward()
@@ -127,6 +142,7 @@ def test_optimizer_state_bytes_of_adamw_and_lion():
 
 
 # ------------------------------------------------------------------------------------ NVML sampler
+
 
 def fake_pynvml(utilisations, used=3 * MIB, fail_after=None):
     """A stand-in for pynvml: utilisation readings from ``utilisations`` in order (then its last),
@@ -201,6 +217,7 @@ def test_usage_sampler_without_nvml_or_when_it_fails(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------ matmul peak
+
 
 def test_matmul_peak_is_measured_once_per_device_and_dtype():
     peak = measure_matmul_peak("cpu", torch.float32)
@@ -296,11 +313,27 @@ def make_trainer(tmp_path: Path, tokenizer, collator, **overrides) -> CrossEncod
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1))
     pairs = [PairExample(q, p, float(p in ("p1", "p3"))) for q in QUERIES for p in CORPUS] * 3  # 24 pairs
-    args = CrossEncoderTrainingArguments(**{
-        "output_dir": str(tmp_path), "per_device_train_batch_size": 4, "max_steps": 5, "logging_steps": 2,
-        "learning_rate": 1e-3, "report_to": "none", "use_cpu": True, "save_strategy": "no", "disable_tqdm": True,
-        "dataloader_num_workers": 0, "max_length": 32, "length_bucketing": False, "seed": 3, **overrides})
-    return CrossEncoderTrainer(model=model, args=args, train_dataset=pairs, data_collator=collator, processing_class=tokenizer)
+    args = CrossEncoderTrainingArguments(
+        **{
+            "output_dir": str(tmp_path),
+            "per_device_train_batch_size": 4,
+            "max_steps": 5,
+            "logging_steps": 2,
+            "learning_rate": 1e-3,
+            "report_to": "none",
+            "use_cpu": True,
+            "save_strategy": "no",
+            "disable_tqdm": True,
+            "dataloader_num_workers": 0,
+            "max_length": 32,
+            "length_bucketing": False,
+            "seed": 3,
+            **overrides,
+        }
+    )
+    return CrossEncoderTrainer(
+        model=model, args=args, train_dataset=pairs, data_collator=collator, processing_class=tokenizer
+    )
 
 
 def test_callback_on_a_tiny_training_run(tmp_path, tokenizer, monkeypatch):
@@ -320,7 +353,9 @@ def test_callback_on_a_tiny_training_run(tmp_path, tokenizer, monkeypatch):
     assert [r.real_tokens for r in callback.steps] == [int(b["attention_mask"].sum()) for b in trained]
     assert [r.padded_tokens for r in callback.steps] == [b["attention_mask"].numel() for b in trained]
     flops = TransformerFlops.from_model(trainer.model)
-    assert [r.flops for r in callback.steps] == [flops.training_flops(b["attention_mask"].sum(1).numpy()) for b in trained]
+    assert [r.flops for r in callback.steps] == [
+        flops.training_flops(b["attention_mask"].sum(1).numpy()) for b in trained
+    ]
 
     measured = callback.steps[2:]
     seconds = sum(r.data_s + r.compute_s for r in measured)
@@ -328,8 +363,12 @@ def test_callback_on_a_tiny_training_run(tmp_path, tokenizer, monkeypatch):
     assert summary["samples_per_second"] == pytest.approx(12 / seconds)
     assert summary["tokens_per_second"] == pytest.approx(sum(r.real_tokens for r in measured) / seconds)
     assert 0 < summary["padding_ratio"] < 1
-    assert summary["padding_ratio"] == pytest.approx(1 - sum(r.real_tokens for r in measured) / sum(r.padded_tokens for r in measured))
-    assert summary["mfu"] == pytest.approx(sum(r.flops for r in measured) / seconds / summary["matmul_peak_flops_per_second"])
+    assert summary["padding_ratio"] == pytest.approx(
+        1 - sum(r.real_tokens for r in measured) / sum(r.padded_tokens for r in measured)
+    )
+    assert summary["mfu"] == pytest.approx(
+        sum(r.flops for r in measured) / seconds / summary["matmul_peak_flops_per_second"]
+    )
     assert 0 < summary["mfu"] < 1
     assert summary["data_wait_fraction"] > 0.4  # the collator's 0.1 s per step is data wait, not compute
     assert all(r.data_s >= 0.1 for r in callback.steps)
@@ -338,7 +377,9 @@ def test_callback_on_a_tiny_training_run(tmp_path, tokenizer, monkeypatch):
     assert summary["step_time_p50_s"] <= summary["step_time_p90_s"] <= summary["step_time_p99_s"]
     assert summary["dtype"] == "float32" and summary["device"] == "cpu"
     assert summary["optimizer_state_mib"] * MIB == optimizer_state_bytes(trainer.optimizer) > 0
-    assert summary["peak_host_memory_mib"] > 10 and summary["process_max_rss_mib"] >= summary["peak_host_memory_mib"] * 0.5
+    assert (
+        summary["peak_host_memory_mib"] > 10 and summary["process_max_rss_mib"] >= summary["peak_host_memory_mib"] * 0.5
+    )
     assert summary["gpu_util_mean_percent"] == summary["gpu_util_max_percent"] == 42.0
     assert summary["gpu_memory_used_max_mib"] == 3.0 and summary["nvml"] == "sampled every 0.02 s"
     assert summary["peak_gpu_memory_allocated_mib"] is None  # no CUDA here
@@ -347,13 +388,22 @@ def test_callback_on_a_tiny_training_run(tmp_path, tokenizer, monkeypatch):
     # log history: interval rates at logging steps once warm-up is over; the summary at the end
     logs = {entry["step"]: entry for entry in trainer.state.log_history if "loss" in entry}
     assert "eff_mfu" not in logs[2]  # steps 1-2 are warm-up
-    assert logs[4]["eff_samples_per_second"] == pytest.approx(8 / sum(r.data_s + r.compute_s for r in callback.steps[2:4]))
-    assert {"eff_tokens_per_second", "eff_padding_ratio", "eff_mfu", "eff_step_time_s", "eff_data_wait_fraction", "eff_optimizer_fraction",
-            "eff_gpu_util_percent", "eff_peak_host_memory_mib"} <= set(logs[4])
+    assert logs[4]["eff_samples_per_second"] == pytest.approx(
+        8 / sum(r.data_s + r.compute_s for r in callback.steps[2:4])
+    )
+    assert {
+        "eff_tokens_per_second",
+        "eff_padding_ratio",
+        "eff_mfu",
+        "eff_step_time_s",
+        "eff_data_wait_fraction",
+        "eff_optimizer_fraction",
+        "eff_gpu_util_percent",
+        "eff_peak_host_memory_mib",
+    } <= set(logs[4])
     final = trainer.state.log_history[-1]
     assert "train_runtime" in final and final["eff_mfu"] == summary["mfu"] == output.metrics["eff_mfu"]
     assert "eff_nvml" not in final and "eff_device" not in final  # strings stay in the summary
-
 
 
 def test_callback_on_cuda_synchronises_and_reads_gpu_memory(monkeypatch):
@@ -397,13 +447,18 @@ def test_callback_on_cuda_synchronises_and_reads_gpu_memory(monkeypatch):
     assert summary["mfu"] == pytest.approx(2 * flops / seconds / 1e12)
     assert summary["optimizer_state_mib"] == 0.0  # SGD without momentum keeps no state
 
+
 def test_callback_attaches_only_when_asked(tmp_path, tokenizer):
     collator = CrossEncoderCollator(tokenizer, QUERIES, CORPUS, max_length=32)
     assert make_trainer(tmp_path, tokenizer, collator, efficiency_metrics=False).efficiency is None
     given = EfficiencyCallback(warmup_steps=0)
-    trainer = CrossEncoderTrainer(model=AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1)),
-                               args=CrossEncoderTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),
-                               train_dataset=[], data_collator=collator, callbacks=[given])
+    trainer = CrossEncoderTrainer(
+        model=AutoModelForSequenceClassification.from_config(tiny_config(num_labels=1)),
+        args=CrossEncoderTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"),
+        train_dataset=[],
+        data_collator=collator,
+        callbacks=[given],
+    )
     assert trainer.efficiency is given  # the one passed in, not a second one
     assert sum(isinstance(cb, EfficiencyCallback) for cb in trainer.callback_handler.callbacks) == 1
 
@@ -411,6 +466,10 @@ def test_callback_attaches_only_when_asked(tmp_path, tokenizer):
 def test_module_needs_no_other_hf_rerank_dependency():
     """benchmarks/gpu_check.py imports it on machines with only torch, transformers, numpy, psutil."""
     tree = ast.parse(Path(efficiency.__file__).read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0
+    }
     assert imported - set(sys.stdlib_module_names) == {"numpy", "psutil", "torch", "transformers", "pynvml"}

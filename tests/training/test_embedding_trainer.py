@@ -26,13 +26,36 @@ TEXTS = ["what do bees make", "bees make honey from nectar", "who wrote hamlet",
 
 
 def run(tmp_path, model_dir, *, negatives="random", **overrides):
-    args = dict(output_dir=str(tmp_path), loss="mnrl", per_device_train_batch_size=4, per_device_eval_batch_size=32,
-                max_steps=3, learning_rate=1e-3, max_length=48, logging_steps=1, eval_strategy="steps", eval_steps=3,
-                eval_on_start=True, save_strategy="no", report_to="none", use_cpu=True, seed=3)
+    args = dict(
+        output_dir=str(tmp_path),
+        loss="mnrl",
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=32,
+        max_steps=3,
+        learning_rate=1e-3,
+        max_length=48,
+        logging_steps=1,
+        eval_strategy="steps",
+        eval_steps=3,
+        eval_on_start=True,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=3,
+    )
     args.update(overrides)
-    data = EmbeddingDataArguments(train_data="sample-train", positive_grade=2, negatives=negatives, eval_data="sample-test",
-                                  eval_name="sample", eval_depth=50, retrieval_data=["sample-train"], retrieval_k=100,
-                                  space_pairs=20, mine_window=[5, 30])
+    data = EmbeddingDataArguments(
+        train_data="sample-train",
+        positive_grade=2,
+        negatives=negatives,
+        eval_data="sample-test",
+        eval_name="sample",
+        eval_depth=50,
+        retrieval_data=["sample-train"],
+        retrieval_k=100,
+        space_pairs=20,
+        mine_window=[5, 30],
+    )
     return train_embedding(EmbeddingModelArguments(str(model_dir)), data, EmbeddingTrainingArguments(**args))
 
 
@@ -62,8 +85,9 @@ def test_train_embedding_writes_a_sentence_transformers_model_and_metrics(tmp_pa
 
 
 def test_lora_adapters_and_merged_model_give_the_same_embeddings(tmp_path, tiny_encoder_dir):
-    summary = run(tmp_path, tiny_encoder_dir, lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-2,
-                  eval_on_start=False)
+    summary = run(
+        tmp_path, tiny_encoder_dir, lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-2, eval_on_start=False
+    )
     lora = summary["lora"]
     assert lora["r"] == 4 and lora["alpha"] == 8 and lora["target_modules"] == ["query", "value"]
     # 2 layers x (query + value) x (A: 32x4 + B: 4x32) = 1,024 adapter parameters
@@ -80,8 +104,15 @@ def test_lora_adapters_and_merged_model_give_the_same_embeddings(tmp_path, tiny_
 
 
 def test_triplet_loss_with_mined_negatives(tmp_path, tiny_encoder_dir):
-    summary = run(tmp_path, tiny_encoder_dir, negatives="mined", loss="triplet", distance="cosine", margin=0.5,
-                  eval_on_start=False)
+    summary = run(
+        tmp_path,
+        tiny_encoder_dir,
+        negatives="mined",
+        loss="triplet",
+        distance="cosine",
+        margin=0.5,
+        eval_on_start=False,
+    )
     assert summary["negatives"] == "mined" and summary["mine_window"] == [5, 30]
     lines = (tmp_path / "negatives.tsv").read_text().splitlines()
     assert lines and all(len(line.split("\t")) == 2 for line in lines)
@@ -124,7 +155,8 @@ GATHER_SCRIPT = textwrap.dedent("""
     # over the 2 ranks, so grad / 2 must be the big batch's gradient for this rank's slice
     local.backward()
     reference = positives.clone().requires_grad_(); in_batch_infonce(queries, reference, temperature=0.1).backward()
-    print("RESULT", rank, abs(total.item() - full.item()), (p.grad / 2 - reference.grad[2 * rank: 2 * rank + 2]).abs().max().item())
+    print("RESULT", rank, abs(total.item() - full.item()),
+          (p.grad / 2 - reference.grad[2 * rank: 2 * rank + 2]).abs().max().item())
 """)
 
 
@@ -141,7 +173,9 @@ def test_gathered_in_batch_negatives_equal_one_big_batch(tmp_path):
             processes.stop(rank)
     for process in done:
         assert process.returncode == 0, process.stderr[-2000:]
-        _, _, loss_error, grad_error = next(line for line in process.stdout.splitlines() if line.startswith("RESULT")).split()
+        _, _, loss_error, grad_error = next(
+            line for line in process.stdout.splitlines() if line.startswith("RESULT")
+        ).split()
         assert float(loss_error) < 1e-6 and float(grad_error) < 1e-6
 
 
@@ -154,17 +188,30 @@ def test_chunked_batches_give_the_same_loss_and_gradients(tmp_path, tokenizer):
     from tests.conftest import tiny_config
 
     queries = {"q1": "what do bees make", "q2": "who wrote hamlet", "q3": "how tall is the tallest mountain on earth"}
-    corpus = {"p1": "bees make honey from the nectar of flowers they visit", "p2": "shakespeare",
-              "p3": "mount everest is 8849 metres tall", "n1": "rain", "n2": "the sea is blue and deep and wide"}
+    corpus = {
+        "p1": "bees make honey from the nectar of flowers they visit",
+        "p2": "shakespeare",
+        "p3": "mount everest is 8849 metres tall",
+        "n1": "rain",
+        "n2": "the sea is blue and deep and wide",
+    }
     examples = [TripletExample("q1", "p1", "n1"), TripletExample("q2", "p2", "n2"), TripletExample("q3", "p3", "n1")]
     torch.manual_seed(0)
     model = AutoModel.from_config(tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
     args = EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", max_length=32)
     assert args.chunk_overhead_tokens == 256  # on by default on a CPU
-    assert EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, length_chunk_overhead=7).chunk_overhead_tokens == 7
+    assert (
+        EmbeddingTrainingArguments(
+            output_dir=str(tmp_path), use_cpu=True, length_chunk_overhead=7
+        ).chunk_overhead_tokens
+        == 7
+    )
     with pytest.raises(ValueError, match="length_chunk_overhead must be >= 0"):
         EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, length_chunk_overhead=-1)
-    assert EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, length_chunks=False).chunk_overhead_tokens is None
+    assert (
+        EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, length_chunks=False).chunk_overhead_tokens
+        is None
+    )
     trainer = EmbeddingTrainer(model=model, args=args, processing_class=tokenizer, pooling="mean", normalize=True)
     results = []
     for overhead in (None, 2):
@@ -173,7 +220,9 @@ def test_chunked_batches_give_the_same_loss_and_gradients(tmp_path, tokenizer):
         model.zero_grad()
         loss = trainer.compute_loss(model, batch)
         loss.backward()
-        results.append((len(batch["chunks"]), loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+        results.append(
+            (len(batch["chunks"]), loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None])
+        )
     (plain_chunks, plain_loss, plain_grads), (chunks, loss, grads) = results
     assert plain_chunks == 3 and chunks > 3  # split by length, not by field
     assert len(grads) == len(plain_grads) > 0

@@ -8,8 +8,15 @@ from hf_rerank.training.run_common import prepare_output_dir
 
 
 def run_args(output_dir, **fields):
-    return SimpleNamespace(**{"output_dir": str(output_dir), "resume_from_checkpoint": None, "overwrite_output_dir": False,
-                              "process_index": 0, **fields})
+    return SimpleNamespace(
+        **{
+            "output_dir": str(output_dir),
+            "resume_from_checkpoint": None,
+            "overwrite_output_dir": False,
+            "process_index": 0,
+            **fields,
+        }
+    )
 
 
 @pytest.fixture
@@ -24,8 +31,11 @@ def used(tmp_path):
 
 
 def test_a_used_output_dir_is_refused(used):
-    with pytest.raises(FileExistsError, match=r"run: not empty \(checkpoint-4, notes.txt, training_dynamics.png\); "
-                                              r"a new run would mix .* --overwrite_output_dir true"):
+    with pytest.raises(
+        FileExistsError,
+        match=r"run: not empty \(checkpoint-4, notes.txt, training_dynamics.png\); "
+        r"a new run would mix .* --overwrite_output_dir true",
+    ):
         prepare_output_dir(run_args(used))
     assert (used / "checkpoint-4" / "optimizer.pt").is_file()  # nothing touched
 
@@ -45,9 +55,8 @@ def test_new_or_empty_directories_are_fine(tmp_path):
 
 
 def test_a_resumed_run_reports_its_own_loss_and_the_step_it_resumed_from(tmp_path):
-    from hf_rerank.training.run_common import training_summary
-
     from hf_rerank.training.clock import TrainingClockCallback
+    from hf_rerank.training.run_common import training_summary
 
     checkpoint = tmp_path / "checkpoint-6"
     checkpoint.mkdir()
@@ -57,12 +66,26 @@ def test_a_resumed_run_reports_its_own_loss_and_the_step_it_resumed_from(tmp_pat
     clock = TrainingClockCallback(checkpoint)
     # logged before the checkpoint: steps 1-3 at 1.0, 4-6 at 0.7 (restored with the checkpoint's trainer state)
     history = [{"loss": 1.0, "step": 3}, {"loss": 0.7, "step": 6}, {"loss": 0.5, "step": 9}]
-    trainer = SimpleNamespace(state=SimpleNamespace(global_step=10, log_history=history), optimizer_hyperparameters={},
-                              efficiency=None, callback_handler=SimpleNamespace(callbacks=[clock]))
+    trainer = SimpleNamespace(
+        state=SimpleNamespace(global_step=10, log_history=history),
+        optimizer_hyperparameters={},
+        efficiency=None,
+        callback_handler=SimpleNamespace(callbacks=[clock]),
+    )
     output = SimpleNamespace(metrics={"train_runtime": 3.0, "train_samples_per_second": 1.0, "train_loss": 0.5})
-    args = SimpleNamespace(resume_from_checkpoint=str(checkpoint), num_train_epochs=1, gradient_accumulation_steps=1,
-                           lr_scheduler_type="linear", warmup_steps=0, per_device_train_batch_size=2, world_size=1,
-                           max_length=32, compute_precision="fp32", precision_choice=SimpleNamespace(reason="r"), seed=1)
+    args = SimpleNamespace(
+        resume_from_checkpoint=str(checkpoint),
+        num_train_epochs=1,
+        gradient_accumulation_steps=1,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        per_device_train_batch_size=2,
+        world_size=1,
+        max_length=32,
+        compute_precision="fp32",
+        precision_choice=SimpleNamespace(reason="r"),
+        seed=1,
+    )
     summary = training_summary(trainer, output, args)
     assert summary["resumed_from_step"] == 6 and summary["train_loss_steps"] == "1-10"
     assert summary["train_loss"] == pytest.approx((3 * 1.0 + 3 * 0.7 + 4 * 0.5) / 10)  # the whole run's mean
@@ -95,7 +118,10 @@ def test_the_clock_is_written_into_each_checkpoint_and_read_back_on_resume(tmp_p
     resumed.on_train_begin(args, state, None)
     (tmp_path / "checkpoint-8").mkdir()
     resumed.on_save(args, SimpleNamespace(global_step=8, is_world_process_zero=True), None)
-    assert json.loads((tmp_path / "checkpoint-8" / "hf_rerank_clock.json").read_text())["train_seconds"] >= saved["train_seconds"]
+    assert (
+        json.loads((tmp_path / "checkpoint-8" / "hf_rerank_clock.json").read_text())["train_seconds"]
+        >= saved["train_seconds"]
+    )
 
 
 def test_a_disk_too_small_for_the_weights_is_refused_before_training(tmp_path, monkeypatch):
@@ -109,7 +135,9 @@ def test_a_disk_too_small_for_the_weights_is_refused_before_training(tmp_path, m
     args = SimpleNamespace(output_dir=str(tmp_path / "new" / "run"), save_strategy="no")
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(run_common.shutil, "disk_usage", lambda path: usage._replace(free=3 * 2**20))
-    with pytest.raises(OSError, match=r"run: 3 MiB free on its disk, but the run needs about 4 MiB for its final weights;"):
+    with pytest.raises(
+        OSError, match=r"run: 3 MiB free on its disk, but the run needs about 4 MiB for its final weights;"
+    ):
         run_common.check_disk_space(args, model)
     args.save_strategy = "steps"  # a checkpoint too: weights again plus two AdamW moments
     with pytest.raises(OSError, match="needs about 17 MiB for its final weights and a checkpoint"):
@@ -133,8 +161,11 @@ def test_a_final_save_that_fails_leaves_nothing_half_written_and_names_the_check
         (directory / "config.json").write_text("{}")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(OSError, match=r"saving the final model failed .*No space left on device.*nothing of it was left "
-                                      r"there; resume from the last complete checkpoint with --resume_from_checkpoint .*checkpoint-4"):
+    with pytest.raises(
+        OSError,
+        match=r"saving the final model failed .*No space left on device.*nothing of it was left "
+        r"there; resume from the last complete checkpoint with --resume_from_checkpoint .*checkpoint-4",
+    ):
         save_final_model(out, full_disk, is_main_process=True)
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint-4", "metrics.json"]  # no config.json without weights
 
