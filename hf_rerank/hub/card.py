@@ -398,6 +398,14 @@ def optimizer_rows(optimizer: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def display_train_data(train_data: str | None) -> str:
+    """The training data as a card shows it: each of several datasets (recorded joined by `` + ``) by
+    :func:`display_reference`."""
+    if not train_data:
+        return display_reference(None)
+    return " + ".join(display_reference(part) for part in train_data.split(" + "))
+
+
 def teacher_rows(teacher: dict | None) -> list[tuple[str, str]]:
     """The "Teacher" row of a distilled run: which scored runs taught, over which candidates (none without)."""
     if not teacher:
@@ -432,11 +440,7 @@ def teacher_rows(teacher: dict | None) -> list[tuple[str, str]]:
 def training_rows(metrics: dict, log_history: list | None) -> list[tuple[str, str]]:
     """``(label, value)`` rows of the training-details table; absent facts say "not recorded"."""
     recorded = "not recorded"
-    data = (
-        " + ".join(display_reference(part) for part in str(metrics.get("train_data") or "").split(" + "))
-        if metrics.get("train_data")
-        else display_reference(None)
-    )
+    data = display_train_data(metrics.get("train_data"))
     if metrics.get("train_examples"):
         data += f": {metrics['train_examples']:,} training examples" + (
             f" ({metrics['example_type']})" if metrics.get("example_type") else ""
@@ -762,7 +766,8 @@ def render_model_card(
         "model_name": model_name,
         "base_model": display_reference(metrics.get("model")),
         "optimizer": optimizer,
-        "train_data": display_reference(metrics.get("train_data")),
+        "train_data": display_train_data(metrics.get("train_data"))
+        + (" by distillation from a teacher's scores" if metrics.get("teacher") else ""),
         "headline": headline(metrics, sections),
         "license": license,
         "evaluations": sections,

@@ -104,3 +104,4 @@ def test_tiny_distillation_run_records_and_cards_its_teacher(tmp_path, tiny_enco
     card = (out / "README.md").read_text()
     assert "| Teacher | distilled from `teacher.run` (run file)" in card
     assert "kl (temperature 0.1)" in card
+    assert "on `sample-train` by distillation from a teacher's scores" in card
