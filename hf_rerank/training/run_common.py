@@ -145,6 +145,25 @@ def load_train_collection(names: str | list[str], limit: int | None):
     return collections[0] if len(collections) == 1 else IRCollection.union(*collections)
 
 
+def teacher_examples(collection, teacher, data_args, args) -> list:
+    """Both runs' distillation examples: lists of ``teacher``'s candidates
+    (:func:`~hf_rerank.data.examples.make_teacher_groups`) as the data arguments (``groups_per_query``,
+    ``teacher_depth``, ``positive_grade``, ``graded_labels``) and training arguments (``group_size``,
+    ``seed``) say."""
+    from hf_rerank.data.examples import make_teacher_groups
+
+    return make_teacher_groups(
+        collection,
+        teacher.run,
+        group_size=args.group_size,
+        groups_per_query=data_args.groups_per_query,
+        depth=data_args.teacher_depth,
+        positive_grade=data_args.positive_grade,
+        graded=data_args.graded_labels,
+        seed=args.seed,
+    )
+
+
 def resume_reference(reference: str | None) -> str | None:
     """``resume_from_checkpoint`` as the Trainer takes it: a published branch (``owner/name@checkpoint-N``,
     also from the offline cache) becomes its local directory; a local path is kept."""

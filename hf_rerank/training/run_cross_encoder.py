@@ -26,7 +26,7 @@ from pathlib import Path
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from hf_rerank.data.collators import CrossEncoderCollator
-from hf_rerank.data.examples import make_groups, make_judged_pairs, make_pairs, make_teacher_groups
+from hf_rerank.data.examples import make_groups, make_judged_pairs, make_pairs
 from hf_rerank.data.sources import load_collection
 from hf_rerank.data.teacher import Teacher, load_teacher
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
@@ -45,6 +45,7 @@ from hf_rerank.training.run_common import (
     save_final_model,
     scores_before_training,
     start_run,
+    teacher_examples,
     training_summary,
     weights_fingerprint,
     write_run_outputs,
@@ -122,16 +123,7 @@ def build_examples(
             raise ValueError(
                 "judged_pairs and teacher exclude each other: a teacher's examples are lists of its candidates"
             )
-        return make_teacher_groups(
-            collection,
-            teacher.run,
-            group_size=args.group_size,
-            groups_per_query=data_args.groups_per_query,
-            depth=data_args.teacher_depth,
-            positive_grade=data_args.positive_grade,
-            graded=data_args.graded_labels,
-            seed=args.seed,
-        )
+        return teacher_examples(collection, teacher, data_args, args)
     if loss.target == "teacher":
         raise ValueError(
             f"loss {args.loss!r} learns from a teacher's scores: "

@@ -35,7 +35,7 @@ from transformers import AutoModel, AutoTokenizer, set_seed
 
 from hf_rerank.data.collators import BiEncoderCollator
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.examples import make_teacher_groups, make_triplets
+from hf_rerank.data.examples import make_triplets
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.mining import mine_hard_negatives, write_negatives
 from hf_rerank.data.sources import load_collection
@@ -57,6 +57,7 @@ from hf_rerank.training.run_common import (
     save_final_model,
     scores_before_training,
     start_run,
+    teacher_examples,
     training_summary,
     weights_fingerprint,
     write_run_outputs,
@@ -325,16 +326,7 @@ def train_embedding(
         )
         logger.info("%d training examples (%s negatives)", len(examples), data_args.negatives)
     else:
-        examples = make_teacher_groups(
-            train_collection,
-            teacher.run,
-            group_size=args.group_size,
-            groups_per_query=data_args.groups_per_query,
-            depth=data_args.teacher_depth,
-            positive_grade=data_args.positive_grade,
-            graded=data_args.graded_labels,
-            seed=args.seed,
-        )
+        examples = teacher_examples(train_collection, teacher, data_args, args)
         logger.info("%d training examples (lists of the teacher's candidates)", len(examples))
 
     model, lora = lora_from_args(
