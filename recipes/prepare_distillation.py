@@ -11,9 +11,10 @@ Training material (never DL19, the test set), all under ``../shared/data/trec-dl
   over BM25's top-100, min-max normalised per query.
 
 ``msmarco-dev-queries/`` (MS MARCO query texts without passages) is not used: its candidates would
-need the bi-encoder's dense retrieval over the DL20 + DL22 passages, and on the 2-core CPU this
-recipe was measured on, encoding those 24,700 passages alone takes about 16 minutes (about 25
-passages/s in fp32), time the training steps need more.
+need the bi-encoder's dense retrieval over the DL20 + DL22 passages (24,700), and this script's own
+scoring encoded passages at 21-22 per second on the 2-core AVX2 CPU it was measured on (fp32, 12,109
+passages in 9.3 minutes, the CPU shared with other work): some 19 minutes for that corpus alone,
+time the training steps need more.
 
 Every teacher run is min-max normalised per query ([0, 1]), so one loss temperature suits all.
 
