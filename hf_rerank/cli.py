@@ -23,7 +23,6 @@ EXAMPLES = """examples:
 
 def add_evaluate(subparsers) -> None:
     from hf_rerank.evaluation.metrics import METRIC_SETS
-    from hf_rerank.models.auto import MODEL_TYPES
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -46,18 +45,6 @@ def add_evaluate(subparsers) -> None:
     )
     parser.add_argument("--run", required=True, metavar="NAME", help="the first-stage run to evaluate (runs/NAME.run)")
     parser.add_argument(
-        "--model",
-        metavar="PATH_OR_ID",
-        help="checkpoint directory, Hub id, or id@revision; 'sentence-transformers/all-MiniLM-L6-v2' "
-        "uses the bundled copy. Without it the first-stage run itself is evaluated",
-    )
-    parser.add_argument(
-        "--model-type",
-        choices=MODEL_TYPES,
-        default="auto",
-        help="auto: *ForSequenceClassification checkpoints are cross-encoders, others bi-encoders (default: auto)",
-    )
-    parser.add_argument(
         "--depth", type=int, default=100, metavar="K", help="rerank (and evaluate) the top-K of the run (default: 100)"
     )
     parser.add_argument(
@@ -67,19 +54,7 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the metrics.json and run.trec already in --output"
     )
-    parser.add_argument("--batch-size", type=int, default=64, help="pairs (or texts) per forward pass (default: 64)")
-    parser.add_argument("--max-length", type=int, help="tokens per input (default: the checkpoint's own limit)")
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="auto: bf16 where the hardware has it natively, else fp32 (default: auto)",
-    )
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
-    parser.add_argument(
-        "--trust-remote-code", action="store_true", help="allow checkpoints with custom code (e.g. GTE)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_model_arguments(parser, required=False, note="Without it the first-stage run itself is evaluated")
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -491,8 +466,9 @@ def check_output_file(path: str | None, overwrite: bool, option: str = "--output
         raise ValueError(f"{option} {path}: already exists; pass --overwrite to replace it")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    """``--model`` (a cross-encoder or bi-encoder) and the options that load and run it."""
+def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool, note: str = "") -> None:
+    """``--model`` (a cross-encoder or bi-encoder) and the options that load and run it (``evaluate``,
+    ``score``, ``mine-ce``); ``note`` ends ``--model``'s help."""
     from hf_rerank.models.auto import MODEL_TYPES
 
     parser.add_argument(
@@ -500,7 +476,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool) -> N
         required=required,
         metavar="PATH_OR_ID",
         help="checkpoint directory, Hub id, or id@revision; 'sentence-transformers/all-MiniLM-L6-v2' "
-        "uses the bundled copy",
+        "uses the bundled copy" + (f". {note}" if note else ""),
     )
     parser.add_argument(
         "--model-type",
