@@ -36,6 +36,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from hf_rerank.errors import HfRerankError
+
 logger = logging.getLogger("hf_rerank")
 
 OPTIMIZERS = ("adamw", "lion")
@@ -401,7 +403,7 @@ def build_optimizer(model: nn.Module, spec: OptimizerSpec) -> torch.optim.Optimi
 # ---------------------------------------------------------------------------------------------
 
 
-class SchedulerBindingError(RuntimeError):
+class SchedulerBindingError(HfRerankError, RuntimeError):
     """The LR scheduler drives another optimizer than the one that trains."""
 
 

@@ -27,13 +27,15 @@ from dataclasses import dataclass
 
 import torch
 
+from hf_rerank.errors import HfRerankError
+
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 # CPU flags that decide matmul speed per dtype (as /proc/cpuinfo spells them)
 MATMUL_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 
 
-class PrecisionError(ValueError):
+class PrecisionError(HfRerankError, ValueError):
     """A precision request this device cannot honour at full speed; the message says what to use."""
 
 

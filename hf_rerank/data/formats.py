@@ -33,12 +33,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hf_rerank.data.ranking import trec_order
+from hf_rerank.errors import HfRerankError
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
 
 
-class DataFormatError(ValueError):
+class DataFormatError(HfRerankError, ValueError):
     """A malformed input file; the message reads ``PATH:LINE: problem``."""
 
     def __init__(self, path: str | os.PathLike, line: int | None, problem: str):

@@ -64,6 +64,7 @@ from hf_rerank.data.hf_formats import (
     texts_from_rows,
     warn_missing,
 )
+from hf_rerank.errors import HfRerankError
 
 logger = logging.getLogger("hf_rerank")
 
@@ -84,7 +85,7 @@ _DATASETS_HINT = "pip install datasets"
 _IRDS_HINT = 'pip install "hf-rerank[irds]"'
 
 
-class SourceUnavailableError(RuntimeError):
+class SourceUnavailableError(HfRerankError, RuntimeError):
     """A registered source could not be downloaded and has no cached copy; the message says what to do."""
 
 

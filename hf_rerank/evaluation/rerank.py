@@ -27,6 +27,7 @@ import numpy as np
 from hf_rerank.data.collection import Candidates, IRCollection
 from hf_rerank.data.formats import Run
 from hf_rerank.data.ranking import untie_in_order
+from hf_rerank.errors import HfRerankError
 
 
 class PairScorer(Protocol):
@@ -37,7 +38,7 @@ class PairScorer(Protocol):
     ) -> np.ndarray: ...
 
 
-class NonFiniteScoresError(ValueError):
+class NonFiniteScoresError(HfRerankError, ValueError):
     """The model scored some pairs NaN or infinite (broken weights); nothing should be written."""
 
 

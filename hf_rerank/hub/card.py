@@ -34,6 +34,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from hf_rerank.data.formats import atomic_write
+from hf_rerank.errors import HfRerankError
 
 logger = logging.getLogger("hf_rerank")
 
@@ -48,7 +49,7 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 FRAMEWORKS = ("hf-rerank", "torch", "transformers", "huggingface-hub", "sentence-transformers", "peft", "lion-pytorch")
 
 
-class CardError(ValueError):
+class CardError(HfRerankError, ValueError):
     """A run directory a card cannot be made from (the message says what is missing)."""
 
 

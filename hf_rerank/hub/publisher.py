@@ -44,6 +44,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from hf_rerank.data.formats import atomic_write
+from hf_rerank.errors import HfRerankError
 from hf_rerank.hub.card import checkpoint_card, detect_kind, load_metrics, write_model_card
 
 logger = logging.getLogger("hf_rerank")
@@ -67,7 +68,7 @@ AUTH_FAILED = (
 )
 
 
-class PublishError(RuntimeError):
+class PublishError(HfRerankError, RuntimeError):
     """Publishing stopped; the message says why and what to do."""
 
 

@@ -17,15 +17,17 @@ import hashlib
 import json
 from pathlib import Path
 
+from hf_rerank.errors import HfRerankError
+
 BUNDLED_IDS = ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2")
 BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(HfRerankError, RuntimeError):
     """A model reference that names no local directory and cannot be fetched."""
 
 
-class BrokenCheckpointError(ValueError):
+class BrokenCheckpointError(HfRerankError, ValueError):
     """A checkpoint directory whose files cannot be read (corrupt JSON, truncated weights); the
     message names the directory or file."""
 
