@@ -1,4 +1,4 @@
-"""Two numbers behind the README's "why" of the paper2 offline results, from a finished recipe run.
+"""Two numbers behind the "why" of the paper2 offline results in docs/results.md, from a finished recipe run.
 
     .venv/bin/python benchmarks/paper2_diagnostics.py --run outputs/paper2_offline
 

@@ -1,7 +1,7 @@
 """Faster dropout for training on CPUs: masks from NumPy's PCG64, attention computed eagerly.
 
 On a CPU, torch draws dropout masks with ``bernoulli_`` from its single-threaded Mersenne
-Twister: measured on the 2-core CPU of the README, a fifth of a MiniLM cross-encoder training
+Twister: measured on the 2-core CPU of docs/efficiency.md, a fifth of a MiniLM cross-encoder training
 step (batch 32 x 96 tokens) went to drawing masks. And with attention dropout on, torch's CPU
 ``scaled_dot_product_attention`` falls back to its unfused path, while without dropout its flash
 kernel's backward is slower still; the plain ("eager") attention of matmul, softmax and matmul
