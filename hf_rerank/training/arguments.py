@@ -47,8 +47,24 @@ class TeacherArguments:
 @dataclass
 class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
     """Arguments shared by every hf-rerank trainer (the optimizer factory, LoRA, precision, the score
-    losses' options)."""
+    losses' options, and the speed settings transformers' ``TrainingArguments`` lacks:
+    ``optimizer_foreach``, ``fast_cpu_dropout``)."""
 
+    optimizer_foreach: bool = field(
+        default=True,
+        metadata={
+            "help": "vectorised optimizer update (Lion: lion-pytorch foreach; AdamW: torch's fused kernel, "
+            "CPUs included); false: one parameter at a time"
+        },
+    )
+    fast_cpu_dropout: bool = field(
+        default=True,
+        metadata={
+            "help": "training on a CPU: dropout masks from NumPy's PCG64 instead of torch's single-threaded "
+            "Bernoulli, and attention computed eagerly so that its dropout uses them too (same "
+            "distribution, p rounded to 1/65536; hf_rerank.training.cpu_dropout); no effect on GPUs"
+        },
+    )
     optimizer: str = field(
         default="adamw", metadata={"help": "lion or adamw (hf-rerank's factory; `optim` is ignored)"}
     )

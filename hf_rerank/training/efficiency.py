@@ -817,27 +817,12 @@ class EfficiencyCallback(TrainerCallback):
 
 @dataclass
 class EfficiencyArguments:
-    """Training-argument fields for efficiency measurement and the speed options transformers'
-    ``TrainingArguments`` lacks (mixed into hf-rerank's arguments)."""
+    """The training-argument field that switches efficiency measurement on (mixed into hf-rerank's
+    arguments)."""
 
     efficiency_metrics: bool = field(
         default=True,
         metadata={"help": "measure throughput, padding, MFU, memory and GPU use (NVML) into the logs and metrics.json"},
-    )
-    optimizer_foreach: bool = field(
-        default=True,
-        metadata={
-            "help": "vectorised optimizer update (Lion: lion-pytorch foreach; AdamW: torch's fused kernel, "
-            "CPUs included); false: one parameter at a time"
-        },
-    )
-    fast_cpu_dropout: bool = field(
-        default=True,
-        metadata={
-            "help": "training on a CPU: dropout masks from NumPy's PCG64 instead of torch's single-threaded "
-            "Bernoulli, and attention computed eagerly so that its dropout uses them too (same "
-            "distribution, p rounded to 1/65536; hf_rerank.training.cpu_dropout); no effect on GPUs"
-        },
     )
 
 
