@@ -17,7 +17,7 @@ from transformers import TrainingArguments
 
 from hf_rerank.losses import EMBEDDING_LOSSES, LOSSES, Loss, build_loss, describe_losses
 from hf_rerank.precision import Precision, PrecisionError, choose_precision
-from hf_rerank.training.efficiency import EfficiencyArguments
+from hf_rerank.training.efficiency.mixin import EfficiencyArguments
 
 
 @dataclass

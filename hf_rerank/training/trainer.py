@@ -8,7 +8,7 @@ What it adds to ``Trainer``:
 - on a CPU, dropout uses fast masks and attention runs eagerly
   (:func:`~hf_rerank.training.cpu_dropout.use_fast_cpu_dropout`) unless
   ``--fast_cpu_dropout false``;
-- an :class:`~hf_rerank.training.efficiency.EfficiencyCallback` measures every run (samples/s,
+- an :class:`~hf_rerank.training.efficiency.callback.EfficiencyCallback` measures every run (samples/s,
   real tokens/s, padding, step times, memory, MFU; GPU use through NVML) unless
   ``--efficiency_metrics false``;
 - evaluation runs the :class:`~hf_rerank.training.callbacks.EvaluationCallback` s attached to
@@ -29,7 +29,7 @@ from transformers.trainer_utils import IntervalStrategy
 from hf_rerank.optim import OptimizerSpec, assert_scheduler_bound, build_optimizer, build_scheduler
 from hf_rerank.training.arguments import RerankTrainingArguments
 from hf_rerank.training.cpu_dropout import use_fast_cpu_dropout
-from hf_rerank.training.efficiency import EfficiencyTrainerMixin
+from hf_rerank.training.efficiency.mixin import EfficiencyTrainerMixin
 
 logger = logging.getLogger("hf_rerank")
 

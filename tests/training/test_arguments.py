@@ -8,7 +8,7 @@ import pytest
 from transformers import HfArgumentParser
 
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments, RerankTrainingArguments
-from hf_rerank.training.efficiency import EfficiencyArguments
+from hf_rerank.training.efficiency.mixin import EfficiencyArguments
 
 
 @pytest.mark.parametrize("name", ["optimizer_foreach", "fast_cpu_dropout"])
