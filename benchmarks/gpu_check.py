@@ -15,10 +15,10 @@ Configurations (each a fresh model, optimizer and ``transformers.Trainer``):
 - bf16 autocast over fp32 weights (``TrainingArguments(bf16=True)``) where the device has native
   bf16 (``hf_rerank.precision``, precision auto; else fp32), BCE on the logit.
 
-Numbers come from hf-rerank's :class:`~hf_rerank.training.efficiency.EfficiencyCallback`
+Numbers come from hf-rerank's :class:`~hf_rerank.training.efficiency.callback.EfficiencyCallback`
 (samples/s, real tokens/s, MFU against a bf16 matmul peak measured on the same GPU, NVML
 utilisation and memory, peak memory allocated, optimizer state), over the steps after
-``--warmup-steps``. That module needs only torch, transformers, numpy and psutil (and
+``--warmup-steps``. That package needs only torch, transformers, numpy and psutil (and
 nvidia-ml-py for NVML), so this runs from a checkout with ``PYTHONPATH`` at its root and no
 other hf-rerank dependency (``hf_rerank.precision`` needs only torch). Prints one line per
 configuration and a last line of JSON.
@@ -52,7 +52,8 @@ from transformers import (
 )
 
 from hf_rerank.precision import choose_precision
-from hf_rerank.training.efficiency import EfficiencyCallback, EfficiencyTrainerMixin
+from hf_rerank.training.efficiency.callback import EfficiencyCallback
+from hf_rerank.training.efficiency.mixin import EfficiencyTrainerMixin
 
 TOKENS_PER_BATCH = 32_768
 MINILM = dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)

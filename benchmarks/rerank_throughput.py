@@ -33,7 +33,7 @@ from hf_rerank.evaluation.significance import paired_t_test
 from hf_rerank.models import CrossEncoder
 from hf_rerank.models.resolve import bundled_model_path
 from hf_rerank.precision import PrecisionError, choose_precision, describe_hardware
-from hf_rerank.training.efficiency import device_name
+from hf_rerank.training.efficiency.device import device_name
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl" / "dl19"
 

@@ -34,7 +34,8 @@ from transformers import AutoModelForSequenceClassification, ModernBertConfig, M
 
 from hf_rerank.models.resolve import bundled_model_path
 from hf_rerank.training.cpu_dropout import use_fast_cpu_dropout
-from hf_rerank.training.efficiency import TransformerFlops, measure_matmul_peak
+from hf_rerank.training.efficiency.flops import TransformerFlops
+from hf_rerank.training.efficiency.peak import measure_matmul_peak
 
 VARIANTS = (
     "torch-dropout-sdpa",

@@ -32,7 +32,7 @@ Measured per training run, the same way for both libraries:
 - real tokens/s and padding: non-padding tokens, counted from the attention masks of exactly the
   batches each side trained on (its collator, or sentence-transformers' cross-encoder tokeniser,
   is wrapped; the data loader collates one batch ahead, which is not counted);
-- MFU: model FLOPs of those batches (``hf_rerank.training.efficiency.TransformerFlops``:
+- MFU: model FLOPs of those batches (``hf_rerank.training.efficiency.flops.TransformerFlops``:
   6 N per real token + attention) per second of ``train()``, over one matmul peak measured at
   the start for the precision in use (``measure_matmul_peak``, best of 9 rounds); the peak is
   measured again at the end, and a difference of more than 10% is reported (the CPU was shared);
@@ -94,14 +94,12 @@ from hf_rerank.models.resolve import bundled_model_path
 from hf_rerank.precision import PrecisionError, choose_precision, cpu_flags
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments, EmbeddingTrainingArguments
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
-from hf_rerank.training.efficiency import (
-    MIB,
-    TransformerFlops,
-    UsageSampler,
-    count_batch,
-    device_name,
-    measure_matmul_peak,
-)
+from hf_rerank.training.efficiency.counts import count_batch
+from hf_rerank.training.efficiency.device import device_name
+from hf_rerank.training.efficiency.flops import TransformerFlops
+from hf_rerank.training.efficiency.memory import MIB
+from hf_rerank.training.efficiency.peak import measure_matmul_peak
+from hf_rerank.training.efficiency.sampler import UsageSampler
 from hf_rerank.training.embedding import EmbeddingTrainer
 
 TREC_DL = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl"

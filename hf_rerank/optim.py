@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hf_rerank.errors import HfRerankError
+from hf_rerank.errors import HfRerankError, UsageError
 
 logger = logging.getLogger("hf_rerank")
 
@@ -123,7 +123,11 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 
 @dataclass
 class OptimizerSpec:
-    """What optimizer to build, and with which hyperparameters.
+    """What optimizer to build, and with which hyperparameters: the one place where an optimizer
+    request is validated (training arguments build theirs at start-up,
+    :meth:`~hf_rerank.training.arguments.RerankTrainingArguments.optimizer_spec`). A request that
+    does not fit raises :class:`~hf_rerank.errors.UsageError` (a ``ValueError``) naming the option
+    and what to use instead.
 
     ``lr`` and ``weight_decay`` are taken as given, except for Lion with ``lion_scaling=k``: then
     they are AdamW-style values and Lion gets ``lr / k`` and ``weight_decay * k`` (k >= 1).
@@ -146,32 +150,37 @@ class OptimizerSpec:
     def __post_init__(self) -> None:
         self.name = str(self.name).lower()
         if self.name not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.name!r}; choose one of {OPTIMIZERS}")
+            raise UsageError(f"unknown optimizer {self.name!r}; choose one of {OPTIMIZERS}")
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be finite and > 0, got {self.lr}")
+            raise UsageError(f"lr must be finite and > 0, got {self.lr}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be finite and >= 0, got {self.weight_decay}")
+            raise UsageError(f"weight_decay must be finite and >= 0, got {self.weight_decay}")
         if self.betas is not None:
             betas = tuple(float(b) for b in self.betas)
             if len(betas) != 2 or not all(0.0 <= b <= 1.0 for b in betas):
-                raise ValueError(f"betas must be two values in [0, 1], got {self.betas}")
+                raise UsageError(f"betas must be two values in [0, 1], got {self.betas}")
             self.betas = betas
         if not (math.isfinite(self.eps) and self.eps > 0):
-            raise ValueError(f"eps must be finite and > 0, got {self.eps}")
+            raise UsageError(f"eps must be finite and > 0, got {self.eps}")
         if self.lion_scaling is not None:
             if self.name != "lion":
-                raise ValueError(
-                    f"lion_scaling={self.lion_scaling} is only valid with the Lion optimizer, not {self.name!r}"
+                raise UsageError(
+                    f"lion_scaling={self.lion_scaling} is only valid with the Lion optimizer, not {self.name!r}: "
+                    "it converts AdamW-style lr and weight decay for Lion; use optimizer 'lion', or leave "
+                    "lion_scaling unset"
                 )
             k = float(self.lion_scaling)
             if not (math.isfinite(k) and k >= 1.0):
-                raise ValueError(
+                raise UsageError(
                     f"lion_scaling must be >= 1 (Lion's lr is k times smaller and its weight decay k times "
                     f"larger than AdamW's; the Lion paper suggests k = 3..10), got {self.lion_scaling}"
                 )
             self.lion_scaling = k
         if self.use_triton and self.name != "lion":
-            raise ValueError("use_triton is only valid with the Lion optimizer")
+            raise UsageError(
+                f"use_triton (lion-pytorch's Triton kernel; training argument lion_triton) is only valid with the "
+                f"Lion optimizer, not {self.name!r}: use optimizer 'lion', or leave it off"
+            )
 
     # Effective hyperparameters (after Lion scaling)
     @property

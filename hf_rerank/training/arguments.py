@@ -4,20 +4,21 @@ Field names are command-line flags of the recipes (``--optimizer lion --lion_sca
 of their YAML configs. transformers' own ``optim`` field is not used: its only Lion is
 bitsandbytes' 8/32-bit one (CUDA only); ``optimizer`` here selects hf-rerank's factory
 (``hf_rerank.optim``), which builds lion-pytorch's Lion or torch's AdamW with the same
-parameter groups and logs the effective hyperparameters.
+parameter groups and logs the effective hyperparameters; its ``OptimizerSpec`` validates the
+optimizer options when the arguments are built (``RerankTrainingArguments.optimizer_spec``).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import torch
 from transformers import TrainingArguments
 
 from hf_rerank.losses import EMBEDDING_LOSSES, LOSSES, Loss, build_loss, describe_losses
+from hf_rerank.optim import OptimizerSpec
 from hf_rerank.precision import Precision, PrecisionError, choose_precision
-from hf_rerank.training.efficiency import EfficiencyArguments
+from hf_rerank.training.efficiency.mixin import EfficiencyArguments
 
 
 @dataclass
@@ -47,8 +48,24 @@ class TeacherArguments:
 @dataclass
 class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
     """Arguments shared by every hf-rerank trainer (the optimizer factory, LoRA, precision, the score
-    losses' options)."""
+    losses' options, and the speed settings transformers' ``TrainingArguments`` lacks:
+    ``optimizer_foreach``, ``fast_cpu_dropout``)."""
 
+    optimizer_foreach: bool = field(
+        default=True,
+        metadata={
+            "help": "vectorised optimizer update (Lion: lion-pytorch foreach; AdamW: torch's fused kernel, "
+            "CPUs included); false: one parameter at a time"
+        },
+    )
+    fast_cpu_dropout: bool = field(
+        default=True,
+        metadata={
+            "help": "training on a CPU: dropout masks from NumPy's PCG64 instead of torch's single-threaded "
+            "Bernoulli, and attention computed eagerly so that its dropout uses them too (same "
+            "distribution, p rounded to 1/65536; hf_rerank.training.cpu_dropout); no effect on GPUs"
+        },
+    )
     optimizer: str = field(
         default="adamw", metadata={"help": "lion or adamw (hf-rerank's factory; `optim` is ignored)"}
     )
@@ -156,15 +173,26 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
         if self.bf16 and self.precision_choice.device_type == "cpu":
             self.use_cpu = True  # transformers allows bf16 on a CPU only when told it is one
         super().__post_init__()
-        if self.optimizer not in ("lion", "adamw"):
-            raise ValueError(f"optimizer must be 'lion' or 'adamw', got {self.optimizer!r}")
-        if self.lion_scaling is not None and self.optimizer != "lion":
-            logging.getLogger("hf_rerank").warning(
-                "lion_scaling=%s is ignored: it converts AdamW-style hyperparameters for Lion, and the optimizer is %s",
-                self.lion_scaling,
-                self.optimizer,
-            )
-            self.lion_scaling = None
+        self.optimizer = self.optimizer_spec().name  # validated by the factory's spec, name as the factory spells it
+
+    def optimizer_spec(self) -> OptimizerSpec:
+        """The optimizer these arguments ask for, as :func:`~hf_rerank.optim.build_optimizer` takes it
+        (before Lion scaling is applied): ``optimizer``, ``learning_rate``, ``weight_decay``, the betas
+        of the chosen optimizer (``lion_beta*`` or ``adam_beta*``), ``adam_epsilon``, ``lion_scaling``,
+        ``lion_triton``, ``optimizer_foreach`` (false: one parameter at a time; true: the fastest
+        available). :class:`~hf_rerank.errors.UsageError` from :class:`~hf_rerank.optim.OptimizerSpec` when
+        they do not fit."""
+        lion = str(self.optimizer).lower() == "lion"
+        return OptimizerSpec(
+            name=self.optimizer,
+            lr=self.learning_rate,
+            weight_decay=self.weight_decay,
+            betas=(self.lion_beta1, self.lion_beta2) if lion else (self.adam_beta1, self.adam_beta2),
+            eps=self.adam_epsilon,
+            lion_scaling=self.lion_scaling,
+            use_triton=self.lion_triton,
+            foreach=None if self.optimizer_foreach else False,
+        )
 
     def _decide_precision(self) -> Precision:
         """:func:`~hf_rerank.precision.choose_precision` for ``precision`` (``bf16``/``fp16`` flags

@@ -8,7 +8,7 @@ What it adds to ``Trainer``:
 - on a CPU, dropout uses fast masks and attention runs eagerly
   (:func:`~hf_rerank.training.cpu_dropout.use_fast_cpu_dropout`) unless
   ``--fast_cpu_dropout false``;
-- an :class:`~hf_rerank.training.efficiency.EfficiencyCallback` measures every run (samples/s,
+- an :class:`~hf_rerank.training.efficiency.callback.EfficiencyCallback` measures every run (samples/s,
   real tokens/s, padding, step times, memory, MFU; GPU use through NVML) unless
   ``--efficiency_metrics false``;
 - evaluation runs the :class:`~hf_rerank.training.callbacks.EvaluationCallback` s attached to
@@ -26,10 +26,10 @@ import time
 from transformers import Trainer
 from transformers.trainer_utils import IntervalStrategy
 
-from hf_rerank.optim import OptimizerSpec, assert_scheduler_bound, build_optimizer, build_scheduler
+from hf_rerank.optim import assert_scheduler_bound, build_optimizer, build_scheduler
 from hf_rerank.training.arguments import RerankTrainingArguments
 from hf_rerank.training.cpu_dropout import use_fast_cpu_dropout
-from hf_rerank.training.efficiency import EfficiencyTrainerMixin
+from hf_rerank.training.efficiency.mixin import EfficiencyTrainerMixin
 
 logger = logging.getLogger("hf_rerank")
 
@@ -67,24 +67,9 @@ class RerankTrainer(EfficiencyTrainerMixin, Trainer):
                 changed["previous_attention"],
             )
 
-    def optimizer_spec(self) -> OptimizerSpec:
-        """The optimizer the arguments ask for (before Lion scaling is applied)."""
-        args = self.args
-        lion = args.optimizer == "lion"
-        return OptimizerSpec(
-            name=args.optimizer,
-            lr=args.learning_rate,
-            weight_decay=args.weight_decay,
-            betas=(args.lion_beta1, args.lion_beta2) if lion else (args.adam_beta1, args.adam_beta2),
-            eps=args.adam_epsilon,
-            lion_scaling=args.lion_scaling,
-            use_triton=args.lion_triton,
-            foreach=None if args.optimizer_foreach else False,
-        )
-
     def create_optimizer(self, model=None):
         if self.optimizer is None:
-            spec = self.optimizer_spec()
+            spec = self.args.optimizer_spec()
             self.optimizer = build_optimizer(self.model if model is None else model, spec)
             self.optimizer_hyperparameters = spec.effective(self.model if model is None else model)
         return self.optimizer

@@ -283,15 +283,9 @@ def test_lion_scaling_divides_lr_and_multiplies_weight_decay(tmp_path, tokenizer
     assert tuple(hp["betas"]) == pytest.approx((0.95, 0.98))
 
 
-def test_lion_scaling_is_ignored_without_lion(tmp_path, tokenizer, collection, pairs, caplog):
-    with caplog.at_level("WARNING", logger="hf_rerank"):
-        args = make_args(tmp_path, optimizer="adamw", lion_scaling=3, learning_rate=3e-4, weight_decay=0.02)
-    assert args.lion_scaling is None
-    assert any("lion_scaling" in record.getMessage() for record in caplog.records)
-    trainer = make_trainer(tiny_model(), args, pairs, collection, tokenizer)
-    decay, no_decay = trainer.create_optimizer().param_groups
-    assert decay["lr"] == pytest.approx(3e-4) and decay["weight_decay"] == pytest.approx(0.02)
-    assert trainer.optimizer_hyperparameters["lion_scaling"] is None
+def test_lion_scaling_without_lion_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"lion_scaling=3(\.0)? is only valid with the Lion optimizer, not 'adamw'"):
+        make_args(tmp_path, optimizer="adamw", lion_scaling=3, learning_rate=3e-4, weight_decay=0.02)
 
 
 # ------------------------------------------------------------------- 3. scheduler binding
