@@ -250,13 +250,6 @@ def write_tsv(path: str | os.PathLike, texts: Mapping[str, str]) -> None:
             handle.write(f"{key}\t{' '.join(text.split())}\n")
 
 
-def write_jsonl(path: str | os.PathLike, texts: Mapping[str, str]) -> None:
-    """Write BEIR-style JSONL ``{"_id": ..., "title": "", "text": ...}``."""
-    with atomic_write(path) as handle:
-        for key, text in texts.items():
-            handle.write(json.dumps({"_id": key, "title": "", "text": text}, ensure_ascii=False) + "\n")
-
-
 def write_qrels(path: str | os.PathLike, qrels: Qrels) -> None:
     """Write TREC qrels ``qid 0 pid grade``."""
     with atomic_write(path) as handle:

@@ -42,7 +42,6 @@ from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Run, atomic_write
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import EvaluationReport
-from hf_rerank.evaluation.rerank import RerankResult, rerank
 from hf_rerank.precision import pick_dtype
 
 logger = logging.getLogger("hf_rerank")
@@ -413,22 +412,3 @@ class EmbeddingScorer:
         )
         passage_rows = torch.tensor([self.rows[text] for text in passages], dtype=torch.long)
         return (encoded[query_index] * self.embeddings[passage_rows]).sum(dim=-1).numpy()
-
-
-def rerank_with_embeddings(
-    collection: IRCollection,
-    run_name: str,
-    bi_encoder: TextEncoder,
-    corpus_embeddings: CorpusEmbeddings,
-    *,
-    depth: int = 100,
-    batch_size: int = 64,
-    show_progress: bool = True,
-) -> RerankResult:
-    """Rerank the top-``depth`` of ``collection.runs[run_name]`` by cosine, reusing ``corpus_embeddings``.
-
-    The same run as :func:`~hf_rerank.evaluation.rerank.rerank` with the bi-encoder itself, up to
-    float rounding, without encoding a passage (see :class:`EmbeddingScorer`).
-    """
-    scorer = EmbeddingScorer(bi_encoder, collection.corpus, corpus_embeddings)
-    return rerank(collection, run_name, scorer, depth=depth, batch_size=batch_size, show_progress=show_progress)

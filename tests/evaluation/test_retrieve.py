@@ -13,10 +13,10 @@ from hf_rerank.evaluation.report import write_report
 from hf_rerank.evaluation.rerank import rerank
 from hf_rerank.evaluation.retrieve import (
     CorpusEmbeddings,
+    EmbeddingScorer,
     dense_retrieve,
     encode_corpus,
     evaluate_retrieval,
-    rerank_with_embeddings,
 )
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.precision import native_bf16
@@ -191,12 +191,12 @@ def toy():
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_rerank_with_embeddings_scores_as_score_pairs(tiny_encoder_dir, toy, precision):
+def test_reranking_with_corpus_embeddings_scores_as_score_pairs(tiny_encoder_dir, toy, precision):
     if precision == "bf16" and not native_bf16("cpu"):
         pytest.skip("this CPU has no native bf16")
     model = BiEncoder.from_pretrained(tiny_encoder_dir, precision=precision)
     embeddings = encode_corpus(model, toy.corpus, batch_size=2, show_progress=False)
-    reused = rerank_with_embeddings(toy, "bm25", model, embeddings, depth=3, show_progress=False)
+    reused = rerank(toy, "bm25", EmbeddingScorer(model, toy.corpus, embeddings), depth=3, show_progress=False)
     direct = rerank(toy, "bm25", model, depth=3, show_progress=False)
     assert reused.pairs == direct.pairs == 5
     tolerance = 1e-5 if precision == "fp32" else 2e-2  # bf16: passages padded in other batches round differently
@@ -210,7 +210,7 @@ def test_rerank_with_embeddings_scores_as_score_pairs(tiny_encoder_dir, toy, pre
 def test_embeddings_of_another_corpus_are_refused(tiny, toy):
     embeddings = encode_corpus(tiny, CORPUS, show_progress=False)  # lacks p4 and p5
     with pytest.raises(ValueError, match="have no precomputed embedding"):
-        rerank_with_embeddings(toy, "bm25", tiny, embeddings, depth=3, show_progress=False)
+        rerank(toy, "bm25", EmbeddingScorer(tiny, toy.corpus, embeddings), depth=3, show_progress=False)
 
 
 # --- the retrieval report ------------------------------------------------------------------
@@ -304,7 +304,6 @@ def test_minilm_on_dl19_one_encoding_serves_retrieval_and_reranking(trec_dl, tmp
     and BM25's top-100 reranked from the same (cached) embeddings at sentence-transformers' nDCG@10
     of 0.6424 (as in tests/test_cli.py)."""
     from hf_rerank.evaluation.report import evaluate_reranking
-    from hf_rerank.evaluation.retrieve import EmbeddingScorer
     from hf_rerank.models.resolve import bundled_model_path
 
     dl19 = IRCollection.from_dir(trec_dl / "dl19")
