@@ -46,7 +46,7 @@ from hf_rerank.data.teacher_mining import (
     mine_with_teacher,
     union_candidates,
 )
-from hf_rerank.evaluation.teacher import fuse_runs
+from hf_rerank.evaluation.fusion import fuse_runs
 from hf_rerank.models import BiEncoder
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl" / "dl20"

@@ -24,7 +24,7 @@ _EXPORTS = {
     "METRIC_SETS": "hf_rerank.evaluation.metrics",
     "evaluate_run": "hf_rerank.evaluation.metrics",
     "evaluate_reranking": "hf_rerank.evaluation.report",
-    "dense_retrieve": "hf_rerank.evaluation.retrieve",
+    "dense_retrieve": "hf_rerank.inference.dense",
     "evaluate_retrieval": "hf_rerank.evaluation.retrieve",
     "mine_hard_negatives": "hf_rerank.data.mining",
     "CrossEncoderTrainer": "hf_rerank.training.cross_encoder",

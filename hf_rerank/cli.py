@@ -527,7 +527,7 @@ def add_score(subparsers) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from hf_rerank.data.formats import write_run
     from hf_rerank.data.sources import load_collection
-    from hf_rerank.evaluation.teacher import score_run
+    from hf_rerank.inference.scoring import score_run
 
     check_output_file(args.output, args.overwrite)
     if args.depth < 1:
@@ -556,7 +556,7 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def add_fuse(subparsers) -> None:
-    from hf_rerank.evaluation.teacher import FUSION_METHODS, NORMALISATIONS
+    from hf_rerank.evaluation.fusion import FUSION_METHODS, NORMALISATIONS
 
     parser = subparsers.add_parser(
         "fuse",
@@ -600,7 +600,7 @@ def run_fuse(args: argparse.Namespace) -> int:
     from hf_rerank.data.formats import write_run
     from hf_rerank.data.sources import load_collection
     from hf_rerank.data.teacher import load_runs
-    from hf_rerank.evaluation.teacher import WEIGHTED_METHODS, fuse_runs, normalise_run
+    from hf_rerank.evaluation.fusion import WEIGHTED_METHODS, fuse_runs, normalise_run
 
     check_output_file(args.output, args.overwrite)
     collection = load_collection(args.data) if args.data else None

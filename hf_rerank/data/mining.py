@@ -5,7 +5,7 @@ ranks 50-200, excluding the judged positives, seed 42"). For each query with at 
 *positive* (a judged passage with ``grade >= positive_grade``):
 
 1. dense-retrieve the top ``window[1]`` passages of the collection's corpus
-   (:mod:`hf_rerank.evaluation.retrieve`: exact float32 cosine, ties by corpus order);
+   (:mod:`hf_rerank.inference.dense`: exact float32 cosine, ties by corpus order);
 2. keep ranks ``window[0]`` to ``window[1]``, 1-based and inclusive: ``(50, 200)`` keeps the
    50th to the 200th passage, 151 ranks;
 3. drop every positive of the query (all of them, not only the one a training pair will use);
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import DataFormatError, atomic_write, text_lines
-from hf_rerank.evaluation.retrieve import dense_retrieve, encode_corpus
+from hf_rerank.inference.dense import dense_retrieve, encode_corpus
 
 logger = logging.getLogger("hf_rerank")
 
@@ -53,7 +53,7 @@ def mine_hard_negatives(
 
     Args:
         bi_encoder: a :class:`~hf_rerank.models.bi_encoder.BiEncoder` (any
-            :class:`~hf_rerank.evaluation.retrieve.TextEncoder` without ``cache_dir``).
+            :class:`~hf_rerank.inference.dense.TextEncoder` without ``cache_dir``).
         collection: its corpus is searched; its qrels say which passages are positives.
         window: ``(first, last)`` ranks, 1-based and inclusive.
         per_query: negatives per query.
@@ -61,8 +61,8 @@ def mine_hard_negatives(
         seed: sampling seed.
         queries: the qids to mine for (default: every query of ``collection``); queries without
             a positive are skipped (logged).
-        cache_dir, batch_size, precision: as for :func:`~hf_rerank.evaluation.retrieve.encode_corpus`
-            and :func:`~hf_rerank.evaluation.retrieve.dense_retrieve`.
+        cache_dir, batch_size, precision: as for :func:`~hf_rerank.inference.dense.encode_corpus`
+            and :func:`~hf_rerank.inference.dense.dense_retrieve`.
     Returns:
         the sampled pids per query, queries in the order of ``queries``; queries that got none
         are left out.

@@ -7,10 +7,10 @@ Pipeline (:func:`mine_with_teacher`, ``hf-rerank mine-ce``):
    the search of ``hf-rerank retrieve``).
 2. **Teacher scores** of every candidate and of every judged positive of the query (grade >=
    ``positive_grade``; scored even when no candidate list holds it): a model through
-   :func:`~hf_rerank.evaluation.teacher.score_run` (the scoring code of ``hf-rerank evaluate``),
+   :func:`~hf_rerank.inference.scoring.score_run` (the scoring code of ``hf-rerank evaluate``),
    or a given teacher run (a ``hf-rerank score`` or ``hf-rerank fuse`` file,
    :func:`filter_with_teacher`). Raw scores, higher = more relevant
-   (:mod:`hf_rerank.evaluation.teacher`). A pair without a teacher score (no text, or absent from
+   (:mod:`hf_rerank.inference.scoring`). A pair without a teacher score (no text, or absent from
    a given teacher run) is left out: it can be neither filtered nor written; it is counted.
 3. The query's **reference positive** is its judged positive with the highest teacher score
    ``s+`` (ties in trec_eval's order). It is never a negative.
@@ -63,9 +63,8 @@ from pathlib import Path
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Qrels, Run
 from hf_rerank.data.ranking import trec_order
-from hf_rerank.evaluation.rerank import PairScorer
-from hf_rerank.evaluation.retrieve import dense_retrieve, encode_corpus
-from hf_rerank.evaluation.teacher import score_run
+from hf_rerank.inference.dense import dense_retrieve, encode_corpus
+from hf_rerank.inference.scoring import PairScorer, score_run
 
 #: The filters, in the order they are applied (and a removal is attributed).
 REASONS = ("judged", "window", "max-score", "relative-margin")
@@ -248,7 +247,7 @@ def dense_candidates(
     show_progress: bool = True,
 ) -> dict[str, list[str]]:
     """``{qid: [pid, ...]}``: ``bi_encoder``'s exact dense top-``depth`` over ``collection.corpus``
-    for every query of ``collection`` (:func:`~hf_rerank.evaluation.retrieve.dense_retrieve`; the
+    for every query of ``collection`` (:func:`~hf_rerank.inference.dense.dense_retrieve`; the
     corpus embeddings cached in ``cache_dir`` when given)."""
     if depth < 1:
         raise ValueError(f"--depth must be >= 1, got {depth}")
@@ -332,7 +331,7 @@ def mine_with_teacher(
 
     Input: ``collection`` (texts and qrels), ``candidates`` ``{qid: [pid, ...]}``
     (:func:`union_candidates`, :func:`dense_candidates`), a teacher model with ``score_pairs``.
-    Every pair is scored once, in one :func:`~hf_rerank.evaluation.teacher.score_run` call.
+    Every pair is scored once, in one :func:`~hf_rerank.inference.scoring.score_run` call.
     Output: :func:`filter_with_teacher` of those scores (module docstring).
     """
     check_positive_grade(positive_grade)

@@ -42,7 +42,8 @@ from hf_rerank.data.sources import load_collection
 from hf_rerank.data.teacher import load_teacher
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
-from hf_rerank.evaluation.retrieve import EmbeddingScorer, RetrievalReport, dense_retrieve, encode_corpus
+from hf_rerank.evaluation.retrieve import RetrievalReport
+from hf_rerank.inference.dense import EmbeddingScorer, dense_retrieve, encode_corpus
 from hf_rerank.losses import EMBEDDING_LOSSES, LOSSES
 from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_transformers_modules
 from hf_rerank.models.lora import lora_from_args, save_lora
