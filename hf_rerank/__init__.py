@@ -26,7 +26,7 @@ _EXPORTS = {
     "evaluate_reranking": "hf_rerank.evaluation.report",
     "dense_retrieve": "hf_rerank.inference.dense",
     "evaluate_retrieval": "hf_rerank.evaluation.retrieve",
-    "mine_hard_negatives": "hf_rerank.data.mining",
+    "mine_hard_negatives": "hf_rerank.mining.dense",
     "CrossEncoderTrainer": "hf_rerank.training.cross_encoder",
     "EmbeddingTrainer": "hf_rerank.training.embedding",
     "train_cross_encoder": "hf_rerank.training.run_cross_encoder",

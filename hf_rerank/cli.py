@@ -372,7 +372,8 @@ def add_mine(subparsers) -> None:
 
 
 def run_mine(args: argparse.Namespace) -> int:
-    from hf_rerank.data.mining import mine_hard_negatives, write_negatives
+    from hf_rerank.data.negatives import write_negatives
+    from hf_rerank.mining.dense import mine_hard_negatives
 
     collection, model = load_dense_inputs(args)
     negatives = mine_hard_negatives(
@@ -697,10 +698,10 @@ def add_mine_ce(subparsers) -> None:
 
 def run_mine_ce(args: argparse.Namespace) -> int:
     from hf_rerank.data.formats import read_run, write_run
-    from hf_rerank.data.mining import write_negatives
+    from hf_rerank.data.negatives import write_negatives
     from hf_rerank.data.sources import load_collection
     from hf_rerank.data.teacher import load_runs
-    from hf_rerank.data.teacher_mining import (
+    from hf_rerank.mining.teacher import (
         NegativeFilters,
         dense_candidates,
         filter_with_teacher,

@@ -10,7 +10,7 @@ import torch
 from hf_rerank.cli import main
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import read_run, write_run
-from hf_rerank.data.mining import read_negatives
+from hf_rerank.data.negatives import read_negatives
 from hf_rerank.data.sources import load_collection
 
 

@@ -345,7 +345,7 @@ def make_triplets(
             - ``"random"``: a passage drawn uniformly from the corpus, never one judged
               ``>= positive_grade`` for the query (arXiv 2506.18535's random-negative triplets);
             - a mapping ``{qid: [pid, ...]}`` of mined hard negatives
-              (:func:`hf_rerank.data.mining.mine_hard_negatives`): one drawn from the query's
+              (:func:`hf_rerank.mining.dense.mine_hard_negatives`): one drawn from the query's
               list for each of its positives. Queries absent from the mapping, or whose list is
               empty, are left out (counted in a warning); a listed pid judged ``>= positive_grade``
               for the query is an error.

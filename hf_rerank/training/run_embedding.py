@@ -37,7 +37,7 @@ from hf_rerank.data.collators import BiEncoderCollator
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.examples import make_triplets
 from hf_rerank.data.formats import atomic_write
-from hf_rerank.data.mining import mine_hard_negatives, write_negatives
+from hf_rerank.data.negatives import write_negatives
 from hf_rerank.data.sources import load_collection
 from hf_rerank.data.teacher import load_teacher
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
@@ -45,6 +45,7 @@ from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.evaluation.retrieve import RetrievalReport
 from hf_rerank.inference.dense import EmbeddingScorer, dense_retrieve, encode_corpus
 from hf_rerank.losses import EMBEDDING_LOSSES, LOSSES
+from hf_rerank.mining.dense import mine_hard_negatives
 from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_transformers_modules
 from hf_rerank.models.lora import lora_from_args, save_lora
 from hf_rerank.models.resolve import resolve_model

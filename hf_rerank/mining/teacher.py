@@ -47,7 +47,7 @@ by :func:`~hf_rerank.data.formats.write_run`): per query, every judged positive 
 score; removed candidates are not written. Positives are told apart from negatives by the qrels
 (grade >= ``positive_grade``), so the file is at once the mined negatives and the teacher scores
 for distillation. A query with neither is absent. ``--negatives FILE`` also writes the kept
-negatives as ``qid<TAB>pid`` lines (:func:`~hf_rerank.data.mining.write_negatives`), in teacher
+negatives as ``qid<TAB>pid`` lines (:func:`~hf_rerank.data.negatives.write_negatives`), in teacher
 order.
 """
 

@@ -1,4 +1,4 @@
-"""Hard negatives mined from a bi-encoder's dense ranking, and the file that holds them.
+"""Hard negatives mined from a bi-encoder's dense ranking (``hf-rerank mine``).
 
 The recipe follows arXiv 2506.18535 ("one passage sampled from the base model's dense top-200 at
 ranks 50-200, excluding the judged positives, seed 42"). For each query with at least one
@@ -15,21 +15,18 @@ ranks 50-200, excluding the judged positives, seed 42"). For each query with at 
    its id and its candidates, never on the other queries, their order or ``PYTHONHASHSEED``.
 
 A query with fewer candidates than ``per_query`` keeps those it has (none: it is left out); one
-warning counts such queries.
-
-File format (``negatives.tsv``): one ``qid<TAB>pid`` line per negative, a query's negatives on
-consecutive lines in sampling order.
+warning counts such queries. The result is written with :func:`~hf_rerank.data.negatives.write_negatives`
+(``negatives.tsv``), a query's negatives in sampling order.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.formats import DataFormatError, atomic_write, text_lines
 from hf_rerank.inference.dense import dense_retrieve, encode_corpus
 
 logger = logging.getLogger("hf_rerank")
@@ -130,40 +127,4 @@ def mine_hard_negatives(
             len(embeddings.pids),
             len(eligible) - len(negatives),
         )
-    return negatives
-
-
-def write_negatives(negatives: Mapping[str, list[str]], path: str | Path) -> Path:
-    """Write ``qid<TAB>pid`` lines (module docstring), atomically; returns ``path``."""
-    path = Path(path)
-    with atomic_write(path) as handle:
-        for qid, pids in negatives.items():
-            for pid in pids:
-                handle.write(f"{qid}\t{pid}\n")
-    return path
-
-
-def read_negatives(path: str | Path) -> dict[str, list[str]]:
-    """Read ``qid<TAB>pid`` lines -> ``{qid: [pid, ...]}`` in file order; blank lines are skipped.
-
-    Errors (:class:`DataFormatError` naming ``PATH:LINE``): not exactly two tab-separated fields,
-    an empty id, the same (qid, pid) twice.
-    """
-    negatives: dict[str, list[str]] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for number, line in text_lines(path):
-        fields = [field.strip() for field in line.split("\t")]
-        if len(fields) != 2:
-            raise DataFormatError(
-                path, number, f"expected 'qid<TAB>pid', found {len(fields)} tab-separated fields: {line[:80]!r}"
-            )
-        qid, pid = fields
-        if not qid or not pid:
-            raise DataFormatError(path, number, f"empty {'query' if not qid else 'passage'} id")
-        if (qid, pid) in seen:
-            raise DataFormatError(
-                path, number, f"duplicate (query {qid!r}, passage {pid!r}): already on line {seen[qid, pid]}"
-            )
-        seen[qid, pid] = number
-        negatives.setdefault(qid, []).append(pid)
     return negatives
