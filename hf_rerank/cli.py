@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 
+from hf_rerank.errors import HfRerankError, UsageError
 from hf_rerank.precision import PRECISIONS
 
 EXAMPLES = """examples:
@@ -89,7 +90,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     check_report_output(args)
     if args.depth < 1:
-        raise ValueError(f"--depth must be >= 1, got {args.depth}")
+        raise UsageError(f"--depth must be >= 1, got {args.depth}")
     collection = load_collection(args.data)
     model = load_scorer(args) if args.model else None
     report, run = evaluate_reranking(
@@ -108,17 +109,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def check_report_output(args: argparse.Namespace) -> None:
     """Before any work: ``--output`` must be a directory (or not exist yet) and hold no report
-    unless ``--overwrite``; raises ValueError saying which."""
+    unless ``--overwrite``; raises UsageError saying which."""
     from pathlib import Path
 
     if not args.output:
         return
     output = Path(args.output)
     if output.exists() and not output.is_dir():
-        raise ValueError(f"--output {output}: exists and is not a directory")
+        raise UsageError(f"--output {output}: exists and is not a directory")
     existing = [name for name in ("metrics.json", "run.trec") if (output / name).exists()]
     if existing and not args.overwrite:
-        raise ValueError(
+        raise UsageError(
             f"--output {output}: already holds {' and '.join(existing)}; pass --overwrite to replace them, "
             "or choose another directory"
         )
@@ -263,14 +264,14 @@ def load_dense_inputs(args: argparse.Namespace):
 
 def load_bi_encoder(reference: str, args: argparse.Namespace):
     """The bi-encoder ``reference`` names, for dense search (``--max-length``, ``--device``, ``--precision``,
-    ``--trust-remote-code``); a cross-encoder checkpoint is a ValueError (it cannot embed texts)."""
+    ``--trust-remote-code``); a cross-encoder checkpoint is a UsageError (it cannot embed texts)."""
     from hf_rerank.models.auto import detect_model_type
     from hf_rerank.models.bi_encoder import BiEncoder
     from hf_rerank.models.resolve import resolve_model
 
     path = resolve_model(reference)
     if detect_model_type(path) == "cross-encoder":
-        raise ValueError(
+        raise UsageError(
             f"{reference} is a cross-encoder checkpoint; dense retrieval needs a bi-encoder (it embeds texts)"
         )
     started = time.perf_counter()
@@ -462,9 +463,9 @@ def check_output_file(path: str | None, overwrite: bool, option: str = "--output
     if path is None:
         return
     if Path(path).is_dir():
-        raise ValueError(f"{option} {path}: is a directory; give a file name")
+        raise UsageError(f"{option} {path}: is a directory; give a file name")
     if Path(path).exists() and not overwrite:
-        raise ValueError(f"{option} {path}: already exists; pass --overwrite to replace it")
+        raise UsageError(f"{option} {path}: already exists; pass --overwrite to replace it")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool, note: str = "") -> None:
@@ -532,7 +533,7 @@ def run_score(args: argparse.Namespace) -> int:
 
     check_output_file(args.output, args.overwrite)
     if args.depth < 1:
-        raise ValueError(f"--depth must be >= 1, got {args.depth}")
+        raise UsageError(f"--depth must be >= 1, got {args.depth}")
     collection = load_collection(args.data)
     collection.run(args.run)  # an unknown run is an error before the model loads
     model = load_scorer(args)
@@ -608,7 +609,7 @@ def run_fuse(args: argparse.Namespace) -> int:
     runs = load_runs(args.runs, collection)
     if len(runs) == 1:
         if args.weights or args.rrf_k:
-            raise ValueError("--weights and --rrf-k fuse several runs; one run is only normalised")
+            raise UsageError("--weights and --rrf-k fuse several runs; one run is only normalised")
         fused = normalise_run(next(iter(runs.values())), args.norm)
         write_run(args.output, fused, tag=f"norm-{args.norm}")
         print(
@@ -710,11 +711,11 @@ def run_mine_ce(args: argparse.Namespace) -> int:
     )
 
     if bool(args.model) == bool(args.teacher_run):
-        raise ValueError("give the teacher as either --model or --teacher-run (one of them)")
+        raise UsageError("give the teacher as either --model or --teacher-run (one of them)")
     if args.cache_dir and not args.retriever:
-        raise ValueError("--cache-dir caches --retriever's corpus embeddings; it needs --retriever")
+        raise UsageError("--cache-dir caches --retriever's corpus embeddings; it needs --retriever")
     if args.depth < 1:
-        raise ValueError(f"--depth must be >= 1, got {args.depth}")
+        raise UsageError(f"--depth must be >= 1, got {args.depth}")
     check_output_file(args.output, args.overwrite)
     check_output_file(args.negatives, args.overwrite, "--negatives")
     filters = NegativeFilters(
@@ -872,7 +873,7 @@ def run_card(args: argparse.Namespace) -> int:
     from hf_rerank.hub.card import detect_kind, write_model_card
 
     if bool(args.output_dir) == args.all_offline:
-        raise ValueError("give either OUTPUT_DIR or --all-offline")
+        raise UsageError("give either OUTPUT_DIR or --all-offline")
     if not args.all_offline:
         kind = detect_kind(Path(args.output_dir)) if args.kind == "auto" else args.kind
         path = write_model_card(
@@ -968,6 +969,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``hf-rerank`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status: the command's,
+    or 2 after printing an :class:`~hf_rerank.errors.HfRerankError` as one line ``hf-rerank: error: ...``.
+    Any other exception is a bug and propagates with its traceback."""
     args, rest = make_parser().parse_known_args(argv)
     if rest and args.command not in ("train", "train-embedding"):
         make_parser().error(f"unrecognized arguments: {' '.join(rest)}")
@@ -977,22 +981,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("httpx", "urllib3", "numba", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from hf_rerank.data.formats import DataFormatError
-    from hf_rerank.data.sources import SourceUnavailableError
-    from hf_rerank.models.resolve import ModelUnavailableError
-
     try:
         return args.handler(args)
-    except (
-        DataFormatError,
-        SourceUnavailableError,
-        ModelUnavailableError,
-        FileNotFoundError,
-        KeyError,
-        ValueError,
-    ) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"hf-rerank: error: {message}", file=sys.stderr)
+    except HfRerankError as error:  # the user's input; anything else is a bug and keeps its traceback
+        print(f"hf-rerank: error: {error}", file=sys.stderr)
         return 2
 
 

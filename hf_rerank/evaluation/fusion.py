@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from hf_rerank.data.formats import Run
 from hf_rerank.data.ranking import trec_order, untie_in_order
+from hf_rerank.errors import DataError, UsageError
 
 #: ``hf-rerank fuse --method`` names -> ranx's fusion method names (ranx's supervised methods,
 #: which need training on qrels, are not offered).
@@ -77,34 +78,34 @@ def fuse_runs(
 
     labels = list(runs)
     if len(labels) < 2:
-        raise ValueError(f"fusion needs at least two runs, got {len(labels)}: {', '.join(labels) or 'none'}")
+        raise UsageError(f"fusion needs at least two runs, got {len(labels)}: {', '.join(labels) or 'none'}")
     if method not in FUSION_METHODS:
-        raise ValueError(f"unknown fusion method {method!r} (methods: {', '.join(FUSION_METHODS)})")
+        raise UsageError(f"unknown fusion method {method!r} (methods: {', '.join(FUSION_METHODS)})")
     if norm not in NORMALISATIONS:
-        raise ValueError(f"unknown normalisation {norm!r} (normalisations: {', '.join(NORMALISATIONS)})")
+        raise UsageError(f"unknown normalisation {norm!r} (normalisations: {', '.join(NORMALISATIONS)})")
     params: dict = {}
     if method in WEIGHTED_METHODS:
         weights = [1 / len(labels)] * len(labels) if weights is None else [float(w) for w in weights]
         if len(weights) != len(labels):
-            raise ValueError(f"--weights: {len(weights)} weights for {len(labels)} runs ({', '.join(labels)})")
+            raise UsageError(f"--weights: {len(weights)} weights for {len(labels)} runs ({', '.join(labels)})")
         if not all(math.isfinite(w) for w in weights):
-            raise ValueError(f"--weights: every weight must be a finite number, got {weights}")
+            raise UsageError(f"--weights: every weight must be a finite number, got {weights}")
         params["weights"] = weights
     elif weights is not None:
-        raise ValueError(
+        raise UsageError(
             f"--weights: method {method!r} takes no weights (weighted methods: {', '.join(WEIGHTED_METHODS)})"
         )
     if rrf_k is not None:
         if method != "rrf":
-            raise ValueError(f"--rrf-k: only method 'rrf' takes k, not {method!r}")
+            raise UsageError(f"--rrf-k: only method 'rrf' takes k, not {method!r}")
         if rrf_k < 1:
-            raise ValueError(f"--rrf-k must be >= 1, got {rrf_k}")
+            raise UsageError(f"--rrf-k must be >= 1, got {rrf_k}")
         params["k"] = rrf_k
     first = labels[0]
     for label in labels[1:]:
         only_first, only_other = set(runs[first]) - set(runs[label]), set(runs[label]) - set(runs[first])
         if only_first or only_other:
-            raise ValueError(
+            raise DataError(
                 f"runs {first} and {label} cover different queries ({len(only_first)} only in {first}, "
                 f"{len(only_other)} only in {label}, e.g. {sorted(only_first or only_other)[0]!r}); "
                 "ranx fuses runs over the same queries"
@@ -112,7 +113,7 @@ def fuse_runs(
     for label, run in runs.items():
         empty = next((qid for qid, scored in run.items() if not scored), None)
         if empty is not None:
-            raise ValueError(f"run {label}: query {empty!r} has no passages")
+            raise DataError(f"run {label}: query {empty!r} has no passages")
     prepared = [
         RanxRun({qid: untie_in_order(trec_order(scored))[0] for qid, scored in runs[label].items()}) for label in labels
     ]
@@ -138,12 +139,12 @@ def normalise_run(run: Run, norm: str = "min-max") -> Run:
 
     single = [name for name in NORMALISATIONS if name not in ("borda", "none")]
     if norm not in single:
-        raise ValueError(
+        raise UsageError(
             f"normalisation {norm!r} cannot apply to one run (normalisations of one run: {', '.join(single)})"
         )
     empty = next((qid for qid, scored in run.items() if not scored), None)
     if empty is not None:
-        raise ValueError(f"query {empty!r} has no passages")
+        raise DataError(f"query {empty!r} has no passages")
     prepared = RanxRun({qid: untie_in_order(trec_order(scored))[0] for qid, scored in run.items()})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaTypeSafetyWarning)

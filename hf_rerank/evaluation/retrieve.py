@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Run
+from hf_rerank.errors import DataError
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import EvaluationReport
 from hf_rerank.inference.dense import dense_retrieve, encode_corpus
@@ -69,7 +70,7 @@ def evaluate_retrieval(
     metrics = get_metric_set(metric_set)
     judged = [qid for qid, judgments in collection.qrels.items() if judgments]
     if not judged:
-        raise ValueError(f"collection {collection.name!r} has no qrels: there is nothing to evaluate retrieval against")
+        raise DataError(f"collection {collection.name!r} has no qrels: there is nothing to evaluate retrieval against")
     queries = {qid: collection.queries[qid] for qid in judged if qid in collection.queries}
     embeddings = encode_corpus(
         bi_encoder, collection.corpus, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress

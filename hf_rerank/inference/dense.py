@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hf_rerank.data.formats import Run, atomic_write
+from hf_rerank.errors import DataError, UsageError
 from hf_rerank.precision import pick_dtype
 
 logger = logging.getLogger("hf_rerank")
@@ -134,7 +135,7 @@ def encode_corpus(
     """
     pids, texts = list(corpus), list(corpus.values())
     if not pids:
-        raise ValueError("the corpus is empty: there is nothing to encode")
+        raise DataError("the corpus is empty: there is nothing to encode")
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"corpus-{cache_key(bi_encoder, pids, texts)}.pt"
@@ -193,7 +194,7 @@ def search(
         float32 scores, best first.
     """
     if k < 1 or chunk_size < 1:
-        raise ValueError(f"k and chunk_size must be >= 1, got k={k}, chunk_size={chunk_size}")
+        raise UsageError(f"k and chunk_size must be >= 1, got k={k}, chunk_size={chunk_size}")
     n = corpus_embeddings.shape[0]
     k, pool = min(k, n), min(2 * k, n)
     matrix = corpus_embeddings.to(device=device, dtype=dtype)
@@ -255,7 +256,7 @@ def dense_retrieve(
     products computed in the dtype ``precision`` picks for ``bi_encoder.device``.
     """
     if not queries:
-        raise ValueError("no queries to retrieve for")
+        raise DataError("no queries to retrieve for")
     qids = list(queries)
     encoded = bi_encoder.encode(
         [queries[qid] for qid in qids],

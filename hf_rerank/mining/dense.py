@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hf_rerank.data.collection import IRCollection
+from hf_rerank.errors import DataError, UnknownNameError, UsageError
 from hf_rerank.inference.dense import dense_retrieve, encode_corpus
 
 logger = logging.getLogger("hf_rerank")
@@ -66,22 +67,22 @@ def mine_hard_negatives(
     """
     first, last = window
     if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
-        raise ValueError(f"window must be two ranks 1 <= first <= last, got {window!r}")
+        raise UsageError(f"window must be two ranks 1 <= first <= last, got {window!r}")
     if per_query < 1:
-        raise ValueError(f"per_query must be >= 1, got {per_query}")
+        raise UsageError(f"per_query must be >= 1, got {per_query}")
     if positive_grade < 1:
-        raise ValueError(f"positive_grade must be >= 1, got {positive_grade}")
+        raise UsageError(f"positive_grade must be >= 1, got {positive_grade}")
     selected = list(collection.queries if queries is None else queries)
     unknown = [qid for qid in selected if qid not in collection.queries]
     if unknown:
-        raise KeyError(f"collection {collection.name!r} has no text for queries {', '.join(unknown[:10])}")
+        raise UnknownNameError(f"collection {collection.name!r} has no text for queries {', '.join(unknown[:10])}")
     positives = {
         qid: {pid for pid, grade in collection.qrels.get(qid, {}).items() if grade >= positive_grade}
         for qid in selected
     }
     eligible = [qid for qid in selected if positives[qid]]
     if not eligible:
-        raise ValueError(
+        raise DataError(
             f"collection {collection.name!r}: none of the {len(selected)} queries has a judged passage "
             f"of grade >= {positive_grade}, so none can be mined for"
         )

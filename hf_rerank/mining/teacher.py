@@ -63,6 +63,7 @@ from pathlib import Path
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Qrels, Run
 from hf_rerank.data.ranking import trec_order
+from hf_rerank.errors import DataError, UsageError
 from hf_rerank.inference.dense import dense_retrieve, encode_corpus
 from hf_rerank.inference.scoring import PairScorer, score_run
 
@@ -92,11 +93,11 @@ class NegativeFilters:
         if self.window is not None:
             first, last = self.window
             if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
-                raise ValueError(f"--window must be two ranks 1 <= FIRST <= LAST, got {tuple(self.window)!r}")
+                raise UsageError(f"--window must be two ranks 1 <= FIRST <= LAST, got {tuple(self.window)!r}")
         if self.max_score is not None and not math.isfinite(self.max_score):
-            raise ValueError(f"--max-score must be a finite number, got {self.max_score}")
+            raise UsageError(f"--max-score must be a finite number, got {self.max_score}")
         if self.relative_margin is not None and not (math.isfinite(self.relative_margin) and self.relative_margin >= 0):
-            raise ValueError(f"--relative-margin must be a finite number >= 0, got {self.relative_margin}")
+            raise UsageError(f"--relative-margin must be a finite number >= 0, got {self.relative_margin}")
 
     def describe(self) -> str:
         """The filters in words, e.g. ``judged positives, window 11-100, relative margin 0.1``."""
@@ -226,9 +227,9 @@ def union_candidates(runs: Sequence[Run], depth: int) -> dict[str, list[str]]:
     """``{qid: [pid, ...]}``: per query, the union of the top-``depth`` of ``runs``, each pid once,
     in order of first appearance (run by run, rank by rank); queries in order of first appearance."""
     if depth < 1:
-        raise ValueError(f"--depth must be >= 1, got {depth}")
+        raise UsageError(f"--depth must be >= 1, got {depth}")
     if not runs:
-        raise ValueError("no runs to take candidates from")
+        raise UsageError("no runs to take candidates from")
     union: dict[str, dict[str, None]] = {}
     for run in runs:
         for qid, scored in run.items():
@@ -250,7 +251,7 @@ def dense_candidates(
     for every query of ``collection`` (:func:`~hf_rerank.inference.dense.dense_retrieve`; the
     corpus embeddings cached in ``cache_dir`` when given)."""
     if depth < 1:
-        raise ValueError(f"--depth must be >= 1, got {depth}")
+        raise UsageError(f"--depth must be >= 1, got {depth}")
     embeddings = encode_corpus(
         bi_encoder, collection.corpus, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress
     )
@@ -274,7 +275,7 @@ def judged_positives(qrels: Qrels, qid: str, positive_grade: int) -> set[str]:
 def check_positive_grade(positive_grade: int) -> None:
     """A positive grade must be >= 1 (grade 0 means judged non-relevant); ValueError otherwise."""
     if positive_grade < 1:
-        raise ValueError(f"--positive-grade must be >= 1, got {positive_grade}")
+        raise UsageError(f"--positive-grade must be >= 1, got {positive_grade}")
 
 
 def filter_with_teacher(
@@ -344,7 +345,7 @@ def mine_with_teacher(
         )
         pool[qid] = dict.fromkeys([*pids, *judged], 0.0)
     if not any(pool.values()):
-        raise ValueError(f"collection {collection.name!r}: no candidates to score")
+        raise DataError(f"collection {collection.name!r}: no candidates to score")
     scoring = dataclasses.replace(collection, runs={POOL_RUN: {qid: pids for qid, pids in pool.items() if pids}})
     teacher = score_run(
         scoring, POOL_RUN, model, depth=max(map(len, pool.values())), batch_size=batch_size, show_progress=show_progress
