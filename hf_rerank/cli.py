@@ -10,10 +10,15 @@ import time
 from hf_rerank.errors import HfRerankError, UsageError
 from hf_rerank.precision import PRECISIONS
 
-EXAMPLES = """examples:
-  hf-rerank evaluate --data ../shared/data/trec-dl/dl19 --run bm25
+#: The first line under "examples:": what the placeholder data directories of the examples hold.
+DATA_DIRS = """  (data/trec-dl/dl19, data/trec-dl/dl20: your collection directories of TREC DL 2019 and 2020's passage
+  task, each holding queries.tsv, collection.tsv, qrels.txt and runs/NAME.run)
+"""
+
+EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank evaluate --data data/trec-dl/dl19 --run bm25
       score the BM25 run itself (TREC DL conventions)
-  hf-rerank evaluate --data ../shared/data/trec-dl/dl19 --run bm25 \\
+  hf-rerank evaluate --data data/trec-dl/dl19 --run bm25 \\
       --model sentence-transformers/all-MiniLM-L6-v2 --depth 100 --output out/dl19-minilm
       rerank BM25's top-100 with the bundled all-MiniLM-L6-v2 (bi-encoder, cosine), write
       out/dl19-minilm/metrics.json and out/dl19-minilm/run.trec
@@ -179,14 +184,14 @@ def run_train(args: argparse.Namespace) -> int:
     )
 
 
-RETRIEVE_EXAMPLES = """examples:
-  hf-rerank retrieve --model sentence-transformers/all-MiniLM-L6-v2 --data ../shared/data/trec-dl/dl19 \\
+RETRIEVE_EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank retrieve --model sentence-transformers/all-MiniLM-L6-v2 --data data/trec-dl/dl19 \\
       --k 1000 --cache-dir cache/embeddings --output out/dl19-dense
       exact cosine top-1000 over DL19's passages for its 43 judged queries; writes
       out/dl19-dense/metrics.json and out/dl19-dense/run.trec, keeps the corpus embeddings in
       cache/embeddings (a second run with the same model and corpus skips encoding)
-  hf-rerank retrieve --model out/my-bi-encoder --data ../shared/data/trec-dl/dl19 \\
-      --data ../shared/data/trec-dl/dl20
+  hf-rerank retrieve --model out/my-bi-encoder --data data/trec-dl/dl19 \\
+      --data data/trec-dl/dl20
       one search over the union of both corpora (24,884 passages) for all 97 judged queries
   hf-rerank retrieve --model sentence-transformers/all-MiniLM-L6-v2 --data sample --k 100
       the same on the small sample shipped with the package (a demo, not a benchmark)
@@ -198,8 +203,8 @@ notes:
   dtype and every passage id and text, so a fine-tuned model never reuses another's embeddings.
 """
 
-MINE_EXAMPLES = """examples:
-  hf-rerank mine --model sentence-transformers/all-MiniLM-L6-v2 --data ../shared/data/trec-dl/dl20 \\
+MINE_EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank mine --model sentence-transformers/all-MiniLM-L6-v2 --data data/trec-dl/dl20 \\
       --window 50 200 --per-query 1 --seed 42 --output out/dl20-negatives.tsv
       for each DL20 query with a judged positive, one passage sampled from the model's dense
       ranks 50..200 (1-based, inclusive) that is not a judged positive (arXiv 2506.18535)
@@ -397,8 +402,8 @@ def run_mine(args: argparse.Namespace) -> int:
     return 0
 
 
-SCORE_EXAMPLES = """examples:
-  hf-rerank score --model sentence-transformers/all-MiniLM-L6-v2 --data ../shared/data/trec-dl/dl20 \\
+SCORE_EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank score --model sentence-transformers/all-MiniLM-L6-v2 --data data/trec-dl/dl20 \\
       --run bm25 --depth 100 --output teachers/dl20-bm25-minilm.run
       the bundled all-MiniLM-L6-v2's cosines over DL20's BM25 top-100 (5,400 pairs), a teacher for
       distillation (DL20 is training material; DL19 is the test set, never a teacher's input)
@@ -412,8 +417,8 @@ evaluate' ranks by (the same scoring code). Candidates without a passage text ar
 given a made-up score; the summary says how many.
 """
 
-FUSE_EXAMPLES = """examples:
-  hf-rerank fuse --data ../shared/data/trec-dl/dl20 --runs bm25 tasb splade_pp --method wsum \\
+FUSE_EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank fuse --data data/trec-dl/dl20 --runs bm25 tasb splade_pp --method wsum \\
       --norm min-max --weights 0.2 0.4 0.4 --output teachers/dl20-fused.run
       per query, each run's scores min-max normalised, then 0.2 x bm25 + 0.4 x tasb + 0.4 x splade_pp
   hf-rerank fuse --runs a.run b.run --method rrf --norm none --output ab.run
@@ -427,14 +432,14 @@ it. The runs must cover the same queries. Output: a TREC run of the fused scores
 relevant), full precision, written atomically.
 """
 
-MINE_CE_EXAMPLES = """examples:
-  hf-rerank mine-ce --data ../shared/data/trec-dl/dl20 --model sentence-transformers/all-MiniLM-L6-v2 \\
+MINE_CE_EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank mine-ce --data data/trec-dl/dl20 --model sentence-transformers/all-MiniLM-L6-v2 \\
       --runs bm25 tasb --depth 100 --relative-margin 0.1 --output out/dl20-mined.run \\
       --negatives out/dl20-negatives.tsv
       candidates: the union of DL20's BM25 and TAS-B top-100; teacher: the bundled all-MiniLM-L6-v2;
       drops judged positives and every candidate scored above 0.9 x the query's best judged
       positive's cosine (s - |s| x 0.1)
-  hf-rerank mine-ce --data ../shared/data/trec-dl/dl20 --teacher-run teachers/dl20-fused.run \\
+  hf-rerank mine-ce --data data/trec-dl/dl20 --teacher-run teachers/dl20-fused.run \\
       --runs bm25 --window 11 100 --max-score 0.8 --output out/dl20-mined.run
       the teacher is a run file ('hf-rerank fuse' or 'hf-rerank score' output): no model is loaded
   hf-rerank mine-ce --data sample --model sentence-transformers/all-MiniLM-L6-v2 \\

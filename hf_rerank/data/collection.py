@@ -1,6 +1,6 @@
 """``IRCollection``: queries, a corpus, graded qrels and first-stage runs, ids as strings.
 
-On disk a collection is a directory laid out as TREC DL's in ``../shared/data/trec-dl/dl19``::
+On disk a collection is a directory in the layout of the TREC Deep Learning track's files::
 
     DIR/queries.tsv       qid<TAB>query           (or queries.jsonl, BEIR style)
     DIR/collection.tsv    pid<TAB>passage         (or corpus.jsonl, BEIR style)

@@ -69,7 +69,6 @@ from hf_rerank.errors import DataError, HfRerankError, MissingFileError, UsageEr
 logger = logging.getLogger("hf_rerank")
 
 SAMPLE_DIR = Path(__file__).parent / "sample"
-LOCAL_EXAMPLE = "../shared/data/trec-dl/dl19"
 
 MSMARCO_TRIPLETS = "sentence-transformers/msmarco"
 MS_MARCO = "microsoft/ms_marco"
@@ -264,7 +263,7 @@ def collection_from_ir_datasets(dataset: Any, name: str, depth: int | None = Non
                     f"{name}: run 'bm25' has no order for query {qid} (all {len(ranked)} scores are "
                     f"{ranked[0][1]}; MS MARCO's official top-1000 is published in random order without "
                     f"scores), so depth={depth} would keep arbitrary passages. Load it without depth to "
-                    f"rerank every candidate, or use a scored BM25 run such as {LOCAL_EXAMPLE}/runs/bm25.run"
+                    "rerank every candidate, or use a BM25 run with scores (runs/bm25.run of a collection directory)"
                 )
         run[qid] = dict(ranked[:depth])
     if unordered:
@@ -329,8 +328,8 @@ def _unavailable_as_error(
         raise SourceUnavailableError(
             f"{source}: could not be downloaded and no cached copy was found ({_redact(reason)[:300]}). "
             f"To fix: run this once on a machine with network access to fill the cache ({cache}), "
-            f"or copy that cache here; or load a local collection directory instead, "
-            f"e.g. load_collection('{LOCAL_EXAMPLE}') or load_collection('sample')."
+            "or copy that cache here; or load a local collection directory instead (one holding queries.tsv, "
+            "collection.tsv, qrels.txt and runs/NAME.run: load_collection('DIR')), or load_collection('sample')."
         ) from error
 
 
@@ -629,7 +628,7 @@ def load_collection(name_or_path: str, **options: Any) -> IRCollection:
             f"unknown collection {name_or_path!r}: not a local file or directory, not hf:ID, and not a registered "
             f"source ({', '.join(SOURCES)}). "
             "Accepted too: a local directory with queries.tsv, collection.tsv, qrels.txt "
-            f"and runs/*.run (e.g. {LOCAL_EXAMPLE}); a .jsonl, .parquet, .csv or .json file of training rows or a "
+            "and runs/*.run; a .jsonl, .parquet, .csv or .json file of training rows or a "
             f"directory written by save_to_disk; a Hub dataset as hf:ID or hf:ID:CONFIG"
         )
     parameters = inspect.signature(loader).parameters
