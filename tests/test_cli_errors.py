@@ -67,3 +67,10 @@ def test_a_bad_argument_combination_is_one_line(tmp_path, capsys):
     assert one_error_line(capsys) == "give the teacher as either --model or --teacher-run (one of them)"
     assert main(["fuse", "--runs", str(tmp_path / "a.run"), "--output", str(tmp_path / "b.run")]) == 2
     assert one_error_line(capsys).startswith(f"--runs {tmp_path / 'a.run'}: no such run file")
+
+
+def test_a_bad_training_config_is_one_line(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("max_steps:\n  first: 2\n")
+    assert main(["train", "--config", str(config)]) == 2
+    assert one_error_line(capsys) == f"{config}: 'max_steps' is a mapping; give nested options as a JSON string"
