@@ -74,8 +74,8 @@ def first_stage_and_teachers(output: Path) -> dict[str, dict[str, float]]:
     teacher's fusion recipe applied to DL19's runs (evaluation only: nothing here trains)."""
     from hf_rerank.cli import main as cli
     from hf_rerank.data.formats import read_qrels, read_run
+    from hf_rerank.evaluation.fusion import fuse_runs, normalise_run
     from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
-    from hf_rerank.evaluation.teacher import fuse_runs, normalise_run
 
     directory = output / "bi-encoder-dl19"
     if not (directory / "metrics.json").is_file():

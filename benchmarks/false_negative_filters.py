@@ -2,14 +2,14 @@
 
 Measured on DL20 (training material; DL19 is the test set and is refused here). Candidates: each
 query's BM25 top-100 (``--depth``). Teachers: the bundled all-MiniLM-L6-v2 bi-encoder (cosines,
-scored by :func:`hf_rerank.data.teacher_mining.mine_with_teacher`, the code of ``hf-rerank
+scored by :func:`hf_rerank.mining.teacher.mine_with_teacher`, the code of ``hf-rerank
 mine-ce``), and with ``--fusion`` also a min-max wsum (equal weights, ranx) of all DL20 runs.
 
 Setting. Per query, the *positive* is the judged passage of grade >= 2 (TREC DL's relevance
 convention) with the highest teacher score (the reference of the relative margin); every other
 scored candidate is a would-be negative: judged positives are NOT excluded by their judgments, as
 when a training set's labels are sparse (MS MARCO: about one positive per query). A filter
-setting (:class:`~hf_rerank.data.teacher_mining.NegativeFilters` with ``exclude_judged=False``)
+setting (:class:`~hf_rerank.mining.teacher.NegativeFilters` with ``exclude_judged=False``)
 then removes some would-be negatives. For each setting, over all queries:
 
 - grade >= 2 caught: judged-relevant would-be negatives the filter removes, of all of them (false
@@ -39,14 +39,14 @@ import numpy as np
 
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import atomic_write
-from hf_rerank.data.teacher_mining import (
+from hf_rerank.evaluation.fusion import fuse_runs
+from hf_rerank.mining.teacher import (
     NegativeFilters,
     TeacherNegatives,
     filter_with_teacher,
     mine_with_teacher,
     union_candidates,
 )
-from hf_rerank.evaluation.teacher import fuse_runs
 from hf_rerank.models import BiEncoder
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl" / "dl20"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from hf_rerank.data.mining import read_negatives
+from hf_rerank.data.negatives import read_negatives
 from hf_rerank.data.sources import load_collection
-from hf_rerank.evaluation.retrieve import dense_retrieve, encode_corpus
+from hf_rerank.inference.dense import dense_retrieve, encode_corpus
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.models.resolve import resolve_model
 

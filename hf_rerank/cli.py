@@ -7,12 +7,18 @@ import logging
 import sys
 import time
 
+from hf_rerank.errors import HfRerankError, UsageError
 from hf_rerank.precision import PRECISIONS
 
-EXAMPLES = """examples:
-  hf-rerank evaluate --data ../shared/data/trec-dl/dl19 --run bm25
+#: The first line under "examples:": what the placeholder data directories of the examples hold.
+DATA_DIRS = """  (data/trec-dl/dl19, data/trec-dl/dl20: your collection directories of TREC DL 2019 and 2020's passage
+  task, each holding queries.tsv, collection.tsv, qrels.txt and runs/NAME.run)
+"""
+
+EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank evaluate --data data/trec-dl/dl19 --run bm25
       score the BM25 run itself (TREC DL conventions)
-  hf-rerank evaluate --data ../shared/data/trec-dl/dl19 --run bm25 \\
+  hf-rerank evaluate --data data/trec-dl/dl19 --run bm25 \\
       --model sentence-transformers/all-MiniLM-L6-v2 --depth 100 --output out/dl19-minilm
       rerank BM25's top-100 with the bundled all-MiniLM-L6-v2 (bi-encoder, cosine), write
       out/dl19-minilm/metrics.json and out/dl19-minilm/run.trec
@@ -89,7 +95,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     check_report_output(args)
     if args.depth < 1:
-        raise ValueError(f"--depth must be >= 1, got {args.depth}")
+        raise UsageError(f"--depth must be >= 1, got {args.depth}")
     collection = load_collection(args.data)
     model = load_scorer(args) if args.model else None
     report, run = evaluate_reranking(
@@ -108,17 +114,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def check_report_output(args: argparse.Namespace) -> None:
     """Before any work: ``--output`` must be a directory (or not exist yet) and hold no report
-    unless ``--overwrite``; raises ValueError saying which."""
+    unless ``--overwrite``; raises UsageError saying which."""
     from pathlib import Path
 
     if not args.output:
         return
     output = Path(args.output)
     if output.exists() and not output.is_dir():
-        raise ValueError(f"--output {output}: exists and is not a directory")
+        raise UsageError(f"--output {output}: exists and is not a directory")
     existing = [name for name in ("metrics.json", "run.trec") if (output / name).exists()]
     if existing and not args.overwrite:
-        raise ValueError(
+        raise UsageError(
             f"--output {output}: already holds {' and '.join(existing)}; pass --overwrite to replace them, "
             "or choose another directory"
         )
@@ -178,14 +184,14 @@ def run_train(args: argparse.Namespace) -> int:
     )
 
 
-RETRIEVE_EXAMPLES = """examples:
-  hf-rerank retrieve --model sentence-transformers/all-MiniLM-L6-v2 --data ../shared/data/trec-dl/dl19 \\
+RETRIEVE_EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank retrieve --model sentence-transformers/all-MiniLM-L6-v2 --data data/trec-dl/dl19 \\
       --k 1000 --cache-dir cache/embeddings --output out/dl19-dense
       exact cosine top-1000 over DL19's passages for its 43 judged queries; writes
       out/dl19-dense/metrics.json and out/dl19-dense/run.trec, keeps the corpus embeddings in
       cache/embeddings (a second run with the same model and corpus skips encoding)
-  hf-rerank retrieve --model out/my-bi-encoder --data ../shared/data/trec-dl/dl19 \\
-      --data ../shared/data/trec-dl/dl20
+  hf-rerank retrieve --model out/my-bi-encoder --data data/trec-dl/dl19 \\
+      --data data/trec-dl/dl20
       one search over the union of both corpora (24,884 passages) for all 97 judged queries
   hf-rerank retrieve --model sentence-transformers/all-MiniLM-L6-v2 --data sample --k 100
       the same on the small sample shipped with the package (a demo, not a benchmark)
@@ -197,8 +203,8 @@ notes:
   dtype and every passage id and text, so a fine-tuned model never reuses another's embeddings.
 """
 
-MINE_EXAMPLES = """examples:
-  hf-rerank mine --model sentence-transformers/all-MiniLM-L6-v2 --data ../shared/data/trec-dl/dl20 \\
+MINE_EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank mine --model sentence-transformers/all-MiniLM-L6-v2 --data data/trec-dl/dl20 \\
       --window 50 200 --per-query 1 --seed 42 --output out/dl20-negatives.tsv
       for each DL20 query with a judged positive, one passage sampled from the model's dense
       ranks 50..200 (1-based, inclusive) that is not a judged positive (arXiv 2506.18535)
@@ -263,14 +269,14 @@ def load_dense_inputs(args: argparse.Namespace):
 
 def load_bi_encoder(reference: str, args: argparse.Namespace):
     """The bi-encoder ``reference`` names, for dense search (``--max-length``, ``--device``, ``--precision``,
-    ``--trust-remote-code``); a cross-encoder checkpoint is a ValueError (it cannot embed texts)."""
+    ``--trust-remote-code``); a cross-encoder checkpoint is a UsageError (it cannot embed texts)."""
     from hf_rerank.models.auto import detect_model_type
     from hf_rerank.models.bi_encoder import BiEncoder
     from hf_rerank.models.resolve import resolve_model
 
     path = resolve_model(reference)
     if detect_model_type(path) == "cross-encoder":
-        raise ValueError(
+        raise UsageError(
             f"{reference} is a cross-encoder checkpoint; dense retrieval needs a bi-encoder (it embeds texts)"
         )
     started = time.perf_counter()
@@ -372,7 +378,8 @@ def add_mine(subparsers) -> None:
 
 
 def run_mine(args: argparse.Namespace) -> int:
-    from hf_rerank.data.mining import mine_hard_negatives, write_negatives
+    from hf_rerank.data.negatives import write_negatives
+    from hf_rerank.mining.dense import mine_hard_negatives
 
     collection, model = load_dense_inputs(args)
     negatives = mine_hard_negatives(
@@ -395,8 +402,8 @@ def run_mine(args: argparse.Namespace) -> int:
     return 0
 
 
-SCORE_EXAMPLES = """examples:
-  hf-rerank score --model sentence-transformers/all-MiniLM-L6-v2 --data ../shared/data/trec-dl/dl20 \\
+SCORE_EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank score --model sentence-transformers/all-MiniLM-L6-v2 --data data/trec-dl/dl20 \\
       --run bm25 --depth 100 --output teachers/dl20-bm25-minilm.run
       the bundled all-MiniLM-L6-v2's cosines over DL20's BM25 top-100 (5,400 pairs), a teacher for
       distillation (DL20 is training material; DL19 is the test set, never a teacher's input)
@@ -410,8 +417,8 @@ evaluate' ranks by (the same scoring code). Candidates without a passage text ar
 given a made-up score; the summary says how many.
 """
 
-FUSE_EXAMPLES = """examples:
-  hf-rerank fuse --data ../shared/data/trec-dl/dl20 --runs bm25 tasb splade_pp --method wsum \\
+FUSE_EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank fuse --data data/trec-dl/dl20 --runs bm25 tasb splade_pp --method wsum \\
       --norm min-max --weights 0.2 0.4 0.4 --output teachers/dl20-fused.run
       per query, each run's scores min-max normalised, then 0.2 x bm25 + 0.4 x tasb + 0.4 x splade_pp
   hf-rerank fuse --runs a.run b.run --method rrf --norm none --output ab.run
@@ -425,14 +432,14 @@ it. The runs must cover the same queries. Output: a TREC run of the fused scores
 relevant), full precision, written atomically.
 """
 
-MINE_CE_EXAMPLES = """examples:
-  hf-rerank mine-ce --data ../shared/data/trec-dl/dl20 --model sentence-transformers/all-MiniLM-L6-v2 \\
+MINE_CE_EXAMPLES = f"""examples:
+{DATA_DIRS}  hf-rerank mine-ce --data data/trec-dl/dl20 --model sentence-transformers/all-MiniLM-L6-v2 \\
       --runs bm25 tasb --depth 100 --relative-margin 0.1 --output out/dl20-mined.run \\
       --negatives out/dl20-negatives.tsv
       candidates: the union of DL20's BM25 and TAS-B top-100; teacher: the bundled all-MiniLM-L6-v2;
       drops judged positives and every candidate scored above 0.9 x the query's best judged
       positive's cosine (s - |s| x 0.1)
-  hf-rerank mine-ce --data ../shared/data/trec-dl/dl20 --teacher-run teachers/dl20-fused.run \\
+  hf-rerank mine-ce --data data/trec-dl/dl20 --teacher-run teachers/dl20-fused.run \\
       --runs bm25 --window 11 100 --max-score 0.8 --output out/dl20-mined.run
       the teacher is a run file ('hf-rerank fuse' or 'hf-rerank score' output): no model is loaded
   hf-rerank mine-ce --data sample --model sentence-transformers/all-MiniLM-L6-v2 \\
@@ -461,9 +468,9 @@ def check_output_file(path: str | None, overwrite: bool, option: str = "--output
     if path is None:
         return
     if Path(path).is_dir():
-        raise ValueError(f"{option} {path}: is a directory; give a file name")
+        raise UsageError(f"{option} {path}: is a directory; give a file name")
     if Path(path).exists() and not overwrite:
-        raise ValueError(f"{option} {path}: already exists; pass --overwrite to replace it")
+        raise UsageError(f"{option} {path}: already exists; pass --overwrite to replace it")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, required: bool, note: str = "") -> None:
@@ -527,11 +534,11 @@ def add_score(subparsers) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from hf_rerank.data.formats import write_run
     from hf_rerank.data.sources import load_collection
-    from hf_rerank.evaluation.teacher import score_run
+    from hf_rerank.inference.scoring import score_run
 
     check_output_file(args.output, args.overwrite)
     if args.depth < 1:
-        raise ValueError(f"--depth must be >= 1, got {args.depth}")
+        raise UsageError(f"--depth must be >= 1, got {args.depth}")
     collection = load_collection(args.data)
     collection.run(args.run)  # an unknown run is an error before the model loads
     model = load_scorer(args)
@@ -556,7 +563,7 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def add_fuse(subparsers) -> None:
-    from hf_rerank.evaluation.teacher import FUSION_METHODS, NORMALISATIONS
+    from hf_rerank.evaluation.fusion import FUSION_METHODS, NORMALISATIONS
 
     parser = subparsers.add_parser(
         "fuse",
@@ -600,14 +607,14 @@ def run_fuse(args: argparse.Namespace) -> int:
     from hf_rerank.data.formats import write_run
     from hf_rerank.data.sources import load_collection
     from hf_rerank.data.teacher import load_runs
-    from hf_rerank.evaluation.teacher import WEIGHTED_METHODS, fuse_runs, normalise_run
+    from hf_rerank.evaluation.fusion import WEIGHTED_METHODS, fuse_runs, normalise_run
 
     check_output_file(args.output, args.overwrite)
     collection = load_collection(args.data) if args.data else None
     runs = load_runs(args.runs, collection)
     if len(runs) == 1:
         if args.weights or args.rrf_k:
-            raise ValueError("--weights and --rrf-k fuse several runs; one run is only normalised")
+            raise UsageError("--weights and --rrf-k fuse several runs; one run is only normalised")
         fused = normalise_run(next(iter(runs.values())), args.norm)
         write_run(args.output, fused, tag=f"norm-{args.norm}")
         print(
@@ -697,10 +704,10 @@ def add_mine_ce(subparsers) -> None:
 
 def run_mine_ce(args: argparse.Namespace) -> int:
     from hf_rerank.data.formats import read_run, write_run
-    from hf_rerank.data.mining import write_negatives
+    from hf_rerank.data.negatives import write_negatives
     from hf_rerank.data.sources import load_collection
     from hf_rerank.data.teacher import load_runs
-    from hf_rerank.data.teacher_mining import (
+    from hf_rerank.mining.teacher import (
         NegativeFilters,
         dense_candidates,
         filter_with_teacher,
@@ -709,11 +716,11 @@ def run_mine_ce(args: argparse.Namespace) -> int:
     )
 
     if bool(args.model) == bool(args.teacher_run):
-        raise ValueError("give the teacher as either --model or --teacher-run (one of them)")
+        raise UsageError("give the teacher as either --model or --teacher-run (one of them)")
     if args.cache_dir and not args.retriever:
-        raise ValueError("--cache-dir caches --retriever's corpus embeddings; it needs --retriever")
+        raise UsageError("--cache-dir caches --retriever's corpus embeddings; it needs --retriever")
     if args.depth < 1:
-        raise ValueError(f"--depth must be >= 1, got {args.depth}")
+        raise UsageError(f"--depth must be >= 1, got {args.depth}")
     check_output_file(args.output, args.overwrite)
     check_output_file(args.negatives, args.overwrite, "--negatives")
     filters = NegativeFilters(
@@ -871,7 +878,7 @@ def run_card(args: argparse.Namespace) -> int:
     from hf_rerank.hub.card import detect_kind, write_model_card
 
     if bool(args.output_dir) == args.all_offline:
-        raise ValueError("give either OUTPUT_DIR or --all-offline")
+        raise UsageError("give either OUTPUT_DIR or --all-offline")
     if not args.all_offline:
         kind = detect_kind(Path(args.output_dir)) if args.kind == "auto" else args.kind
         path = write_model_card(
@@ -967,6 +974,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``hf-rerank`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status: the command's,
+    or 2 after printing an :class:`~hf_rerank.errors.HfRerankError` as one line ``hf-rerank: error: ...``.
+    Any other exception is a bug and propagates with its traceback."""
     args, rest = make_parser().parse_known_args(argv)
     if rest and args.command not in ("train", "train-embedding"):
         make_parser().error(f"unrecognized arguments: {' '.join(rest)}")
@@ -976,22 +986,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("httpx", "urllib3", "numba", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from hf_rerank.data.formats import DataFormatError
-    from hf_rerank.data.sources import SourceUnavailableError
-    from hf_rerank.models.resolve import ModelUnavailableError
-
     try:
         return args.handler(args)
-    except (
-        DataFormatError,
-        SourceUnavailableError,
-        ModelUnavailableError,
-        FileNotFoundError,
-        KeyError,
-        ValueError,
-    ) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"hf-rerank: error: {message}", file=sys.stderr)
+    except HfRerankError as error:  # the user's input; anything else is a bug and keeps its traceback
+        print(f"hf-rerank: error: {error}", file=sys.stderr)
         return 2
 
 

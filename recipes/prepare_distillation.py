@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from hf_rerank.data.formats import write_run
     from hf_rerank.data.sources import load_collection
-    from hf_rerank.evaluation.teacher import fuse_runs, normalise_run, score_run
+    from hf_rerank.evaluation.fusion import fuse_runs, normalise_run
+    from hf_rerank.inference.scoring import score_run
     from hf_rerank.models.auto import load_reranker
 
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(levelname)s: %(message)s")

@@ -10,7 +10,7 @@ import torch
 from hf_rerank.cli import main
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import read_run, write_run
-from hf_rerank.data.mining import read_negatives
+from hf_rerank.data.negatives import read_negatives
 from hf_rerank.data.sources import load_collection
 
 
@@ -146,7 +146,7 @@ def test_help_teaches_with_examples(command, capsys):
         main([command, "--help"])
     assert exit_code.value.code == 0
     text = capsys.readouterr().out
-    assert "examples:" in text and "--data ../shared/data/trec-dl/dl" in text and "--cache-dir" in text
+    assert "examples:" in text and "--data data/trec-dl/dl" in text and "--cache-dir" in text
 
 
 # hf-rerank score, fuse and mine-ce: teacher runs, fusion, teacher-scored mining.
@@ -438,4 +438,4 @@ def test_teacher_commands_teach_with_examples(command, capsys):
         main([command, "--help"])
     assert exit_code.value.code == 0
     text = capsys.readouterr().out
-    assert "examples:" in text and "--data ../shared/data/trec-dl/dl20" in text and "output" in text
+    assert "examples:" in text and "--data data/trec-dl/dl20" in text and "output" in text

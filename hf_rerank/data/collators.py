@@ -14,6 +14,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from hf_rerank.data.examples import GroupExample, PairExample, TripletExample
+from hf_rerank.errors import UnknownNameError, UsageError
 
 logger = logging.getLogger("hf_rerank")
 
@@ -58,7 +59,7 @@ class CrossEncoderCollator:
     def __post_init__(self):
         specials = self.tokenizer.num_special_tokens_to_add(pair=True)
         if self.max_length < specials + 2:
-            raise ValueError(
+            raise UsageError(
                 f"max_length must hold {specials} special tokens plus a query and a passage token, "
                 f"got {self.max_length}"
             )
@@ -290,4 +291,4 @@ def _text(texts: Mapping[str, str], key: str, kind: str) -> str:
     try:
         return texts[key]
     except KeyError:
-        raise KeyError(f"{kind} {key!r} has no text") from None
+        raise UnknownNameError(f"{kind} {key!r} has no text") from None

@@ -1,6 +1,6 @@
 """``IRCollection``: queries, a corpus, graded qrels and first-stage runs, ids as strings.
 
-On disk a collection is a directory laid out as TREC DL's in ``../shared/data/trec-dl/dl19``::
+On disk a collection is a directory in the layout of the TREC Deep Learning track's files::
 
     DIR/queries.tsv       qid<TAB>query           (or queries.jsonl, BEIR style)
     DIR/collection.tsv    pid<TAB>passage         (or corpus.jsonl, BEIR style)
@@ -24,6 +24,7 @@ from hf_rerank.data.formats import (
     write_run,
     write_tsv,
 )
+from hf_rerank.errors import DataError, MissingFileError, UnknownNameError, UsageError
 
 logger = logging.getLogger("hf_rerank")
 
@@ -70,7 +71,7 @@ class IRCollection:
         """Read a collection directory (layout in the module docstring)."""
         directory = Path(directory)
         if not directory.is_dir():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{directory}: not a directory (expected queries.tsv, collection.tsv, qrels.txt, runs/)"
             )
         queries_path = _first_existing(directory, QUERY_FILES)
@@ -103,7 +104,7 @@ class IRCollection:
         """The same corpus with only the queries ``qids`` (and their qrels and run entries)."""
         unknown = [qid for qid in qids if qid not in self.queries]
         if unknown:
-            raise KeyError(f"collection {self.name!r} has no queries {', '.join(unknown[:10])}")
+            raise UnknownNameError(f"collection {self.name!r} has no queries {', '.join(unknown[:10])}")
         keep = set(qids)
         return IRCollection(
             name,
@@ -143,7 +144,7 @@ class IRCollection:
         def claim(what: str, key: str, collection: IRCollection, source: str) -> None:
             if (what, key) in owners:
                 first = owners[what, key]
-                raise ValueError(
+                raise DataError(
                     f"{what} {key!r} is in both {first.name!r} ({first.sources.get(source, 'in memory')}) and "
                     f"{collection.name!r} ({collection.sources.get(source, 'in memory')}); a union needs disjoint ids"
                 )
@@ -153,7 +154,7 @@ class IRCollection:
             for pid, text in collection.corpus.items():
                 if pid in corpus and corpus[pid] != text:
                     first = owners["passage", pid]
-                    raise ValueError(
+                    raise DataError(
                         f"passage {pid!r} has different texts in {first.name!r} "
                         f"({first.sources.get('corpus', 'in memory')}) "
                         f"and {collection.name!r} ({collection.sources.get('corpus', 'in memory')}): "
@@ -181,7 +182,7 @@ class IRCollection:
         """The run called ``name``, or a KeyError listing the runs there are."""
         if name not in self.runs:
             available = ", ".join(sorted(self.runs)) or "none"
-            raise KeyError(f"collection {self.name!r} has no run {name!r} (runs: {available})")
+            raise UnknownNameError(f"collection {self.name!r} has no run {name!r} (runs: {available})")
         return self.runs[name]
 
     def candidates(self, run_name: str, depth: int) -> Candidates:
@@ -191,7 +192,7 @@ class IRCollection:
         warning; so are queries with no text (reranking keeps both in first-stage order).
         """
         if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
+            raise UsageError(f"depth must be >= 1, got {depth}")
         pairs: list[tuple[str, str]] = []
         skipped, no_text = 0, []
         missing_example = None
@@ -231,4 +232,4 @@ def _first_existing(directory: Path, names: tuple[str, ...]) -> Path:
     for name in names:
         if (directory / name).is_file():
             return directory / name
-    raise FileNotFoundError(f"{directory}: none of {', '.join(names)} found")
+    raise MissingFileError(f"{directory}: none of {', '.join(names)} found")

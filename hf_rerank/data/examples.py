@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hf_rerank.data.collection import IRCollection
+from hf_rerank.errors import DataError, UsageError
 
 logger = logging.getLogger("hf_rerank")
 
@@ -142,7 +143,7 @@ def make_pairs(
         positives (counted in a warning).
     """
     if negatives_per_query is not None and negatives_per_query < 1:
-        raise ValueError(f"negatives_per_query must be >= 1 or None (all), got {negatives_per_query}")
+        raise UsageError(f"negatives_per_query must be >= 1 or None (all), got {negatives_per_query}")
     pools = _query_pools(collection, runs, depth, positive_grade, negatives)
     rng = random.Random(seed)
     pairs: list[PairExample] = []
@@ -191,7 +192,7 @@ def make_groups(
         query with none is left out (counted in a warning).
     """
     if group_size < 2:
-        raise ValueError(f"group_size must be >= 2 (a positive and at least one negative), got {group_size}")
+        raise UsageError(f"group_size must be >= 2 (a positive and at least one negative), got {group_size}")
     pools = _query_pools(collection, runs, depth, positive_grade, negatives)
     rng = random.Random(seed)
     groups: list[GroupExample] = []
@@ -271,11 +272,11 @@ def make_teacher_groups(
         keep shorter groups; each case is counted in one warning.
     """
     if group_size < 2:
-        raise ValueError(f"group_size must be >= 2, got {group_size}")
+        raise UsageError(f"group_size must be >= 2, got {group_size}")
     if groups_per_query < 1:
-        raise ValueError(f"groups_per_query must be >= 1, got {groups_per_query}")
+        raise UsageError(f"groups_per_query must be >= 1, got {groups_per_query}")
     if depth is not None and depth < 2:
-        raise ValueError(f"depth must be >= 2 (a list needs two candidates) or None, got {depth}")
+        raise UsageError(f"depth must be >= 2 (a list needs two candidates) or None, got {depth}")
     _check_positive_grade(positive_grade)
     rng = random.Random(seed)
     groups: list[GroupExample] = []
@@ -323,7 +324,7 @@ def make_teacher_groups(
             _first(short),
         )
     if not groups:
-        raise ValueError(f"{where}: the teacher run gives no query with text and 2 candidates with text")
+        raise DataError(f"{where}: the teacher run gives no query with text and 2 candidates with text")
     rng.shuffle(groups)
     return groups
 
@@ -345,7 +346,7 @@ def make_triplets(
             - ``"random"``: a passage drawn uniformly from the corpus, never one judged
               ``>= positive_grade`` for the query (arXiv 2506.18535's random-negative triplets);
             - a mapping ``{qid: [pid, ...]}`` of mined hard negatives
-              (:func:`hf_rerank.data.mining.mine_hard_negatives`): one drawn from the query's
+              (:func:`hf_rerank.mining.dense.mine_hard_negatives`): one drawn from the query's
               list for each of its positives. Queries absent from the mapping, or whose list is
               empty, are left out (counted in a warning); a listed pid judged ``>= positive_grade``
               for the query is an error.
@@ -365,10 +366,10 @@ def make_triplets(
             mined = list(negatives.get(qid, ()))
             clash = [pid for pid in mined if pid in relevant]
             if clash:
-                raise ValueError(f"mined negatives of query {qid!r} include judged positives: {_first(clash)}")
+                raise DataError(f"mined negatives of query {qid!r} include judged positives: {_first(clash)}")
             missing = [pid for pid in mined if pid not in collection.corpus]
             if missing:
-                raise ValueError(f"mined negatives of query {qid!r} have no passage text: {_first(missing)}")
+                raise DataError(f"mined negatives of query {qid!r} have no passage text: {_first(missing)}")
             if not mined:
                 without.append(qid)
                 continue
@@ -379,7 +380,7 @@ def make_triplets(
                 negative = rng.choice(mined)
             elif negatives == "random":
                 if len(relevant) >= len(pool):
-                    raise ValueError(
+                    raise DataError(
                         f"query {qid!r}: every passage of the corpus is a positive; no random negative exists"
                     )
                 negative = rng.choice(pool)
@@ -406,9 +407,9 @@ def _query_pools(
 ) -> list[_QueryPool]:
     """Each usable query's positives and negative candidates, in qrels order; warns for the rest."""
     if negatives not in NEGATIVE_SOURCES:
-        raise ValueError(f"negatives must be one of {', '.join(NEGATIVE_SOURCES)}, got {negatives!r}")
+        raise UsageError(f"negatives must be one of {', '.join(NEGATIVE_SOURCES)}, got {negatives!r}")
     if depth < 1:
-        raise ValueError(f"depth must be >= 1, got {depth}")
+        raise UsageError(f"depth must be >= 1, got {depth}")
     _check_positive_grade(positive_grade)
     names = _run_names(collection, runs)
     wanted = {
@@ -487,10 +488,10 @@ def _run_names(collection: IRCollection, runs: Sequence[str] | None) -> list[str
         raise TypeError(f"runs must be a list of run names, got the string {runs!r} (write [{runs!r}])")
     names = list(collection.runs) if runs is None else list(runs)
     if not names:
-        raise ValueError(f"no runs to draw negatives from (collection {collection.name!r} has runs: {available})")
+        raise DataError(f"no runs to draw negatives from (collection {collection.name!r} has runs: {available})")
     unknown = [name for name in names if name not in collection.runs]
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"collection {collection.name!r} has no run {', '.join(map(repr, unknown))} (runs: {available})"
         )
     return names
@@ -498,7 +499,7 @@ def _run_names(collection: IRCollection, runs: Sequence[str] | None) -> list[str
 
 def _check_positive_grade(positive_grade: int) -> None:
     if positive_grade < 1:
-        raise ValueError(f"positive_grade must be >= 1 (grade 0 is non-relevant), got {positive_grade}")
+        raise UsageError(f"positive_grade must be >= 1 (grade 0 is non-relevant), got {positive_grade}")
 
 
 def _label(grade: int, graded: bool) -> float:

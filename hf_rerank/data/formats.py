@@ -33,13 +33,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hf_rerank.data.ranking import trec_order
-from hf_rerank.errors import HfRerankError
+from hf_rerank.errors import DataError, MissingFileError
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
 
 
-class DataFormatError(HfRerankError, ValueError):
+class DataFormatError(DataError):
     """A malformed input file; the message reads ``PATH:LINE: problem``."""
 
     def __init__(self, path: str | os.PathLike, line: int | None, problem: str):
@@ -53,7 +53,7 @@ def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     newline stripped, a leading byte-order mark dropped."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+        raise MissingFileError(f"{path}: no such file")
     with path.open(encoding="utf-8-sig") as handle:  # -sig: a leading byte-order mark is dropped
         for number, line in enumerate(handle, start=1):
             line = line.rstrip("\n").rstrip("\r")
@@ -248,13 +248,6 @@ def write_tsv(path: str | os.PathLike, texts: Mapping[str, str]) -> None:
     with atomic_write(path) as handle:
         for key, text in texts.items():
             handle.write(f"{key}\t{' '.join(text.split())}\n")
-
-
-def write_jsonl(path: str | os.PathLike, texts: Mapping[str, str]) -> None:
-    """Write BEIR-style JSONL ``{"_id": ..., "title": "", "text": ...}``."""
-    with atomic_write(path) as handle:
-        for key, text in texts.items():
-            handle.write(json.dumps({"_id": key, "title": "", "text": text}, ensure_ascii=False) + "\n")
 
 
 def write_qrels(path: str | os.PathLike, qrels: Qrels) -> None:

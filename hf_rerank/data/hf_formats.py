@@ -72,6 +72,7 @@ from typing import Any
 
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import DataFormatError, Qrels, Run, text_lines
+from hf_rerank.errors import UsageError
 
 logger = logging.getLogger("hf_rerank")
 
@@ -307,9 +308,10 @@ def texts_from_rows(rows: Iterable[Row], kind: str, wanted: set[str], source: st
     elif "_id" in columns and "text" in columns:
         id_column, text_column = "_id", "text"
     else:
-        raise ValueError(
-            f"{source}: columns {', '.join(columns)} are not a {kind} table: "
-            f"expected {kind}_id and {kind}, or _id and text"
+        raise DataFormatError(
+            source,
+            None,
+            f"columns {', '.join(columns)} are not a {kind} table: expected {kind}_id and {kind}, or _id and text",
         )
     title = "title" in columns and text_column == "text"
     for where, record in itertools.chain([first], rows):
@@ -490,7 +492,7 @@ def collection_from_column_rows(
     rows = iter(rows)
     first = next(rows, None)
     if first is None:
-        raise ValueError(f"{source}: no rows")
+        raise DataFormatError(source, None, "no rows")
     layout = column_layout(list(first[1]), source)
     if layout.ignored:
         logger.warning("%s: columns %s are not used (%s)", source, ", ".join(layout.ignored), KNOWN_LAYOUTS)
@@ -501,9 +503,9 @@ def collection_from_column_rows(
         (corpus, passage_ids_only, "corpus", "passage"),
     ):
         if needed and table is None:
-            raise ValueError(f"{source}: the rows name {kind} ids only; pass {option}= (a table with their texts)")
+            raise UsageError(f"{source}: the rows name {kind} ids only; pass {option}= (a table with their texts)")
         if not needed and table is not None:
-            raise ValueError(f"{source}: the rows hold the {kind} texts; {option}= does not apply")
+            raise UsageError(f"{source}: the rows hold the {kind} texts; {option}= does not apply")
 
     builder = _Builder()
     for where, record in itertools.chain([first], rows):
@@ -627,7 +629,7 @@ def collection_from_flag_rows(rows: Iterable[Row], *, name: str, source: str) ->
             if scores is not None:
                 builder.score(qid, pid, scores[index])
     if scored is None:
-        raise ValueError(f"{source}: no rows")
+        raise DataFormatError(source, None, "no rows")
     return builder.collection(name, source, negatives_run=NEGATIVES_RUN, teacher_run=TEACHER_RUN if scored[0] else None)
 
 
@@ -647,11 +649,11 @@ def collection_from_rows(
     rows = iter(rows)
     first = next(rows, None)
     if first is None:
-        raise ValueError(f"{source}: no rows")
+        raise DataFormatError(source, None, "no rows")
     rows = itertools.chain([first], rows)
     if "pos" in first[1] or "neg" in first[1]:
         if queries is not None or corpus is not None:
-            raise ValueError(f"{source}: FlagEmbedding rows hold their texts; queries= and corpus= do not apply")
+            raise UsageError(f"{source}: FlagEmbedding rows hold their texts; queries= and corpus= do not apply")
         return collection_from_flag_rows(rows, name=name, source=source)
     return collection_from_column_rows(rows, name=name, source=source, queries=queries, corpus=corpus)
 

@@ -12,6 +12,7 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from hf_rerank.data.examples import GroupExample, PairExample
+from hf_rerank.errors import DataError, UsageError
 
 
 class LengthBucketSampler(Sampler[int]):
@@ -47,9 +48,9 @@ class LengthBucketSampler(Sampler[int]):
 
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, mega_batch_factor: int = 50):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise UsageError(f"batch_size must be >= 1, got {batch_size}")
         if mega_batch_factor < 1:
-            raise ValueError(f"mega_batch_factor must be >= 1, got {mega_batch_factor}")
+            raise UsageError(f"mega_batch_factor must be >= 1, got {mega_batch_factor}")
         super().__init__()
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.batch_size = batch_size
@@ -160,13 +161,13 @@ class NoDuplicateQuerySampler(Sampler[int]):
 
     def __init__(self, qids: Sequence[str], batch_size: int, seed: int, lengths: Sequence[int] | None = None):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise UsageError(f"batch_size must be >= 1, got {batch_size}")
         super().__init__()
         self.by_query: dict[str, list[int]] = {}
         for index, qid in enumerate(qids):
             self.by_query.setdefault(qid, []).append(index)
         if len(self.by_query) < batch_size:
-            raise ValueError(
+            raise DataError(
                 f"batches of {batch_size} distinct queries need at least {batch_size} queries, "
                 f"the data has {len(self.by_query)}"
             )

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.formats import Qrels, Run, read_tsv
+from hf_rerank.data.formats import DataFormatError, Qrels, Run, read_tsv
 from hf_rerank.data.hf_formats import (
     Row,
     collection_from_column_rows,
@@ -64,12 +64,11 @@ from hf_rerank.data.hf_formats import (
     texts_from_rows,
     warn_missing,
 )
-from hf_rerank.errors import HfRerankError
+from hf_rerank.errors import DataError, HfRerankError, MissingFileError, UsageError
 
 logger = logging.getLogger("hf_rerank")
 
 SAMPLE_DIR = Path(__file__).parent / "sample"
-LOCAL_EXAMPLE = "../shared/data/trec-dl/dl19"
 
 MSMARCO_TRIPLETS = "sentence-transformers/msmarco"
 MS_MARCO = "microsoft/ms_marco"
@@ -193,7 +192,7 @@ def collection_from_ms_marco_v11(records: Iterable[Mapping[str, Any]], *, name: 
     for record in records:
         qid = str(record["query_id"])
         if qid in run:
-            raise ValueError(f"{MS_MARCO}: query_id {qid} appears twice; passage ids {qid}-N would collide")
+            raise DataError(f"{MS_MARCO}: query_id {qid} appears twice; passage ids {qid}-N would collide")
         if text := str(record["query"]).strip():
             queries[qid] = text
         passages = record["passages"]
@@ -260,11 +259,11 @@ def collection_from_ir_datasets(dataset: Any, name: str, depth: int | None = Non
         if len(ranked) > 1 and ranked[0][1] == ranked[-1][1]:
             unordered.append(qid)
             if depth is not None and len(ranked) > depth:
-                raise ValueError(
+                raise UsageError(
                     f"{name}: run 'bm25' has no order for query {qid} (all {len(ranked)} scores are "
                     f"{ranked[0][1]}; MS MARCO's official top-1000 is published in random order without "
                     f"scores), so depth={depth} would keep arbitrary passages. Load it without depth to "
-                    f"rerank every candidate, or use a scored BM25 run such as {LOCAL_EXAMPLE}/runs/bm25.run"
+                    "rerank every candidate, or use a BM25 run with scores (runs/bm25.run of a collection directory)"
                 )
         run[qid] = dict(ranked[:depth])
     if unordered:
@@ -329,8 +328,8 @@ def _unavailable_as_error(
         raise SourceUnavailableError(
             f"{source}: could not be downloaded and no cached copy was found ({_redact(reason)[:300]}). "
             f"To fix: run this once on a machine with network access to fill the cache ({cache}), "
-            f"or copy that cache here; or load a local collection directory instead, "
-            f"e.g. load_collection('{LOCAL_EXAMPLE}') or load_collection('sample')."
+            "or copy that cache here; or load a local collection directory instead (one holding queries.tsv, "
+            "collection.tsv, qrels.txt and runs/NAME.run: load_collection('DIR')), or load_collection('sample')."
         ) from error
 
 
@@ -374,7 +373,7 @@ def _irds_unavailable(source: str, ir_datasets: Any):
 
 def _check_positive(option: str, value: int | None) -> None:
     if value is not None and value < 1:
-        raise ValueError(f"{option} must be >= 1, got {value}")
+        raise UsageError(f"{option} must be >= 1, got {value}")
 
 
 SAMPLE_TRAIN_QUERIES = 20
@@ -419,7 +418,7 @@ def _load_msmarco_triplets(limit: int = 1_000_000, teacher: str | None = None) -
     """
     _check_positive("limit", limit)
     if teacher is not None and teacher not in MSMARCO_TEACHERS:
-        raise ValueError(f"{MSMARCO_TRIPLETS}: unknown teacher {teacher!r} (teachers: {', '.join(MSMARCO_TEACHERS)})")
+        raise UsageError(f"{MSMARCO_TRIPLETS}: unknown teacher {teacher!r} (teachers: {', '.join(MSMARCO_TEACHERS)})")
     datasets = _import("datasets", MSMARCO_TRIPLETS)
 
     def subset(config: str):
@@ -475,22 +474,24 @@ def _local_rows(path: Path, split: str | None) -> Iterator[Row]:
     by ``datasets``, nothing cached) or a ``save_to_disk`` directory (``split`` of a DatasetDict,
     default ``train``)."""
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or directory")
+        raise MissingFileError(f"{path}: no such file or directory")
     if path.is_dir():
         if not _is_saved_dataset(path):
-            raise ValueError(f"{path}: not a directory written by save_to_disk (no state.json or dataset_dict.json)")
+            raise DataFormatError(
+                path, None, "not a directory written by save_to_disk (no state.json or dataset_dict.json)"
+            )
         datasets = _import("datasets", str(path), _DATASETS_HINT)
         loaded = datasets.load_from_disk(str(path))
         if isinstance(loaded, datasets.DatasetDict):
             split = split or "train"
             if split not in loaded:
-                raise ValueError(f"{path}: no split {split!r} (splits: {', '.join(loaded)})")
+                raise UsageError(f"{path}: no split {split!r} (splits: {', '.join(loaded)})")
             return dataset_rows(loaded[split], f"{path} [{split}]")
         if split is not None:
-            raise ValueError(f"{path}: a dataset saved without splits; split= does not apply")
+            raise UsageError(f"{path}: a dataset saved without splits; split= does not apply")
         return dataset_rows(loaded, str(path))
     if split is not None:
-        raise ValueError(f"{path}: a file has no splits; split= does not apply")
+        raise UsageError(f"{path}: a file has no splits; split= does not apply")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return read_jsonl_rows(path)
@@ -500,7 +501,7 @@ def _local_rows(path: Path, split: str | None) -> Iterator[Row]:
             DATASETS_FILE_FORMATS[suffix], data_files=str(path), split="train", streaming=True
         )
         return dataset_rows(files, str(path))
-    raise ValueError(
+    raise UsageError(
         f"{path}: unsupported file type {path.suffix!r}: expected .jsonl (FlagEmbedding or column rows), "
         f".parquet, .csv, .json, or a directory written by save_to_disk"
     )
@@ -623,11 +624,11 @@ def load_collection(name_or_path: str, **options: Any) -> IRCollection:
     elif name_or_path in SOURCES:
         label, loader = name_or_path, SOURCES[name_or_path].loader
     else:
-        raise ValueError(
+        raise UsageError(
             f"unknown collection {name_or_path!r}: not a local file or directory, not hf:ID, and not a registered "
             f"source ({', '.join(SOURCES)}). "
             "Accepted too: a local directory with queries.tsv, collection.tsv, qrels.txt "
-            f"and runs/*.run (e.g. {LOCAL_EXAMPLE}); a .jsonl, .parquet, .csv or .json file of training rows or a "
+            "and runs/*.run; a .jsonl, .parquet, .csv or .json file of training rows or a "
             f"directory written by save_to_disk; a Hub dataset as hf:ID or hf:ID:CONFIG"
         )
     parameters = inspect.signature(loader).parameters

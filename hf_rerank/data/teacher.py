@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Run, read_run
+from hf_rerank.errors import DataError, MissingFileError, UsageError
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def load_teacher(references: Sequence[str], collection: IRCollection) -> Teacher
     for reference, run in load_runs(references, collection, option="--teacher").items():
         clash = [qid for qid in run if qid in owner]
         if clash:
-            raise ValueError(
+            raise DataError(
                 f"teacher {reference!r} scores query {clash[0]!r}, which {owner[clash[0]]!r} scores too; "
                 "give each query one teacher"
             )
@@ -73,7 +74,7 @@ def load_teacher(references: Sequence[str], collection: IRCollection) -> Teacher
             merged[qid] = dict(scored)
         sources.append({"source": reference, "queries": len(run), "passages": sum(map(len, run.values()))})
     if not merged:
-        raise ValueError("no teacher scores: the teacher runs given are empty")
+        raise DataError("no teacher scores: the teacher runs given are empty")
     return Teacher(merged, sources)
 
 
@@ -89,11 +90,11 @@ def load_runs(
     runs: dict[str, Run] = {}
     for spec in specs:
         if spec in runs:
-            raise ValueError(f"{option}: {spec!r} is given twice")
+            raise UsageError(f"{option}: {spec!r} is given twice")
         if Path(spec).is_file():
             runs[spec] = read_run(spec)
         elif collection is None:
-            raise FileNotFoundError(f"{option} {spec}: no such run file (a run name needs --data to look it up in)")
+            raise MissingFileError(f"{option} {spec}: no such run file (a run name needs --data to look it up in)")
         else:
             runs[spec] = collection.run(spec)
     return runs

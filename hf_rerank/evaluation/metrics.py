@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass, field
 
 from hf_rerank.data.ranking import trec_order
+from hf_rerank.errors import DataError, UsageError
 
 logger = logging.getLogger("hf_rerank")
 
@@ -92,7 +93,7 @@ def get_metric_set(name: str) -> MetricSet:
         return METRIC_SETS[name]
     except (KeyError, TypeError):
         valid = ", ".join(sorted(METRIC_SETS))
-        raise ValueError(f"unknown metric set {name!r}; valid names: {valid}") from None
+        raise UsageError(f"unknown metric set {name!r}; valid names: {valid}") from None
 
 
 @dataclass
@@ -161,9 +162,9 @@ def evaluate_run(qrels: Qrels, run: Run, metric_set: MetricSet | str) -> RunEval
 
     judged = {qid: docs for qid, docs in qrels.items() if docs}
     if not judged:
-        raise ValueError("qrels is empty: no query has any judgment")
+        raise DataError("qrels is empty: no query has any judgment")
     if not any(run.values()):
-        raise ValueError("run is empty: no query has any retrieved document")
+        raise DataError("run is empty: no query has any retrieved document")
     bad = [q for q in (*judged, *run) if not isinstance(q, str)]
     if bad:
         raise TypeError(f"query ids must be str, got {type(bad[0]).__name__} (e.g. {bad[0]!r}); read ids as strings")
@@ -173,7 +174,7 @@ def evaluate_run(qrels: Qrels, run: Run, metric_set: MetricSet | str) -> RunEval
     missing = sorted(qid for qid in judged if qid not in ranked)
     common = sorted(judged.keys() & ranked.keys())
     if not common:
-        raise ValueError(
+        raise DataError(
             f"run and qrels share no query id (run: {_id_list(sorted(run))}; "
             f"qrels: {_id_list(sorted(judged))}); are they for the same topics?"
         )

@@ -13,33 +13,20 @@ reranked run holds exactly the first stage's passages; the result's ``warnings``
 Ties: passages the model scores equally keep their first-stage order; their scores are moved
 apart by a few float64 ulps (:func:`~hf_rerank.data.ranking.untie_in_order`) so that trec_eval,
 ranx and hf-rerank all read that order, and the result says how many were (``tied``).
-A model that scores any pair NaN or infinite is refused (:class:`NonFiniteScoresError`).
+Scoring is :func:`~hf_rerank.inference.scoring.score_candidates`; a model that scores any pair NaN or
+infinite is refused (:class:`~hf_rerank.inference.scoring.NonFiniteScoresError`).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
-from hf_rerank.data.collection import Candidates, IRCollection
+from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Run
 from hf_rerank.data.ranking import untie_in_order
-from hf_rerank.errors import HfRerankError
-
-
-class PairScorer(Protocol):
-    """What reranking needs of a model."""
-
-    def score_pairs(
-        self, queries: list[str], passages: list[str], *, batch_size: int, show_progress: bool
-    ) -> np.ndarray: ...
-
-
-class NonFiniteScoresError(HfRerankError, ValueError):
-    """The model scored some pairs NaN or infinite (broken weights); nothing should be written."""
+from hf_rerank.inference.scoring import PairScorer, score_candidates
 
 
 @dataclass
@@ -69,48 +56,6 @@ class RerankResult:
     @property
     def pairs_per_second(self) -> float:
         return self.pairs / self.seconds if self.seconds > 0 else float("nan")
-
-
-@dataclass
-class ScoredCandidates:
-    """The model's raw scores of a run's top-k: ``scores[i]`` (float32, finite) is the score of
-    ``candidates.pairs[i]``; ``candidates`` also says what could not be scored (no text);
-    ``seconds``: time spent in ``score_pairs``."""
-
-    candidates: Candidates
-    scores: np.ndarray
-    seconds: float
-
-
-def score_candidates(
-    collection: IRCollection,
-    run_name: str,
-    model: PairScorer,
-    *,
-    depth: int = 100,
-    batch_size: int = 64,
-    show_progress: bool = True,
-) -> ScoredCandidates:
-    """Score the top-``depth`` candidates of ``collection.runs[run_name]`` that have a query and a
-    passage text (:meth:`IRCollection.candidates`) with ``model``: the one scoring step of
-    :func:`rerank` and of teacher runs (:mod:`hf_rerank.evaluation.teacher`).
-
-    Raises :class:`NonFiniteScoresError` when any score is NaN or infinite.
-    """
-    candidates = collection.candidates(run_name, depth)
-    queries = [collection.queries[qid] for qid, _ in candidates.pairs]
-    passages = [collection.corpus[pid] for _, pid in candidates.pairs]
-    start = time.perf_counter()
-    scores = model.score_pairs(queries, passages, batch_size=batch_size, show_progress=show_progress)
-    seconds = time.perf_counter() - start
-    bad = ~np.isfinite(scores)
-    if bad.any():
-        qid, pid = candidates.pairs[int(np.argmax(bad))]
-        raise NonFiniteScoresError(
-            f"the model scored {int(bad.sum())} of {len(scores)} pairs NaN or infinite "
-            f"(first: query {qid!r}, passage {pid!r}); its weights are broken"
-        )
-    return ScoredCandidates(candidates, scores, seconds)
 
 
 def rerank(

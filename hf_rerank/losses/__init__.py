@@ -16,6 +16,7 @@ teacher's scores (``target``). Embedding-only losses (``mnrl``, ``triplet``) tak
 
 from __future__ import annotations
 
+from hf_rerank.errors import UsageError
 from hf_rerank.losses.base import TARGETS, Loss
 from hf_rerank.losses.embedding import DISTANCES, EMBEDDING_LOSSES, in_batch_infonce, triplet_margin
 from hf_rerank.losses.listwise import (
@@ -76,11 +77,11 @@ def build_loss(name: str, **options) -> Loss:
     their defaults). Raises ``ValueError`` naming the valid losses or the loss's options."""
     cls = LOSSES.get(name)
     if cls is None:
-        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
+        raise UsageError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
     unknown = sorted(set(options).difference(cls.option_names()))
     if unknown:
         accepted = ", ".join(cls.option_names()) or "none"
-        raise ValueError(f"loss {name!r} has no option {', '.join(unknown)} (its options: {accepted})")
+        raise UsageError(f"loss {name!r} has no option {', '.join(unknown)} (its options: {accepted})")
     return cls(**options)
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from hf_rerank.errors import UsageError
+
 
 def _check_embeddings(name: str, *tensors: torch.Tensor | None) -> None:
     present = [t for t in tensors if t is not None]
@@ -63,7 +65,7 @@ def in_batch_infonce(
     """
     _check_embeddings("in_batch_infonce", queries, positives, negatives)
     if not temperature > 0:
-        raise ValueError(f"in_batch_infonce: temperature must be > 0, got {temperature}")
+        raise UsageError(f"in_batch_infonce: temperature must be > 0, got {temperature}")
     if positives.shape[0] < query_offset + queries.shape[0]:
         raise ValueError(
             f"in_batch_infonce: {positives.shape[0]} positives for {queries.shape[0]} queries at offset {query_offset}"
@@ -118,7 +120,7 @@ def triplet_margin(
         positive_distance = 1 - F.cosine_similarity(anchors, positives, dim=-1)
         negative_distance = 1 - F.cosine_similarity(anchors, negatives, dim=-1)
     else:
-        raise ValueError(f"triplet_margin: distance must be one of {', '.join(DISTANCES)}, got {distance!r}")
+        raise UsageError(f"triplet_margin: distance must be one of {', '.join(DISTANCES)}, got {distance!r}")
     return (positive_distance - negative_distance + margin).clamp(min=0.0).mean()
 
 

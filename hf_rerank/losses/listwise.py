@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from hf_rerank.errors import UsageError
 from hf_rerank.losses.base import Loss
 from hf_rerank.losses.checks import check_scores, masked_log_softmax
 
@@ -42,7 +43,7 @@ def listwise_softmax_ce(
     """
     labels, mask = check_scores("listwise", scores, labels, mask, grouped=True)
     if not temperature > 0:
-        raise ValueError(f"listwise: temperature must be > 0, got {temperature}")
+        raise UsageError(f"listwise: temperature must be > 0, got {temperature}")
     labels = labels.masked_fill(~mask, 0.0)
     if bool((labels < 0).any()):
         raise ValueError("listwise: labels must be >= 0 (they are normalised into a distribution)")
@@ -80,7 +81,7 @@ def kl_distillation(
     """
     teacher, mask = check_scores("kl", scores, teacher, mask, grouped=True)
     if not temperature > 0:
-        raise ValueError(f"kl: temperature must be > 0, got {temperature}")
+        raise UsageError(f"kl: temperature must be > 0, got {temperature}")
     teacher_log_probs = masked_log_softmax(teacher / temperature, mask)
     student_log_probs = masked_log_softmax(scores / temperature, mask)
     terms = teacher_log_probs.exp() * (teacher_log_probs - student_log_probs)
@@ -113,9 +114,9 @@ def lambda_loss(
     """
     labels, mask = check_scores("lambdaloss", scores, labels, mask, grouped=True)
     if gain not in GAINS:
-        raise ValueError(f"lambdaloss: gain must be one of {', '.join(GAINS)}, got {gain!r}")
+        raise UsageError(f"lambdaloss: gain must be one of {', '.join(GAINS)}, got {gain!r}")
     if k is not None and k < 1:
-        raise ValueError(f"lambdaloss: k must be >= 1 or None, got {k}")
+        raise UsageError(f"lambdaloss: k must be >= 1 or None, got {k}")
     size = scores.shape[1]
     padded_scores = scores.masked_fill(~mask, -1e16)
     padded_labels = labels.masked_fill(~mask, float("-inf"))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from hf_rerank.errors import UsageError
 from hf_rerank.losses.base import Loss
 from hf_rerank.losses.checks import check_scores
 
@@ -35,7 +36,7 @@ def pointwise_bce(
     """
     labels, mask = check_scores("bce", scores, labels, mask, grouped=False)
     if not max_grade > 0:
-        raise ValueError(f"bce: max_grade must be > 0, got {max_grade}")
+        raise UsageError(f"bce: max_grade must be > 0, got {max_grade}")
     targets = (labels[mask] / max_grade).clamp(0.0, 1.0)
     return F.binary_cross_entropy_with_logits(scores[mask], targets, reduction="mean")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hf_rerank.errors import MissingFileError, UsageError
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.models.cross_encoder import CrossEncoder
 from hf_rerank.models.lora import ADAPTER_CONFIG, is_adapter_dir
@@ -23,7 +24,7 @@ def detect_model_type(path: Path) -> str:
         return "cross-encoder" if task == "SEQ_CLS" else "bi-encoder"
     config_file = path / "config.json"
     if not config_file.is_file():
-        raise FileNotFoundError(f"{path}: no config.json, not a transformers checkpoint")
+        raise MissingFileError(f"{path}: no config.json, not a transformers checkpoint")
     architectures = read_json_file(config_file).get("architectures") or []
     if any(name.endswith("ForSequenceClassification") for name in architectures):
         return "cross-encoder"
@@ -37,7 +38,7 @@ def load_reranker(reference: str | Path, model_type: str = "auto", **options) ->
     ``trust_remote_code``).
     """
     if model_type not in MODEL_TYPES:
-        raise ValueError(f"model type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
+        raise UsageError(f"model type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
     path = resolve_model(reference)
     if model_type == "auto":
         model_type = detect_model_type(path)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModel
 
+from hf_rerank.errors import UsageError
 from hf_rerank.models.cross_encoder import default_max_length
 from hf_rerank.models.inference import ModelRunner, load_checkpoint, run_batched
 from hf_rerank.models.resolve import read_json_file
@@ -76,7 +77,7 @@ class BiEncoder(ModelRunner):
         precision: str = "auto",
     ):
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+            raise UsageError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         super().__init__(model, tokenizer, max_length=max_length, device=device, precision=precision)
         self.pooling = pooling
         self.normalize = normalize
@@ -179,7 +180,7 @@ def write_sentence_transformers_modules(
     ``sentence_bert_config.json`` into a checkpoint ``directory``, so that
     ``sentence_transformers.SentenceTransformer(directory)`` loads it with this pooling."""
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        raise UsageError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
     directory = Path(directory)
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},

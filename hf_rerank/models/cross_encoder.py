@@ -17,6 +17,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from hf_rerank.data.collators import encode_pairs
+from hf_rerank.errors import UsageError
 from hf_rerank.models.inference import ModelRunner, load_checkpoint, run_batched
 from hf_rerank.models.resolve import read_json_file
 
@@ -40,7 +41,7 @@ def pair_scores(logits: torch.Tensor) -> torch.Tensor:
         return logits[:, 0]
     if logits.shape[-1] == 2:
         return logits[:, 1] - logits[:, 0]
-    raise ValueError(f"a cross-encoder needs a head with 1 or 2 logits, this one has {logits.shape[-1]}")
+    raise UsageError(f"a cross-encoder needs a head with 1 or 2 logits, this one has {logits.shape[-1]}")
 
 
 class CrossEncoder(ModelRunner):
@@ -57,7 +58,7 @@ class CrossEncoder(ModelRunner):
     def __init__(self, model, tokenizer, *, max_length: int, device: str | None = None, precision: str = "auto"):
         num_labels = model.config.num_labels
         if num_labels not in (1, 2):
-            raise ValueError(f"a cross-encoder needs a head with 1 or 2 logits, this one has {num_labels}")
+            raise UsageError(f"a cross-encoder needs a head with 1 or 2 logits, this one has {num_labels}")
         super().__init__(model, tokenizer, max_length=max_length, device=device, precision=precision)
 
     @classmethod

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hf_rerank.errors import UsageError
 from hf_rerank.precision import pick_dtype
 
 
@@ -72,7 +73,7 @@ def load_checkpoint(reference, auto_class, *, device: str | None, precision: str
 def sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
     """Yield index arrays of at most ``batch_size`` items, longest first, grouped by length."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise UsageError(f"batch_size must be >= 1, got {batch_size}")
     order = np.argsort(-np.asarray(lengths), kind="stable")
     for start in range(0, len(order), batch_size):
         yield order[start : start + batch_size]

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import torch
 
+from hf_rerank.data.formats import DataFormatError
+from hf_rerank.errors import UsageError
+
 ADAPTER_CONFIG = "adapter_config.json"
 
 logger = logging.getLogger("hf_rerank")
@@ -47,7 +50,7 @@ def classification_head(model: torch.nn.Module) -> list[str]:
         ]
     )
     if not names:
-        raise ValueError(
+        raise UsageError(
             f"{type(model).__name__} has no classification head beside its base model "
             f"(children: {', '.join(name for name, _ in model.named_children())})"
         )
@@ -65,7 +68,7 @@ def check_target_modules(model: torch.nn.Module, target_modules: list[str]) -> N
         linear = sorted(
             {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
         )
-        raise ValueError(
+        raise UsageError(
             f"LoRA target modules {missing} match no module of {type(model).__name__}; its linear layers "
             f"are named: {', '.join(linear)}"
         )
@@ -106,7 +109,7 @@ def apply_lora(
     from peft import LoraConfig, get_peft_model
 
     if r < 1:
-        raise ValueError(f"LoRA rank must be >= 1, got {r}")
+        raise UsageError(f"LoRA rank must be >= 1, got {r}")
     check_target_modules(model, target_modules)
     head = classification_head(model) if task_type == "SEQ_CLS" else None
     config = LoraConfig(
@@ -208,9 +211,9 @@ def adapter_base(path: Path) -> str:
     try:
         base = read_json_file(config_file)["base_model_name_or_path"]
     except KeyError as error:
-        raise ValueError(f"{config_file}: not a peft adapter config ({error})") from None
+        raise DataFormatError(config_file, None, f"not a peft adapter config ({error})") from None
     if not base:
-        raise ValueError(f"{config_file}: names no base_model_name_or_path")
+        raise DataFormatError(config_file, None, "names no base_model_name_or_path")
     return base
 
 

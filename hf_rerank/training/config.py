@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 from transformers import HfArgumentParser
 
+from hf_rerank.errors import UsageError
+
 
 def config_to_argv(config: dict, source: str) -> list[str]:
     """``{"max_steps": 20, "precision": "auto", "train_runs": ["bm25"]}`` -> ``["--max_steps", "20", ...]``."""
@@ -20,7 +22,7 @@ def config_to_argv(config: dict, source: str) -> list[str]:
         if value is None:
             continue
         if isinstance(value, dict):
-            raise ValueError(f"{source}: {key!r} is a mapping; give nested options as a JSON string")
+            raise UsageError(f"{source}: {key!r} is a mapping; give nested options as a JSON string")
         argv.append(f"--{key}")
         argv.extend(str(item) for item in (value if isinstance(value, list) else [value]))
     return argv

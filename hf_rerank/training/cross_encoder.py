@@ -13,6 +13,7 @@ whichever the loss learns from.
 from __future__ import annotations
 
 from hf_rerank.data.samplers import LengthBucketSampler, example_lengths
+from hf_rerank.errors import UsageError
 from hf_rerank.losses import build_loss
 from hf_rerank.models.cross_encoder import CrossEncoder, pair_scores
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments
@@ -39,12 +40,12 @@ class CrossEncoderTrainer(RerankTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels, mask, teacher = inputs.pop("labels"), inputs.pop("mask", None), inputs.pop("teacher_scores", None)
         if self.loss_fn.grouped and labels.dim() != 2:
-            raise ValueError(
+            raise UsageError(
                 f"loss {self.args.loss!r} needs groups (labels of shape (batch, group)); the data gave pairs"
             )
         targets = teacher if self.loss_fn.target == "teacher" else labels
         if targets is None:
-            raise ValueError(
+            raise UsageError(
                 f"loss {self.args.loss!r} learns from a teacher's scores; the data has none (give --teacher)"
             )
         row_scores = pair_scores(model(**inputs).logits.float())

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from hf_rerank.data.collators import BiEncoderCollator
 from hf_rerank.data.examples import GroupExample, PairExample
 from hf_rerank.data.samplers import LengthBucketSampler, NoDuplicateQuerySampler, example_lengths
+from hf_rerank.errors import UsageError
 from hf_rerank.losses import EMBEDDING_LOSSES, build_loss, in_batch_infonce, triplet_margin
 from hf_rerank.models.bi_encoder import BiEncoder, pool, write_sentence_transformers_modules
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
@@ -144,7 +145,7 @@ class EmbeddingTrainer(RerankTrainer):
         if self.loss_fn is not None:
             return self._list_loss(embeddings, inputs, return_outputs)
         if "mask" in inputs:
-            raise ValueError(
+            raise UsageError(
                 f"loss {self.args.loss!r} trains on triplets; the data gave lists (a teacher's): "
                 "drop --teacher, or choose a score loss such as kl"
             )
@@ -165,7 +166,7 @@ class EmbeddingTrainer(RerankTrainer):
             loss = in_batch_infonce(queries, positives, negatives, temperature=args.temperature, query_offset=offset)
         else:
             if negatives is None:
-                raise ValueError("loss 'triplet' needs examples with negatives (random or mined); the data has none")
+                raise UsageError("loss 'triplet' needs examples with negatives (random or mined); the data has none")
             loss = triplet_margin(queries, positives, negatives, distance=args.distance, margin=args.margin)
         return (loss, {"queries": queries, "positives": positives}) if return_outputs else loss
 
@@ -173,14 +174,14 @@ class EmbeddingTrainer(RerankTrainer):
         """The score loss on the ``(B, G)`` cosine scores of a list batch (see the module docstring)."""
         name = self.args.loss
         if "mask" not in inputs:
-            raise ValueError(
+            raise UsageError(
                 f"loss {name!r} scores lists of candidates; the data gave triplets: give --teacher "
                 "(a run of the training data or a run file) to train on lists of its candidates"
             )
         mask = inputs["mask"]
         targets = inputs.get("teacher_scores") if self.loss_fn.target == "teacher" else inputs["labels"]
         if targets is None:
-            raise ValueError(f"loss {name!r} learns from a teacher's scores; the data has none (give --teacher)")
+            raise UsageError(f"loss {name!r} learns from a teacher's scores; the data has none (give --teacher)")
         scores = list_cosine_scores(embeddings[inputs["rows"]["query"]], embeddings[inputs["rows"]["passages"]], mask)
         loss = self.loss_fn(scores, targets.to(scores.dtype), mask)
         return (loss, {"scores": scores}) if return_outputs else loss

@@ -29,6 +29,7 @@ from hf_rerank.data.collators import CrossEncoderCollator
 from hf_rerank.data.examples import make_groups, make_judged_pairs, make_pairs
 from hf_rerank.data.sources import load_collection
 from hf_rerank.data.teacher import Teacher, load_teacher
+from hf_rerank.errors import UsageError
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.losses import LOSSES
 from hf_rerank.models.auto import detect_model_type
@@ -120,12 +121,12 @@ def build_examples(
     loss = LOSSES[args.loss]
     if teacher is not None:
         if data_args.judged_pairs:
-            raise ValueError(
+            raise UsageError(
                 "judged_pairs and teacher exclude each other: a teacher's examples are lists of its candidates"
             )
         return teacher_examples(collection, teacher, data_args, args)
     if loss.target == "teacher":
-        raise ValueError(
+        raise UsageError(
             f"loss {args.loss!r} learns from a teacher's scores: "
             "give --teacher (a run of the training data or a run file)"
         )
@@ -139,7 +140,7 @@ def build_examples(
     )
     if loss.grouped:
         if data_args.judged_pairs:
-            raise ValueError(f"judged_pairs gives pairs; loss {args.loss!r} needs groups")
+            raise UsageError(f"judged_pairs gives pairs; loss {args.loss!r} needs groups")
         return make_groups(collection, group_size=args.group_size, **common)
     if data_args.judged_pairs:
         return make_judged_pairs(collection, positive_grade=data_args.positive_grade, graded=data_args.graded_labels)
@@ -161,7 +162,7 @@ def set_bce_max_grade(args: CrossEncoderTrainingArguments, data_args: DataArgume
 def split_holdout(examples: list, holdout: int, seed: int) -> tuple[list, list]:
     """Shuffle (seeded) and hold out ``holdout`` examples: ``(train, held_out)``."""
     if holdout >= len(examples):
-        raise ValueError(f"eval_holdout={holdout} leaves nothing to train on ({len(examples)} examples)")
+        raise UsageError(f"eval_holdout={holdout} leaves nothing to train on ({len(examples)} examples)")
     shuffled = list(examples)
     random.Random(seed).shuffle(shuffled)
     return shuffled[holdout:], shuffled[:holdout]

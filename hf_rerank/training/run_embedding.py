@@ -37,13 +37,16 @@ from hf_rerank.data.collators import BiEncoderCollator
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.examples import make_triplets
 from hf_rerank.data.formats import atomic_write
-from hf_rerank.data.mining import mine_hard_negatives, write_negatives
+from hf_rerank.data.negatives import write_negatives
 from hf_rerank.data.sources import load_collection
 from hf_rerank.data.teacher import load_teacher
+from hf_rerank.errors import UsageError
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
-from hf_rerank.evaluation.retrieve import EmbeddingScorer, RetrievalReport, dense_retrieve, encode_corpus
+from hf_rerank.evaluation.retrieve import RetrievalReport
+from hf_rerank.inference.dense import EmbeddingScorer, dense_retrieve, encode_corpus
 from hf_rerank.losses import EMBEDDING_LOSSES, LOSSES
+from hf_rerank.mining.dense import mine_hard_negatives
 from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_transformers_modules
 from hf_rerank.models.lora import lora_from_args, save_lora
 from hf_rerank.models.resolve import resolve_model
@@ -134,22 +137,22 @@ def check_loss_and_data(args: EmbeddingTrainingArguments, data_args: EmbeddingDa
     teacher's candidates, so they need ``--teacher``; ``mnrl`` and ``triplet`` train on triplets, which a
     teacher does not give; mined negatives are for triplets only. Raises ``ValueError`` saying which flag to change."""
     if data_args.negatives not in NEGATIVE_CHOICES:
-        raise ValueError(f"negatives must be one of {', '.join(NEGATIVE_CHOICES)}, got {data_args.negatives!r}")
+        raise UsageError(f"negatives must be one of {', '.join(NEGATIVE_CHOICES)}, got {data_args.negatives!r}")
     if args.loss in LOSSES and not data_args.teacher:
         learns = (
             "learns from a teacher's scores" if LOSSES[args.loss].target == "teacher" else "scores lists of candidates"
         )
-        raise ValueError(
+        raise UsageError(
             f"loss {args.loss!r} {learns}: give --teacher (a run of the training data or a run file); "
             "embedding models train on lists of its candidates"
         )
     if args.loss in EMBEDDING_LOSSES and data_args.teacher:
-        raise ValueError(
+        raise UsageError(
             f"loss {args.loss!r} trains on triplets, not on a teacher's lists: drop --teacher, or distill "
             "with a score loss (--loss kl, margin_mse, ...)"
         )
     if data_args.teacher and data_args.negatives == "mined":
-        raise ValueError(
+        raise UsageError(
             "--negatives mined and --teacher exclude each other: a teacher's lists bring their own candidates"
         )
 
@@ -298,7 +301,7 @@ def train_embedding(
     negatives = {"none": None, "random": "random"}.get(data_args.negatives)
     if data_args.negatives == "mined":
         if len(data_args.mine_window) != 2:
-            raise ValueError(f"mine_window must be two ranks (first last), got {data_args.mine_window}")
+            raise UsageError(f"mine_window must be two ranks (first last), got {data_args.mine_window}")
         miner = BiEncoder(
             model,
             tokenizer,

@@ -3,8 +3,8 @@
 import pytest
 
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.formats import write_run
-from hf_rerank.data.teacher import load_teacher
+from hf_rerank.data.formats import read_run, write_run
+from hf_rerank.data.teacher import load_runs, load_teacher
 
 
 @pytest.fixture
@@ -35,3 +35,17 @@ def test_a_query_with_two_teachers_or_an_unknown_teacher_is_refused(collection, 
         load_teacher(["absent"], collection)
     with pytest.raises(TypeError, match="a list of run names or files"):
         load_teacher("teacher", collection)
+
+
+def test_load_runs_takes_names_and_files(collection, tmp_path):
+    path = tmp_path / "other.run"
+    write_run(path, {"q1": {"p2": 10.0, "7": 5.0, "007": 0.0}})
+    runs = load_runs(["bm25", str(path)], collection)
+    assert list(runs) == ["bm25", str(path)]
+    assert runs["bm25"] is collection.runs["bm25"] and runs[str(path)] == read_run(path)
+    with pytest.raises(KeyError, match="has no run 'nope'"):
+        load_runs(["nope"], collection)
+    with pytest.raises(FileNotFoundError, match="--runs bm25: no such run file .a run name needs --data"):
+        load_runs(["bm25"])
+    with pytest.raises(ValueError, match="--runs: 'bm25' is given twice"):
+        load_runs(["bm25", "bm25"], collection)

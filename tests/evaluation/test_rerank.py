@@ -9,7 +9,8 @@ from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import read_run, write_run
 from hf_rerank.evaluation.metrics import evaluate_run
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
-from hf_rerank.evaluation.rerank import NonFiniteScoresError, merge_scores, rerank
+from hf_rerank.evaluation.rerank import merge_scores, rerank
+from hf_rerank.inference.scoring import NonFiniteScoresError
 
 
 class LengthScorer:

@@ -1,11 +1,11 @@
-"""Hard negatives mined from a bi-encoder's dense ranking, and the file that holds them.
+"""Hard negatives mined from a bi-encoder's dense ranking (``hf-rerank mine``).
 
 The recipe follows arXiv 2506.18535 ("one passage sampled from the base model's dense top-200 at
 ranks 50-200, excluding the judged positives, seed 42"). For each query with at least one
 *positive* (a judged passage with ``grade >= positive_grade``):
 
 1. dense-retrieve the top ``window[1]`` passages of the collection's corpus
-   (:mod:`hf_rerank.evaluation.retrieve`: exact float32 cosine, ties by corpus order);
+   (:mod:`hf_rerank.inference.dense`: exact float32 cosine, ties by corpus order);
 2. keep ranks ``window[0]`` to ``window[1]``, 1-based and inclusive: ``(50, 200)`` keeps the
    50th to the 200th passage, 151 ranks;
 3. drop every positive of the query (all of them, not only the one a training pair will use);
@@ -15,22 +15,20 @@ ranks 50-200, excluding the judged positives, seed 42"). For each query with at 
    its id and its candidates, never on the other queries, their order or ``PYTHONHASHSEED``.
 
 A query with fewer candidates than ``per_query`` keeps those it has (none: it is left out); one
-warning counts such queries.
-
-File format (``negatives.tsv``): one ``qid<TAB>pid`` line per negative, a query's negatives on
-consecutive lines in sampling order.
+warning counts such queries. The result is written with :func:`~hf_rerank.data.negatives.write_negatives`
+(``negatives.tsv``), a query's negatives in sampling order.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 from hf_rerank.data.collection import IRCollection
-from hf_rerank.data.formats import DataFormatError, atomic_write, text_lines
-from hf_rerank.evaluation.retrieve import dense_retrieve, encode_corpus
+from hf_rerank.errors import DataError, UnknownNameError, UsageError
+from hf_rerank.inference.dense import dense_retrieve, encode_corpus
 
 logger = logging.getLogger("hf_rerank")
 
@@ -53,7 +51,7 @@ def mine_hard_negatives(
 
     Args:
         bi_encoder: a :class:`~hf_rerank.models.bi_encoder.BiEncoder` (any
-            :class:`~hf_rerank.evaluation.retrieve.TextEncoder` without ``cache_dir``).
+            :class:`~hf_rerank.inference.dense.TextEncoder` without ``cache_dir``).
         collection: its corpus is searched; its qrels say which passages are positives.
         window: ``(first, last)`` ranks, 1-based and inclusive.
         per_query: negatives per query.
@@ -61,30 +59,30 @@ def mine_hard_negatives(
         seed: sampling seed.
         queries: the qids to mine for (default: every query of ``collection``); queries without
             a positive are skipped (logged).
-        cache_dir, batch_size, precision: as for :func:`~hf_rerank.evaluation.retrieve.encode_corpus`
-            and :func:`~hf_rerank.evaluation.retrieve.dense_retrieve`.
+        cache_dir, batch_size, precision: as for :func:`~hf_rerank.inference.dense.encode_corpus`
+            and :func:`~hf_rerank.inference.dense.dense_retrieve`.
     Returns:
         the sampled pids per query, queries in the order of ``queries``; queries that got none
         are left out.
     """
     first, last = window
     if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
-        raise ValueError(f"window must be two ranks 1 <= first <= last, got {window!r}")
+        raise UsageError(f"window must be two ranks 1 <= first <= last, got {window!r}")
     if per_query < 1:
-        raise ValueError(f"per_query must be >= 1, got {per_query}")
+        raise UsageError(f"per_query must be >= 1, got {per_query}")
     if positive_grade < 1:
-        raise ValueError(f"positive_grade must be >= 1, got {positive_grade}")
+        raise UsageError(f"positive_grade must be >= 1, got {positive_grade}")
     selected = list(collection.queries if queries is None else queries)
     unknown = [qid for qid in selected if qid not in collection.queries]
     if unknown:
-        raise KeyError(f"collection {collection.name!r} has no text for queries {', '.join(unknown[:10])}")
+        raise UnknownNameError(f"collection {collection.name!r} has no text for queries {', '.join(unknown[:10])}")
     positives = {
         qid: {pid for pid, grade in collection.qrels.get(qid, {}).items() if grade >= positive_grade}
         for qid in selected
     }
     eligible = [qid for qid in selected if positives[qid]]
     if not eligible:
-        raise ValueError(
+        raise DataError(
             f"collection {collection.name!r}: none of the {len(selected)} queries has a judged passage "
             f"of grade >= {positive_grade}, so none can be mined for"
         )
@@ -130,40 +128,4 @@ def mine_hard_negatives(
             len(embeddings.pids),
             len(eligible) - len(negatives),
         )
-    return negatives
-
-
-def write_negatives(negatives: Mapping[str, list[str]], path: str | Path) -> Path:
-    """Write ``qid<TAB>pid`` lines (module docstring), atomically; returns ``path``."""
-    path = Path(path)
-    with atomic_write(path) as handle:
-        for qid, pids in negatives.items():
-            for pid in pids:
-                handle.write(f"{qid}\t{pid}\n")
-    return path
-
-
-def read_negatives(path: str | Path) -> dict[str, list[str]]:
-    """Read ``qid<TAB>pid`` lines -> ``{qid: [pid, ...]}`` in file order; blank lines are skipped.
-
-    Errors (:class:`DataFormatError` naming ``PATH:LINE``): not exactly two tab-separated fields,
-    an empty id, the same (qid, pid) twice.
-    """
-    negatives: dict[str, list[str]] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for number, line in text_lines(path):
-        fields = [field.strip() for field in line.split("\t")]
-        if len(fields) != 2:
-            raise DataFormatError(
-                path, number, f"expected 'qid<TAB>pid', found {len(fields)} tab-separated fields: {line[:80]!r}"
-            )
-        qid, pid = fields
-        if not qid or not pid:
-            raise DataFormatError(path, number, f"empty {'query' if not qid else 'passage'} id")
-        if (qid, pid) in seen:
-            raise DataFormatError(
-                path, number, f"duplicate (query {qid!r}, passage {pid!r}): already on line {seen[qid, pid]}"
-            )
-        seen[qid, pid] = number
-        negatives.setdefault(qid, []).append(pid)
     return negatives

@@ -7,10 +7,10 @@ Pipeline (:func:`mine_with_teacher`, ``hf-rerank mine-ce``):
    the search of ``hf-rerank retrieve``).
 2. **Teacher scores** of every candidate and of every judged positive of the query (grade >=
    ``positive_grade``; scored even when no candidate list holds it): a model through
-   :func:`~hf_rerank.evaluation.teacher.score_run` (the scoring code of ``hf-rerank evaluate``),
+   :func:`~hf_rerank.inference.scoring.score_run` (the scoring code of ``hf-rerank evaluate``),
    or a given teacher run (a ``hf-rerank score`` or ``hf-rerank fuse`` file,
    :func:`filter_with_teacher`). Raw scores, higher = more relevant
-   (:mod:`hf_rerank.evaluation.teacher`). A pair without a teacher score (no text, or absent from
+   (:mod:`hf_rerank.inference.scoring`). A pair without a teacher score (no text, or absent from
    a given teacher run) is left out: it can be neither filtered nor written; it is counted.
 3. The query's **reference positive** is its judged positive with the highest teacher score
    ``s+`` (ties in trec_eval's order). It is never a negative.
@@ -47,7 +47,7 @@ by :func:`~hf_rerank.data.formats.write_run`): per query, every judged positive 
 score; removed candidates are not written. Positives are told apart from negatives by the qrels
 (grade >= ``positive_grade``), so the file is at once the mined negatives and the teacher scores
 for distillation. A query with neither is absent. ``--negatives FILE`` also writes the kept
-negatives as ``qid<TAB>pid`` lines (:func:`~hf_rerank.data.mining.write_negatives`), in teacher
+negatives as ``qid<TAB>pid`` lines (:func:`~hf_rerank.data.negatives.write_negatives`), in teacher
 order.
 """
 
@@ -63,9 +63,9 @@ from pathlib import Path
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Qrels, Run
 from hf_rerank.data.ranking import trec_order
-from hf_rerank.evaluation.rerank import PairScorer
-from hf_rerank.evaluation.retrieve import dense_retrieve, encode_corpus
-from hf_rerank.evaluation.teacher import score_run
+from hf_rerank.errors import DataError, UsageError
+from hf_rerank.inference.dense import dense_retrieve, encode_corpus
+from hf_rerank.inference.scoring import PairScorer, score_run
 
 #: The filters, in the order they are applied (and a removal is attributed).
 REASONS = ("judged", "window", "max-score", "relative-margin")
@@ -93,11 +93,11 @@ class NegativeFilters:
         if self.window is not None:
             first, last = self.window
             if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
-                raise ValueError(f"--window must be two ranks 1 <= FIRST <= LAST, got {tuple(self.window)!r}")
+                raise UsageError(f"--window must be two ranks 1 <= FIRST <= LAST, got {tuple(self.window)!r}")
         if self.max_score is not None and not math.isfinite(self.max_score):
-            raise ValueError(f"--max-score must be a finite number, got {self.max_score}")
+            raise UsageError(f"--max-score must be a finite number, got {self.max_score}")
         if self.relative_margin is not None and not (math.isfinite(self.relative_margin) and self.relative_margin >= 0):
-            raise ValueError(f"--relative-margin must be a finite number >= 0, got {self.relative_margin}")
+            raise UsageError(f"--relative-margin must be a finite number >= 0, got {self.relative_margin}")
 
     def describe(self) -> str:
         """The filters in words, e.g. ``judged positives, window 11-100, relative margin 0.1``."""
@@ -227,9 +227,9 @@ def union_candidates(runs: Sequence[Run], depth: int) -> dict[str, list[str]]:
     """``{qid: [pid, ...]}``: per query, the union of the top-``depth`` of ``runs``, each pid once,
     in order of first appearance (run by run, rank by rank); queries in order of first appearance."""
     if depth < 1:
-        raise ValueError(f"--depth must be >= 1, got {depth}")
+        raise UsageError(f"--depth must be >= 1, got {depth}")
     if not runs:
-        raise ValueError("no runs to take candidates from")
+        raise UsageError("no runs to take candidates from")
     union: dict[str, dict[str, None]] = {}
     for run in runs:
         for qid, scored in run.items():
@@ -248,10 +248,10 @@ def dense_candidates(
     show_progress: bool = True,
 ) -> dict[str, list[str]]:
     """``{qid: [pid, ...]}``: ``bi_encoder``'s exact dense top-``depth`` over ``collection.corpus``
-    for every query of ``collection`` (:func:`~hf_rerank.evaluation.retrieve.dense_retrieve`; the
+    for every query of ``collection`` (:func:`~hf_rerank.inference.dense.dense_retrieve`; the
     corpus embeddings cached in ``cache_dir`` when given)."""
     if depth < 1:
-        raise ValueError(f"--depth must be >= 1, got {depth}")
+        raise UsageError(f"--depth must be >= 1, got {depth}")
     embeddings = encode_corpus(
         bi_encoder, collection.corpus, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress
     )
@@ -275,7 +275,7 @@ def judged_positives(qrels: Qrels, qid: str, positive_grade: int) -> set[str]:
 def check_positive_grade(positive_grade: int) -> None:
     """A positive grade must be >= 1 (grade 0 means judged non-relevant); ValueError otherwise."""
     if positive_grade < 1:
-        raise ValueError(f"--positive-grade must be >= 1, got {positive_grade}")
+        raise UsageError(f"--positive-grade must be >= 1, got {positive_grade}")
 
 
 def filter_with_teacher(
@@ -332,7 +332,7 @@ def mine_with_teacher(
 
     Input: ``collection`` (texts and qrels), ``candidates`` ``{qid: [pid, ...]}``
     (:func:`union_candidates`, :func:`dense_candidates`), a teacher model with ``score_pairs``.
-    Every pair is scored once, in one :func:`~hf_rerank.evaluation.teacher.score_run` call.
+    Every pair is scored once, in one :func:`~hf_rerank.inference.scoring.score_run` call.
     Output: :func:`filter_with_teacher` of those scores (module docstring).
     """
     check_positive_grade(positive_grade)
@@ -345,7 +345,7 @@ def mine_with_teacher(
         )
         pool[qid] = dict.fromkeys([*pids, *judged], 0.0)
     if not any(pool.values()):
-        raise ValueError(f"collection {collection.name!r}: no candidates to score")
+        raise DataError(f"collection {collection.name!r}: no candidates to score")
     scoring = dataclasses.replace(collection, runs={POOL_RUN: {qid: pids for qid, pids in pool.items() if pids}})
     teacher = score_run(
         scoring, POOL_RUN, model, depth=max(map(len, pool.values())), batch_size=batch_size, show_progress=show_progress

@@ -1,22 +1,8 @@
-"""Teacher scores as a label source: a model's scores over a run's candidates, and fusions of runs.
+"""Fusions of runs with ranx: several scored runs -> one, or one run normalised per query.
 
-A *teacher run* is a run ``{qid: {pid: score}}`` whose scores are used as training targets
-(distillation losses, :mod:`hf_rerank.losses`) or to filter mined negatives
-(:mod:`hf_rerank.data.teacher_mining`). Conventions of every teacher run made here, and of the
-files ``hf-rerank score``, ``hf-rerank fuse`` and ``hf-rerank mine-ce`` write:
-
-- **Higher = more relevant.**
-- **Scores are raw**: a cross-encoder's logit, a bi-encoder's cosine (the float32 values its
-  ``score_pairs`` returns), a fusion's fused score. Nothing is normalised per query here: turning
-  scores into targets (a softmax at a temperature, a scale, margins) is the loss's job.
-- **A teacher score is a real score**: a candidate whose passage (or query) has no text is left
-  out of a model's teacher run, never given a placeholder; :class:`TeacherRun` counts them.
-- A model scores through :func:`~hf_rerank.evaluation.rerank.score_candidates`, the scoring
-  step of ``hf-rerank evaluate``, so a teacher run holds exactly the scores that reranking with
-  the same model, depth, batch size and precision would rank by (before reranking moves tied
-  scores apart by float64 ulps).
-- On disk: a TREC run (:func:`~hf_rerank.data.formats.write_run`: ``qid Q0 pid rank score tag``,
-  trec_eval's order, scores in full precision, written atomically).
+The fused and normalised runs are teacher runs (conventions: :mod:`hf_rerank.inference.scoring`:
+higher = more relevant, raw scores, written by :func:`~hf_rerank.data.formats.write_run`), or
+candidates for mining; ``hf-rerank fuse`` writes them.
 
 Fusion (:func:`fuse_runs`) is ranx's ``fuse`` with its normalisations and methods, not a
 re-implementation. Each input run is handed to ranx in trec_eval's order with its tied scores
@@ -31,12 +17,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
-from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Run
 from hf_rerank.data.ranking import trec_order, untie_in_order
-from hf_rerank.evaluation.rerank import PairScorer, score_candidates
+from hf_rerank.errors import DataError, UsageError
 
 #: ``hf-rerank fuse --method`` names -> ranx's fusion method names (ranx's supervised methods,
 #: which need training on qrels, are not offered).
@@ -62,61 +46,6 @@ FUSION_METHODS = {
 WEIGHTED_METHODS = ("wsum", "wmnz", "mixed", "w_bordafuse", "w_condorcet")
 #: ranx's per-query normalisations; ``none`` fuses the raw scores.
 NORMALISATIONS = ("min-max", "max", "sum", "zmuv", "rank", "borda", "none")
-
-
-@dataclass
-class TeacherRun:
-    """A model's scores over a run's top-k (:func:`score_run`).
-
-    Attributes:
-        run: ``{qid: {pid: raw score}}``, each query's passages in trec_eval's order; only pairs
-            the model scored.
-        skipped: top-k candidates left out because their passage has no text.
-        queries_without_text: run queries left out because they have no text.
-        seconds: time spent scoring.
-    """
-
-    run: Run
-    skipped: int = 0
-    queries_without_text: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def pairs(self) -> int:
-        """Number of (query, passage) scores in :attr:`run`."""
-        return sum(map(len, self.run.values()))
-
-
-def score_run(
-    collection: IRCollection,
-    run_name: str,
-    model: PairScorer,
-    *,
-    depth: int = 100,
-    batch_size: int = 64,
-    show_progress: bool = True,
-) -> TeacherRun:
-    """``model``'s raw scores of the top-``depth`` candidates of ``collection.runs[run_name]``.
-
-    Input: a collection, one of its runs, a model with ``score_pairs`` (a CrossEncoder or a
-    BiEncoder, :func:`~hf_rerank.models.auto.load_reranker`), a depth. Output: a
-    :class:`TeacherRun` holding one score per candidate that has a query and a passage text
-    (module docstring: conventions); candidates without text are counted, not scored.
-    Raises :class:`~hf_rerank.evaluation.rerank.NonFiniteScoresError` when the model scores a pair
-    NaN or infinite.
-    """
-    scored = score_candidates(
-        collection, run_name, model, depth=depth, batch_size=batch_size, show_progress=show_progress
-    )
-    run: Run = {}
-    for (qid, pid), score in zip(scored.candidates.pairs, scored.scores.tolist()):
-        run.setdefault(qid, {})[pid] = float(score)
-    return TeacherRun(
-        {qid: trec_order(scores) for qid, scores in run.items()},
-        scored.candidates.skipped,
-        list(scored.candidates.queries_without_text),
-        scored.seconds,
-    )
 
 
 def fuse_runs(
@@ -149,34 +78,34 @@ def fuse_runs(
 
     labels = list(runs)
     if len(labels) < 2:
-        raise ValueError(f"fusion needs at least two runs, got {len(labels)}: {', '.join(labels) or 'none'}")
+        raise UsageError(f"fusion needs at least two runs, got {len(labels)}: {', '.join(labels) or 'none'}")
     if method not in FUSION_METHODS:
-        raise ValueError(f"unknown fusion method {method!r} (methods: {', '.join(FUSION_METHODS)})")
+        raise UsageError(f"unknown fusion method {method!r} (methods: {', '.join(FUSION_METHODS)})")
     if norm not in NORMALISATIONS:
-        raise ValueError(f"unknown normalisation {norm!r} (normalisations: {', '.join(NORMALISATIONS)})")
+        raise UsageError(f"unknown normalisation {norm!r} (normalisations: {', '.join(NORMALISATIONS)})")
     params: dict = {}
     if method in WEIGHTED_METHODS:
         weights = [1 / len(labels)] * len(labels) if weights is None else [float(w) for w in weights]
         if len(weights) != len(labels):
-            raise ValueError(f"--weights: {len(weights)} weights for {len(labels)} runs ({', '.join(labels)})")
+            raise UsageError(f"--weights: {len(weights)} weights for {len(labels)} runs ({', '.join(labels)})")
         if not all(math.isfinite(w) for w in weights):
-            raise ValueError(f"--weights: every weight must be a finite number, got {weights}")
+            raise UsageError(f"--weights: every weight must be a finite number, got {weights}")
         params["weights"] = weights
     elif weights is not None:
-        raise ValueError(
+        raise UsageError(
             f"--weights: method {method!r} takes no weights (weighted methods: {', '.join(WEIGHTED_METHODS)})"
         )
     if rrf_k is not None:
         if method != "rrf":
-            raise ValueError(f"--rrf-k: only method 'rrf' takes k, not {method!r}")
+            raise UsageError(f"--rrf-k: only method 'rrf' takes k, not {method!r}")
         if rrf_k < 1:
-            raise ValueError(f"--rrf-k must be >= 1, got {rrf_k}")
+            raise UsageError(f"--rrf-k must be >= 1, got {rrf_k}")
         params["k"] = rrf_k
     first = labels[0]
     for label in labels[1:]:
         only_first, only_other = set(runs[first]) - set(runs[label]), set(runs[label]) - set(runs[first])
         if only_first or only_other:
-            raise ValueError(
+            raise DataError(
                 f"runs {first} and {label} cover different queries ({len(only_first)} only in {first}, "
                 f"{len(only_other)} only in {label}, e.g. {sorted(only_first or only_other)[0]!r}); "
                 "ranx fuses runs over the same queries"
@@ -184,7 +113,7 @@ def fuse_runs(
     for label, run in runs.items():
         empty = next((qid for qid, scored in run.items() if not scored), None)
         if empty is not None:
-            raise ValueError(f"run {label}: query {empty!r} has no passages")
+            raise DataError(f"run {label}: query {empty!r} has no passages")
     prepared = [
         RanxRun({qid: untie_in_order(trec_order(scored))[0] for qid, scored in runs[label].items()}) for label in labels
     ]
@@ -210,12 +139,12 @@ def normalise_run(run: Run, norm: str = "min-max") -> Run:
 
     single = [name for name in NORMALISATIONS if name not in ("borda", "none")]
     if norm not in single:
-        raise ValueError(
+        raise UsageError(
             f"normalisation {norm!r} cannot apply to one run (normalisations of one run: {', '.join(single)})"
         )
     empty = next((qid for qid, scored in run.items() if not scored), None)
     if empty is not None:
-        raise ValueError(f"query {empty!r} has no passages")
+        raise DataError(f"query {empty!r} has no passages")
     prepared = RanxRun({qid: untie_in_order(trec_order(scored))[0] for qid, scored in run.items()})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaTypeSafetyWarning)
