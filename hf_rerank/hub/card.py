@@ -3,10 +3,11 @@
 Inputs, read from a run's output directory (what ``train_cross_encoder`` and ``train_embedding``
 write):
 
-- ``metrics.json`` (required): ``eval`` ``{name: {metric: value}}``, ``first_stage``,
-  ``significance``, ``eval_protocol`` (one protocol, or one per evaluation name),
-  ``before_training``, ``optimizer`` (effective hyperparameters), ``train_seconds``, ... and, for
-  embedding models, ``lora`` and ``embedding_space``; an ``efficiency`` summary when recorded;
+- ``metrics.json`` (required), the run record read by :meth:`~hf_rerank.training.record.RunRecord.load`:
+  ``eval`` ``{name: {metric: value}}``, ``first_stage``, ``significance``, ``eval_protocol`` (one
+  per evaluation name), ``before_training``, ``optimizer`` (effective hyperparameters),
+  ``train_seconds``, ... and, for embedding models, ``lora`` and ``embedding_space``; an
+  ``efficiency`` summary when recorded;
 - ``log_history.json``: drawn as ``training_dynamics.png`` (loss, lr, evaluation metric by step);
 - ``eval_<name>/metrics.json``: the model's per-query scores; with the base model's beside them
   (``eval_<name>_base/metrics.json``, e.g. from ``hf-rerank evaluate --model BASE --output
@@ -27,14 +28,13 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import re
 import shutil
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.errors import HfRerankError
+from hf_rerank.training.record import EvalProtocol, RunRecord, installed_versions
 
 logger = logging.getLogger("hf_rerank")
 
@@ -46,7 +46,6 @@ ALPHA = 0.05
 #: Hub dataset ids among hf-rerank's registered sources (the others are ir_datasets ids or local).
 HUB_DATASETS = ("sentence-transformers/msmarco", "microsoft/ms_marco")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-FRAMEWORKS = ("hf-rerank", "torch", "transformers", "huggingface-hub", "sentence-transformers", "peft", "lion-pytorch")
 
 
 class CardError(HfRerankError, ValueError):
@@ -63,23 +62,12 @@ def read_json(path: Path):
         raise CardError(f"{path}: not valid JSON ({error})") from None
 
 
-def load_metrics(output_dir: Path) -> dict:
-    """``metrics.json`` of a run, checked: ``eval`` must map names to ``{metric: number}``."""
+def load_record(output_dir: Path) -> RunRecord:
+    """The run record (``metrics.json``) of a run directory, validated by :meth:`RunRecord.load`."""
     path = output_dir / "metrics.json"
     if not path.is_file():
         raise CardError(f"{output_dir}: no metrics.json; a model card is made from a training run's output directory")
-    metrics = read_json(path)
-    evals = metrics.get("eval") if isinstance(metrics, dict) else None
-    if (
-        not evals
-        or not isinstance(evals, dict)
-        or not all(
-            isinstance(values, dict) and values and all(isinstance(v, (int, float)) for v in values.values())
-            for values in evals.values()
-        )
-    ):
-        raise CardError(f"{path}: 'eval' must map evaluation names to {{metric: number}}, got {evals!r}")
-    return metrics
+    return RunRecord.load(path)
 
 
 def detect_kind(output_dir: Path) -> str:
@@ -87,14 +75,6 @@ def detect_kind(output_dir: Path) -> str:
     from hf_rerank.models.auto import detect_model_type
 
     return "cross-encoder" if detect_model_type(Path(output_dir)) == "cross-encoder" else "embedding"
-
-
-def protocols(metrics: dict) -> dict[str, dict]:
-    """``{eval name: protocol}``; a single flat protocol (cross-encoder runs) applies to every name."""
-    protocol = metrics.get("eval_protocol") or {}
-    if "data" in protocol:
-        return {name: protocol for name in metrics["eval"]}
-    return {name: protocol.get(name, {}) for name in metrics["eval"]}
 
 
 def is_local_path(reference: str) -> bool:
@@ -146,20 +126,9 @@ def base_model_license(reference: str | None) -> str | None:
     return ModelCard.load(readme, ignore_metadata_errors=True).data.get("license")
 
 
-def installed_versions() -> dict[str, str]:
-    """``{package: version}`` of Python and the installed :data:`FRAMEWORKS` (for a run's ``metrics.json``)."""
-    versions = {"python": platform.python_version()}
-    for package in FRAMEWORKS:
-        try:
-            versions[package] = importlib_metadata.version(package)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def framework_versions(metrics: dict) -> tuple[list[tuple[str, str]], str]:
+def framework_versions(record: RunRecord) -> tuple[list[tuple[str, str]], str]:
     """``([(package, version)], note)``: the versions the run recorded, else this environment's."""
-    recorded = metrics.get("framework_versions")
+    recorded = record.framework_versions
     if recorded:
         return list(recorded.items()), "recorded by the training run"
     return list(
@@ -192,6 +161,11 @@ def duration(seconds: float) -> str:
     hours, minutes = divmod(minutes, 60)
     text = f"{hours} h {minutes} min" if hours else f"{minutes} min {rest} s" if minutes else f"{rest} s"
     return f"{seconds:,.1f} s ({text})" if minutes or hours else f"{seconds:.1f} s"
+
+
+def known(value) -> str:
+    """A protocol's number as a card shows it, ``?`` when not recorded."""
+    return "?" if value is None else str(value)
 
 
 def mark(delta, p) -> str:
@@ -232,24 +206,24 @@ def base_comparison(output_dir: Path, name: str) -> tuple[dict, dict, str | None
     return base.get("metrics", {}), tests, base.get("model")
 
 
-def protocol_text(protocol: dict, has_first_stage: bool, base_tested: bool) -> str:
+def protocol_text(protocol: EvalProtocol, has_first_stage: bool, base_tested: bool) -> str:
     """One paragraph saying how an evaluation was run (first stage, depth, qrels, convention, tests)."""
-    queries = f"{protocol['queries']} judged queries" if protocol.get("queries") else "its judged queries"
-    data = display_reference(protocol.get("data"))
-    if "run" in protocol:
+    queries = f"{protocol.queries} judged queries" if protocol.queries else "its judged queries"
+    data = display_reference(protocol.data)
+    if protocol.run is not None:
         text = (
-            f"Reranks the top-{protocol.get('depth', '?')} candidates of the `{protocol['run']}` first-stage run on "
-            f"{data}, {queries}; candidates below rank {protocol.get('depth', '?')} keep their first-stage order, "
+            f"Reranks the top-{known(protocol.depth)} candidates of the `{protocol.run}` first-stage run on "
+            f"{data}, {queries}; candidates below rank {known(protocol.depth)} keep their first-stage order, "
             "so the reranked run holds the same passages as the first stage."
         )
     else:
-        corpus = protocol.get("corpus_passages")
+        corpus = protocol.corpus_passages
         text = (
-            f"Dense retrieval ({protocol.get('search', 'exact')} search) of the top-{protocol.get('k', '?')} passages "
+            f"Dense retrieval ({protocol.search or 'exact'} search) of the top-{known(protocol.k)} passages "
             f"for {queries} of {data}" + (f" over a corpus of {corpus:,} passages." if corpus else ".")
         )
-    if protocol.get("metric_set"):
-        text += f" Metric set `{protocol['metric_set']}`: {protocol.get('convention', '').strip()}"
+    if protocol.metric_set:
+        text += f" Metric set `{protocol.metric_set}`: {(protocol.convention or '').strip()}"
     tests = []
     if has_first_stage:
         tests.append("the first stage")
@@ -264,15 +238,15 @@ def protocol_text(protocol: dict, has_first_stage: bool, base_tested: bool) -> s
     return text
 
 
-def evaluation_sections(output_dir: Path, metrics: dict) -> list[dict]:
+def evaluation_sections(output_dir: Path, record: RunRecord) -> list[dict]:
     """One section per evaluation name: name, title, protocol paragraph, table header and rows, and
     where the base-model column comes from (``base_source``, ``base_label``)."""
     sections = []
-    for name, protocol in protocols(metrics).items():
-        values = metrics["eval"][name]
-        first = (metrics.get("first_stage") or {}).get(name) or {}
-        significance = (metrics.get("significance") or {}).get(name) or {}
-        before = (metrics.get("before_training") or {}).get(name) or {}
+    for name, values in record.eval.items():
+        protocol = record.protocol(name)
+        first = record.first_stage.get(name) or {}
+        significance = record.significance.get(name) or {}
+        before = record.before_training.get(name) or {}
         comparison = base_comparison(output_dir, name)
         base_means, base_tests, base_name = comparison if comparison else (before, {}, None)
         base_source = (
@@ -287,7 +261,7 @@ def evaluation_sections(output_dir: Path, metrics: dict) -> list[dict]:
         base_label = "base model" if comparison else "before fine-tuning"
         header = ["metric"]
         if first:
-            header.append(f"{protocol.get('run', 'first stage')} (first stage)")
+            header.append(f"{protocol.run or 'first stage'} (first stage)")
         if base_source:
             header.append(base_label)
         header.append("this model")
@@ -318,10 +292,10 @@ def evaluation_sections(output_dir: Path, metrics: dict) -> list[dict]:
                 "name": name,
                 "title": f"{name}: "
                 + (
-                    f"reranking {protocol['run']} top-{protocol.get('depth', '?')}"
-                    if "run" in protocol
-                    else f"dense retrieval, top-{protocol.get('k', '?')}"
-                    if "k" in protocol
+                    f"reranking {protocol.run} top-{known(protocol.depth)}"
+                    if protocol.run is not None
+                    else f"dense retrieval, top-{known(protocol.k)}"
+                    if protocol.k is not None
                     else "evaluation"
                 ),
                 "protocol": protocol_text(protocol, bool(first), bool(base_tests)),
@@ -343,13 +317,13 @@ def verdict(delta: float, p: float) -> str:
     return "significantly better than" if delta > 0 else "significantly worse than"
 
 
-def headline(metrics: dict, sections: list[dict]) -> str:
+def headline(record: RunRecord, sections: list[dict]) -> str:
     """The first evaluation's first metric against the first stage and, when tested, the base model."""
     section = sections[0]
     name = section["name"]
-    metric, value = next(iter(metrics["eval"][name].items()))
-    first = ((metrics.get("first_stage") or {}).get(name) or {}).get(metric)
-    test = ((metrics.get("significance") or {}).get(name) or {}).get(metric)
+    metric, value = next(iter(record.eval[name].items()))
+    first = (record.first_stage.get(name) or {}).get(metric)
+    test = (record.significance.get(name) or {}).get(metric)
     text = f"On {name} it scores {metric} {value:.4f}"
     if first is not None and test:
         text += (
@@ -438,32 +412,32 @@ def teacher_rows(teacher: dict | None) -> list[tuple[str, str]]:
     ]
 
 
-def training_rows(metrics: dict, log_history: list | None) -> list[tuple[str, str]]:
+def training_rows(record: RunRecord, log_history: list | None) -> list[tuple[str, str]]:
     """``(label, value)`` rows of the training-details table; absent facts say "not recorded"."""
     recorded = "not recorded"
-    data = display_train_data(metrics.get("train_data"))
-    if metrics.get("train_examples"):
-        data += f": {metrics['train_examples']:,} training examples" + (
-            f" ({metrics['example_type']})" if metrics.get("example_type") else ""
+    data = display_train_data(record.train_data)
+    if record.train_examples:
+        data += f": {record.train_examples:,} training examples" + (
+            f" ({record.example_type})" if record.example_type else ""
         )
-    if metrics.get("negatives"):
-        window = metrics.get("mine_window")
-        data += f"; negatives: {metrics['negatives']}" + (
+    if record.negatives:
+        window = record.mine_window
+        data += f"; negatives: {record.negatives}" + (
             f" (ranks {window[0]}-{window[1]} of the base model)" if window else ""
         )
-    loss = str(metrics.get("loss", recorded))
-    if metrics.get("loss_options"):
-        loss += " (" + ", ".join(f"{k} {general(v)}" for k, v in metrics["loss_options"].items()) + ")"
-    warmup = metrics.get("warmup_steps")
-    schedule = metrics.get("lr_scheduler") or recorded
+    loss = str(record.loss) if record.loss is not None else recorded
+    if record.loss_options:
+        loss += " (" + ", ".join(f"{k} {general(v)}" for k, v in record.loss_options.items()) + ")"
+    warmup = record.warmup_steps
+    schedule = record.lr_scheduler or recorded
     if warmup is not None:
         schedule += (
             f", warm-up {warmup:.0%} of the steps"
             if isinstance(warmup, float) and warmup < 1
             else f", warm-up {warmup} steps"
         )
-    per_device, world = metrics.get("per_device_train_batch_size"), metrics.get("world_size", 1)
-    accumulation = metrics.get("gradient_accumulation_steps", 1)
+    per_device, world = record.per_device_train_batch_size, record.world_size or 1
+    accumulation = record.gradient_accumulation_steps or 1
     batch = (
         (
             f"{per_device} per device × {world} process(es)"
@@ -474,15 +448,15 @@ def training_rows(metrics: dict, log_history: list | None) -> list[tuple[str, st
         else recorded
     )
     epochs = next(
-        (entry["epoch"] for entry in reversed(log_history or []) if "epoch" in entry), metrics.get("num_train_epochs")
+        (entry["epoch"] for entry in reversed(log_history or []) if "epoch" in entry), record.num_train_epochs
     )
     steps = f"{general(epochs)} epoch(s)" if epochs is not None else "epochs not recorded"
-    if metrics.get("global_steps") is not None:
-        steps += f", {metrics['global_steps']:,} optimizer steps"
-    efficiency = metrics.get("efficiency") or {}
+    if record.global_steps is not None:
+        steps += f", {record.global_steps:,} optimizer steps"
+    efficiency = record.efficiency or {}
     throughput = (
-        f"{metrics['train_samples_per_second']:.2f} examples/s (Trainer, whole run)"
-        if metrics.get("train_samples_per_second") is not None
+        f"{record.train_samples_per_second:.2f} examples/s (Trainer, whole run)"
+        if record.train_samples_per_second is not None
         else recorded
     )
     if efficiency.get("tokens_per_second") is not None:
@@ -499,45 +473,44 @@ def training_rows(metrics: dict, log_history: list | None) -> list[tuple[str, st
         )
         if efficiency.get(key) is not None
     ]
-    hardware = efficiency.get("device_name") or metrics.get("hardware") or recorded
+    hardware = efficiency.get("device_name") or recorded
     rows = [
-        ("Base model", display_reference(metrics.get("model"))),
+        ("Base model", display_reference(record.model)),
         ("Training data", data),
         ("Loss", loss),
-        *teacher_rows(metrics.get("teacher")),
-        *optimizer_rows(metrics.get("optimizer") or {}),
+        *teacher_rows(record.teacher),
+        *optimizer_rows(record.optimizer or {}),
         ("LR schedule", schedule),
         ("Batch", batch),
-        ("Length", f"{metrics['max_length']} tokens" if metrics.get("max_length") else recorded),
+        ("Length", f"{record.max_length} tokens" if record.max_length else recorded),
         ("Epochs and steps", steps),
         (
             "Precision",
-            (metrics.get("precision") or recorded)
-            + (f" ({metrics['precision_reason']})" if metrics.get("precision_reason") else ""),
+            (record.precision or recorded) + (f" ({record.precision_reason})" if record.precision_reason else ""),
         ),
-        ("Seed", str(metrics.get("seed", recorded))),
+        ("Seed", str(record.seed) if record.seed is not None else recorded),
         ("Hardware", hardware + (f" × {world}" if world and world > 1 and hardware != recorded else "")),
         (
             "Wall time (training)",
-            duration(metrics["train_seconds"]) if metrics.get("train_seconds") is not None else recorded,
+            duration(record.train_seconds) if record.train_seconds is not None else recorded,
         ),
         ("Throughput", throughput),
         ("Peak memory", ", ".join(memory) or recorded),
-        ("Final training loss", number(metrics.get("train_loss"))),
+        ("Final training loss", number(record.train_loss)),
     ]
-    if metrics.get("resumed_from_step"):
-        covered = metrics.get("train_loss_steps")
+    if record.resumed_from_step:
+        covered = record.train_loss_steps
         rows.append(
             (
                 "Resumed",
-                f"from the checkpoint at step {metrics['resumed_from_step']}; wall time covers the "
+                f"from the checkpoint at step {record.resumed_from_step}; wall time covers the "
                 f"whole run, final training loss steps {covered or 'after it'}",
             )
         )
-    if metrics.get("trainable_parameters") is not None:
-        rows.append(("Trainable parameters", f"{metrics['trainable_parameters']:,} of {metrics['total_parameters']:,}"))
-    if "regressed_at_steps" in metrics:
-        steps_below = metrics["regressed_at_steps"]
+    if record.trainable_parameters is not None:
+        rows.append(("Trainable parameters", f"{record.trainable_parameters:,} of {record.total_parameters:,}"))
+    if record.regressed_at_steps is not None:
+        steps_below = record.regressed_at_steps
         rows.append(
             (
                 "Evaluations below the starting point",
@@ -613,7 +586,7 @@ def lora_rows(output_dir: Path, lora: dict | None) -> list[tuple[str, str]] | No
 
 
 def card_data(
-    metrics: dict,
+    record: RunRecord,
     sections: list[dict],
     *,
     kind: str,
@@ -625,36 +598,37 @@ def card_data(
     """The card's ``ModelCardData``: library, base model, datasets, tags, pipeline, ``model-index``."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    optimizer = (metrics.get("optimizer") or {}).get("name")
+    optimizer = (record.optimizer or {}).get("name")
     tags = [
         "cross-encoder" if kind == "cross-encoder" else "sentence-transformers",
         *([optimizer] if optimizer else []),
         "hf-rerank",
-        *(["reranker"] if kind == "cross-encoder" else ["lora"] if metrics.get("lora") else []),
+        *(["reranker"] if kind == "cross-encoder" else ["lora"] if record.lora else []),
     ]
-    eval_data = [protocol.get("data") for protocol in protocols(metrics).values()]
-    datasets = list(dict.fromkeys(d for d in [metrics.get("train_data"), *eval_data] if d in HUB_DATASETS))
+    eval_data = [record.protocol(name).data for name in record.eval]
+    datasets = list(dict.fromkeys(d for d in [record.train_data, *eval_data] if d in HUB_DATASETS))
     results = []
-    for section, (name, protocol) in zip(sections, protocols(metrics).items(), strict=True):
-        data = protocol.get("data") or name
+    for section, name in zip(sections, record.eval, strict=True):
+        protocol = record.protocol(name)
+        data = protocol.data or name
         dataset_type = data if not is_local_path(data) or data in HUB_DATASETS else Path(data).name
-        for metric, value in metrics["eval"][name].items():
+        for metric, value in record.eval[name].items():
             results.append(
                 EvalResult(
-                    task_type="text-ranking" if "run" in protocol else "text-retrieval",
-                    task_name="Reranking" if "run" in protocol else "Retrieval",
+                    task_type="text-ranking" if protocol.run is not None else "text-retrieval",
+                    task_name="Reranking" if protocol.run is not None else "Retrieval",
                     dataset_type=dataset_type,
                     dataset_name=section["title"],
                     metric_type=metric,
                     metric_value=value,
-                    metric_config=protocol.get("metric_set"),
+                    metric_config=protocol.metric_set,
                 )
             )
     return ModelCardData(
         language=language,
         license=license,
         library_name="transformers" if kind == "cross-encoder" else "sentence-transformers",
-        base_model=hub_model_id(adapter_base) or hub_model_id(metrics.get("model")),
+        base_model=hub_model_id(adapter_base) or hub_model_id(record.model),
         datasets=datasets or None,
         tags=tags,
         pipeline_tag="text-ranking" if kind == "cross-encoder" else "sentence-similarity",
@@ -731,14 +705,14 @@ def render_model_card(
     if kind not in KINDS:
         raise CardError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     output_dir = Path(output_dir)
-    metrics = load_metrics(output_dir)
+    record = load_record(output_dir)
     log_file = output_dir / "log_history.json"
     log_history = read_json(log_file) if log_file.is_file() else None
     model_id = model_id or str(output_dir)
     model_name = output_dir.resolve().name if is_local_path(model_id) else model_id
     config = model_config(output_dir)
-    license = license or base_model_license(config["adapter_base"]) or base_model_license(metrics.get("model"))
-    sections = evaluation_sections(output_dir, metrics)
+    license = license or base_model_license(config["adapter_base"]) or base_model_license(record.model)
+    sections = evaluation_sections(output_dir, record)
     if figures is None:
         figures = {
             key: name
@@ -747,9 +721,9 @@ def render_model_card(
         }
     figures = {"training_dynamics": figures.get("training_dynamics"), "umap": figures.get("umap")}
     pooling, normalize = read_pooling(output_dir)
-    versions, versions_note = framework_versions(metrics)
+    versions, versions_note = framework_versions(record)
     data = card_data(
-        metrics,
+        record,
         sections,
         kind=kind,
         model_name=model_name,
@@ -757,27 +731,25 @@ def render_model_card(
         language=[language] if isinstance(language, str) else list(language),
         adapter_base=config["adapter_base"],
     )
-    optimizer = {"lion": "Lion", "adamw": "AdamW"}.get(
-        (metrics.get("optimizer") or {}).get("name"), "an unrecorded optimizer"
-    )
+    optimizer = {"lion": "Lion", "adamw": "AdamW"}.get((record.optimizer or {}).get("name"), "an unrecorded optimizer")
     context = {
         "card_data": data.to_yaml(),
         "kind": kind,
         "model_id": model_id,
         "model_name": model_name,
-        "base_model": display_reference(metrics.get("model")),
+        "base_model": display_reference(record.model),
         "optimizer": optimizer,
-        "train_data": display_train_data(metrics.get("train_data"))
-        + (" by distillation from a teacher's scores" if metrics.get("teacher") else ""),
-        "headline": headline(metrics, sections),
+        "train_data": display_train_data(record.train_data)
+        + (" by distillation from a teacher's scores" if record.teacher else ""),
+        "headline": headline(record, sections),
         "license": license,
         "evaluations": sections,
-        "training": training_rows(metrics, log_history),
+        "training": training_rows(record, log_history),
         "figures": figures,
         "dynamics_metric": dynamics_metric(log_history),
-        "lora": lora_rows(output_dir, metrics.get("lora")),
-        "embedding_space": embedding_space_table(metrics.get("embedding_space"), base_embedding_space(output_dir)),
-        "max_length": metrics.get("max_length") or 512,
+        "lora": lora_rows(output_dir, record.lora),
+        "embedding_space": embedding_space_table(record.embedding_space, base_embedding_space(output_dir)),
+        "max_length": record.max_length or 512,
         "pooling": pooling,
         "normalize": normalize,
         **config,
@@ -808,7 +780,7 @@ def write_model_card(
 
     output_dir = Path(output_dir)
     into = Path(into) if into is not None else output_dir
-    load_metrics(output_dir)  # fail before drawing anything
+    load_record(output_dir)  # fail before drawing anything
     figures = {}
     log_file = output_dir / "log_history.json"
     history = read_json(log_file) if log_file.is_file() else []

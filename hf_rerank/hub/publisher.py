@@ -45,7 +45,7 @@ from transformers import TrainerCallback
 
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.errors import HfRerankError
-from hf_rerank.hub.card import checkpoint_card, detect_kind, load_metrics, write_model_card
+from hf_rerank.hub.card import checkpoint_card, detect_kind, load_record, write_model_card
 
 logger = logging.getLogger("hf_rerank")
 
@@ -238,15 +238,15 @@ def plan_upload(
     output_dir, staging = Path(output_dir), Path(staging)
     if not output_dir.is_dir():
         raise PublishError(f"{output_dir}: not a directory")
-    metrics = load_metrics(output_dir)
+    record = load_record(output_dir)
     kind = kind or detect_kind(output_dir)
     write_model_card(output_dir, kind=kind, model_id=repo_id, license=license, language=language, into=staging / "main")
     main = {
         **directory_files(output_dir, skip_checkpoints=True),
         **directory_files(staging / "main", skip_checkpoints=False),
     }
-    first = next(iter(metrics["eval"]))
-    metric, value = next(iter(metrics["eval"][first].items()))
+    first = next(iter(record.eval))
+    metric, value = next(iter(record.eval[first].items()))
     uploads = (
         [checkpoint_upload(path, step, repo_id, kind, staging) for step, path in checkpoint_dirs(output_dir)]
         if checkpoints

@@ -11,6 +11,7 @@ from markdown_it import MarkdownIt
 from scipy import stats
 
 from hf_rerank.hub.card import CardError, render_model_card, write_model_card
+from hf_rerank.training.record import RecordError
 from tests.hub.conftest import BASE_ID, CONVENTION, QIDS, per_query, write_json, write_png
 
 CITATIONS = ("2506.18297", "2506.18535", "2302.06675", "1611.09268", "2003.07820", "2102.07662")
@@ -253,15 +254,15 @@ def test_license_can_be_given_and_is_left_out_when_unknown(cross_encoder_run):
 
 
 @pytest.mark.parametrize(
-    "problem, message",
+    "problem, error, message",
     [
-        ("missing", "no metrics.json"),
-        ("not json", "not valid JSON"),
-        ("no eval", "'eval' must map evaluation names"),
-        ("text value", "'eval' must map evaluation names"),
+        ("missing", CardError, "no metrics.json"),
+        ("not json", RecordError, "metrics.json: not valid JSON"),
+        ("no eval", RecordError, r'metrics.json: field "eval": expected an object \{name: \{metric: number\}\}'),
+        ("text value", RecordError, r'metrics.json: field "eval": expected an object \{name: \{metric: number\}\}'),
     ],
 )
-def test_bad_run_directories_are_refused(cross_encoder_run, problem, message):
+def test_bad_run_directories_are_refused(cross_encoder_run, problem, error, message):
     path = cross_encoder_run / "metrics.json"
     if problem == "missing":
         path.unlink()
@@ -271,7 +272,7 @@ def test_bad_run_directories_are_refused(cross_encoder_run, problem, message):
         metrics = json.loads(path.read_text())
         metrics["eval"] = {} if problem == "no eval" else {"dl19": {"ndcg@10": "high"}}
         write_json(path, metrics)
-    with pytest.raises(CardError, match=message):
+    with pytest.raises(error, match=message):
         write_model_card(cross_encoder_run, kind="cross-encoder")
     assert not (cross_encoder_run / "README.md").exists() and not (cross_encoder_run / "training_dynamics.png").exists()
 
