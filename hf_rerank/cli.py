@@ -868,7 +868,8 @@ def offline_runs(configs):
 def run_card(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hf_rerank.hub.card import detect_kind, write_model_card
+    from hf_rerank.hub.render import write_model_card
+    from hf_rerank.hub.run_dir import detect_kind
 
     if bool(args.output_dir) == args.all_offline:
         raise ValueError("give either OUTPUT_DIR or --all-offline")
@@ -922,7 +923,8 @@ def add_publish(subparsers) -> None:
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    from hf_rerank.hub.publisher import PublishError, publish
+    from hf_rerank.hub.errors import PublishError
+    from hf_rerank.hub.publish import publish
 
     try:
         result = publish(

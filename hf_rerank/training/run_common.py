@@ -18,8 +18,9 @@ import torch
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.sources import load_collection
-from hf_rerank.hub.card import write_model_card
-from hf_rerank.hub.publisher import HubPushCallback, publish
+from hf_rerank.hub.publish import publish
+from hf_rerank.hub.push_callback import HubPushCallback
+from hf_rerank.hub.render import write_model_card
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.clock import TrainingClockCallback
 from hf_rerank.training.record import RunRecord, installed_versions

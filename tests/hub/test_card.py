@@ -10,7 +10,8 @@ from huggingface_hub import ModelCard
 from markdown_it import MarkdownIt
 from scipy import stats
 
-from hf_rerank.hub.card import CardError, render_model_card, write_model_card
+from hf_rerank.hub.errors import CardError
+from hf_rerank.hub.render import render_model_card, write_model_card
 from hf_rerank.training.record import RecordError
 from tests.hub.conftest import BASE_ID, CONVENTION, QIDS, per_query, write_json, write_png
 

@@ -6,7 +6,8 @@ import shutil
 import yaml
 
 from hf_rerank.cli import main
-from hf_rerank.hub.publisher import Retry, publish
+from hf_rerank.hub.publish import publish
+from hf_rerank.hub.retry import Retry
 from tests.hub.conftest import offline
 
 
