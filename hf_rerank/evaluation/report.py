@@ -22,9 +22,7 @@ from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Run, atomic_write, staged_directory, write_run
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.rerank import NonFiniteScoresError, PairScorer, rerank
-from hf_rerank.evaluation.significance import compare
-
-ALPHA = 0.05
+from hf_rerank.evaluation.significance import ALPHA, compare
 
 
 @dataclass

@@ -17,6 +17,9 @@ from scipy import stats
 
 Scores = Sequence[float] | np.ndarray
 
+#: The significance level hf-rerank reports at (▲/▼ in tables and cards, ``significant`` in :func:`compare`).
+ALPHA = 0.05
+
 #: Upper bound on sign-matrix entries generated at once by the randomisation test.
 _CHUNK_ELEMENTS = 1 << 22
 
@@ -140,7 +143,7 @@ def compare(
     baseline: Mapping[str, float],
     systems: Mapping[str, Mapping[str, float]],
     test: Literal["t-test", "randomisation"] = "t-test",
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     *,
     n_permutations: int = 10_000,
     seed: int = 0,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hf_rerank.evaluation.significance import ALPHA
 from hf_rerank.hub.errors import CardError
 from hf_rerank.hub.formatting import (
-    ALPHA,
     display_reference,
     known,
     mark,

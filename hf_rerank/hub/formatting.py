@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ALPHA = 0.05
-
+from hf_rerank.evaluation.significance import ALPHA
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

@@ -281,3 +281,12 @@ def test_bad_run_directories_are_refused(cross_encoder_run, problem, error, mess
 def test_unknown_kind_is_refused(cross_encoder_run):
     with pytest.raises(CardError, match="kind must be one of cross-encoder, embedding"):
         render_model_card(cross_encoder_run, kind="reranker")
+
+
+def test_the_significance_level_is_defined_once():
+    from hf_rerank.evaluation import report, significance
+    from hf_rerank.hub import evaluation_sections, formatting
+
+    assert significance.ALPHA == 0.05
+    assert report.ALPHA is formatting.ALPHA is evaluation_sections.ALPHA is significance.ALPHA
+    assert significance.compare.__defaults__[-1] is significance.ALPHA  # compare's default alpha
