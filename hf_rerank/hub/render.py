@@ -22,6 +22,7 @@ from hf_rerank.hub.evaluation_sections import evaluation_sections, headline
 from hf_rerank.hub.formatting import display_reference, display_train_data, is_local_path
 from hf_rerank.hub.license import base_model_license
 from hf_rerank.hub.metadata import card_data
+from hf_rerank.hub.references import references
 from hf_rerank.hub.run_dir import base_embedding_space, load_record, model_config, read_json
 from hf_rerank.hub.training_sections import (
     dynamics_metric,
@@ -133,6 +134,7 @@ def render_model_card(
         **config,
         "versions": versions,
         "versions_note": versions_note,
+        "references": references(record),
     }
     template = "cross_encoder.md.jinja" if kind == "cross-encoder" else "embedding.md.jinja"
     return ModelCard(environment().get_template(template).render(**context))

@@ -15,7 +15,8 @@ from hf_rerank.hub.render import render_model_card, write_model_card
 from hf_rerank.training.record import RecordError
 from tests.hub.conftest import BASE_ID, CONVENTION, QIDS, per_query, write_json, write_png
 
-CITATIONS = ("2506.18297", "2506.18535", "2302.06675", "1611.09268", "2003.07820", "2102.07662")
+#: What the cross-encoder fixture run used: the Lion/AdamW seed paper, Lion, MS MARCO, TREC DL 2019.
+CITATIONS = ("2506.18297", "2302.06675", "1611.09268", "2003.07820")
 
 
 def html_of(markdown: str) -> str:
@@ -73,6 +74,8 @@ def test_body_states_protocol_significance_training_and_citations(cross_encoder_
         *CITATIONS,
     ):
         assert expected in body, expected
+    for unused in ("2506.18535", "2102.07662"):  # the embedding seed paper, TREC DL 2020: not used by this run
+        assert unused not in body, unused
     assert (cross_encoder_run / "training_dynamics.png").is_file()
     assert str(cross_encoder_run.parent) not in text  # local paths stay on this machine
     assert not re.search(r"\{\{ ?[a-z_][\w.]* ?\}\}|\{%", text)  # no template left unrendered
@@ -290,3 +293,37 @@ def test_the_significance_level_is_defined_once():
     assert significance.ALPHA == 0.05
     assert report.ALPHA is formatting.ALPHA is evaluation_sections.ALPHA is significance.ALPHA
     assert significance.compare.__defaults__[-1] is significance.ALPHA  # compare's default alpha
+
+
+def citations(text: str) -> list[str]:
+    """The arXiv ids a card's citation list names, in order (each also has its BibTeX entry)."""
+    section = text.split("## Citations", 1)[1]
+    listed = re.findall(r"^- .*arXiv:(\d{4}\.\d{5})$", section, flags=re.MULTILINE)
+    assert len(re.findall(r"^@\w+\{", section, flags=re.MULTILINE)) == len(listed)  # one BibTeX entry each
+    return listed
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({}, ["2506.18535", "1611.09268", "2003.07820"]),  # AdamW, MS MARCO training, dl19 evaluation
+        ({"optimizer": {"name": "lion"}}, ["2506.18535", "2302.06675", "1611.09268", "2003.07820"]),
+        ({"train_data": "sample-train", "eval_data": "sample-test"}, ["2506.18535"]),
+        (
+            {"train_data": "sample-train", "eval_data": "msmarco-passage/trec-dl-2019/judged", "corpus": "../dl20"},
+            ["2506.18535", "1611.09268", "2003.07820", "2102.07662"],
+        ),
+    ],
+)
+def test_a_card_cites_only_what_its_run_used(embedding_run, changes, expected):
+    metrics = json.loads((embedding_run / "metrics.json").read_text())
+    if "optimizer" in changes:
+        metrics["optimizer"] = {**metrics["optimizer"], **changes["optimizer"]}
+    if "train_data" in changes:
+        metrics["train_data"] = changes["train_data"]
+    for protocol in metrics["eval_protocol"].values():
+        protocol["data"] = changes.get("eval_data", protocol["data"])
+        if "corpus" in protocol:
+            protocol["corpus"] = [protocol["data"], changes.get("corpus", protocol["data"])]
+    write_json(embedding_run / "metrics.json", metrics)
+    assert citations(render_model_card(embedding_run, kind="embedding", model_id="alice/emb").text) == expected
