@@ -203,3 +203,20 @@ def compare(
         )
         for name, (mean_sys, p) in raw.items()
     }
+
+
+def compare_to_base(
+    base: Mapping[str, Mapping[str, float]], model: Mapping[str, Mapping[str, float]]
+) -> dict[str, dict[str, float]]:
+    """A fine-tuned model against its untrained base model, from both per-query scores
+    ``{metric: {qid: score}}`` (as ``hf-rerank evaluate`` writes them): for each of the model's metrics
+    the base has, ``{"delta", "p_t_test", "p_randomisation"}`` (model minus base; two-sided paired t-test
+    and Fisher's randomisation test, 10,000 sign flips, as :func:`compare` computes them). Each p-value is
+    for its own metric, not corrected across metrics. Raises ``ValueError`` when the query ids differ."""
+    tests = {}
+    for metric, scores in model.items():
+        if metric in base:
+            t_test = compare(base[metric], {"model": scores}, test="t-test")["model"]
+            randomised = compare(base[metric], {"model": scores}, test="randomisation")["model"]
+            tests[metric] = {"delta": t_test.delta, "p_t_test": t_test.p_value, "p_randomisation": randomised.p_value}
+    return tests

@@ -7,10 +7,7 @@ Returns plain data for the templates; values are exactly the record's, formatted
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hf_rerank.evaluation.significance import ALPHA
-from hf_rerank.hub.errors import CardError
 from hf_rerank.hub.formatting import (
     display_reference,
     known,
@@ -20,30 +17,7 @@ from hf_rerank.hub.formatting import (
     signed,
     verdict,
 )
-from hf_rerank.hub.run_dir import base_evaluation, read_json
 from hf_rerank.training.record import EvalProtocol, RunRecord
-
-
-def base_comparison(output_dir: Path, name: str) -> tuple[dict, dict, str | None] | None:
-    """``(base means, {metric: (delta, p_t, p_rand)}, base model name)`` from the base model's and this
-    model's per-query scores (:func:`base_evaluation`, ``eval_<name>/``), or None when either is missing."""
-    from hf_rerank.evaluation.significance import compare
-
-    model_file, base_file = output_dir / f"eval_{name}" / "metrics.json", base_evaluation(output_dir, name)
-    if base_file is None or not model_file.is_file():
-        return None
-    model, base = read_json(model_file), read_json(base_file)
-    tests = {}
-    for metric, scores in model.get("per_query", {}).items():
-        if metric in base.get("per_query", {}):
-            baseline = base["per_query"][metric]
-            try:
-                t_test = compare(baseline, {"model": scores}, test="t-test")["model"]
-                randomised = compare(baseline, {"model": scores}, test="randomisation")["model"]
-            except ValueError as error:
-                raise CardError(f"{model_file} against {base_file}, {metric}: {error}") from None
-            tests[metric] = (t_test.delta, t_test.p_value, randomised.p_value)
-    return base.get("metrics", {}), tests, base.get("model")
 
 
 def protocol_text(protocol: EvalProtocol, has_first_stage: bool, base_tested: bool) -> str:
@@ -78,7 +52,7 @@ def protocol_text(protocol: EvalProtocol, has_first_stage: bool, base_tested: bo
     return text
 
 
-def evaluation_sections(output_dir: Path, record: RunRecord) -> list[dict]:
+def evaluation_sections(record: RunRecord) -> list[dict]:
     """One section per evaluation name: name, title, protocol paragraph, table header and rows, and
     where the base-model column comes from (``base_source``, ``base_label``)."""
     sections = []
@@ -87,8 +61,19 @@ def evaluation_sections(output_dir: Path, record: RunRecord) -> list[dict]:
         first = record.first_stage.get(name) or {}
         significance = record.significance.get(name) or {}
         before = record.before_training.get(name) or {}
-        comparison = base_comparison(output_dir, name)
-        base_means, base_tests, base_name = comparison if comparison else (before, {}, None)
+        comparison = (record.base_comparison or {}).get(name)
+        base_means, base_tests, base_name = (
+            (
+                comparison["metrics"],
+                {
+                    m: (t.get("delta"), t.get("p_t_test"), t.get("p_randomisation"))
+                    for m, t in comparison["significance"].items()
+                },
+                comparison["model"],
+            )
+            if comparison
+            else (before, {}, None)
+        )
         base_source = (
             "the untrained base model"
             + (f" ({display_reference(base_name)})" if base_name else "")

@@ -5,7 +5,7 @@
 metadata (:mod:`~hf_rerank.hub.metadata`) and renders the Jinja templates in
 ``hf_rerank/hub/templates`` into a :class:`huggingface_hub.ModelCard`;
 :func:`write_model_card` also draws ``training_dynamics.png`` from ``log_history.json``, copies
-``umap.png`` (from the run directory or the recipe's directory above it) and writes everything
+``umap.png`` (from the run directory) and writes everything
 atomically. Missing optional inputs leave their section out or say "not recorded"; nothing is
 invented. The card never contains credentials: it is built from the run's files only.
 """
@@ -23,7 +23,7 @@ from hf_rerank.hub.formatting import display_reference, display_train_data, is_l
 from hf_rerank.hub.license import base_model_license
 from hf_rerank.hub.metadata import card_data
 from hf_rerank.hub.references import references
-from hf_rerank.hub.run_dir import base_embedding_space, load_record, model_config, read_json
+from hf_rerank.hub.run_dir import load_record, model_config, read_json
 from hf_rerank.hub.training_sections import (
     dynamics_metric,
     embedding_space_table,
@@ -91,7 +91,7 @@ def render_model_card(
     model_name = output_dir.resolve().name if is_local_path(model_id) else model_id
     config = model_config(output_dir)
     license = license or base_model_license(config["adapter_base"]) or base_model_license(record.model)
-    sections = evaluation_sections(output_dir, record)
+    sections = evaluation_sections(record)
     if figures is None:
         figures = {
             key: name
@@ -127,7 +127,7 @@ def render_model_card(
         "figures": figures,
         "dynamics_metric": dynamics_metric(log_history),
         "lora": lora_rows(output_dir, record.lora),
-        "embedding_space": embedding_space_table(record.embedding_space, base_embedding_space(output_dir)),
+        "embedding_space": embedding_space_table(record.embedding_space, record.base_embedding_space),
         "max_length": record.max_length or 512,
         "pooling": pooling,
         "normalize": normalize,
@@ -175,8 +175,8 @@ def write_model_card(
         logger.info(
             "%s: nothing logged to plot (no loss, lr or evaluation entries); the card has no dynamics figure", log_file
         )
-    umap = next((path for path in (output_dir / UMAP_FIGURE, output_dir.parent / UMAP_FIGURE) if path.is_file()), None)
-    if kind == "embedding" and umap is not None:
+    umap = output_dir / UMAP_FIGURE
+    if kind == "embedding" and umap.is_file():
         if umap.resolve() != (into / UMAP_FIGURE).resolve():
             with atomic_write(into / UMAP_FIGURE, "wb") as handle, umap.open("rb") as source:
                 shutil.copyfileobj(source, handle)

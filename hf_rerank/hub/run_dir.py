@@ -1,10 +1,10 @@
 """The files of a run directory a card is made from, read and checked (nothing is computed here).
 
 - ``metrics.json``: the run record (:meth:`~hf_rerank.training.record.RunRecord.load`), required;
-- ``config.json``, ``adapter_config.json`` or ``adapter/``: the head's labels and the LoRA layout;
-- ``eval_<name>_base/metrics.json`` or ``../base/eval_<name>/metrics.json``: the base model's
-  per-query scores; ``../variants.json``: the base model's embedding-space numbers (the layout of
-  ``recipes/paper2_variants.py``).
+- ``config.json``, ``adapter_config.json`` or ``adapter/``: the head's labels and the LoRA layout.
+
+Nothing outside the run directory is read: what a card shows about the base model (its scores, the
+tests against it, its embedding-space numbers) is in the record, put there when evaluating.
 """
 
 from __future__ import annotations
@@ -55,23 +55,3 @@ def model_config(output_dir: Path) -> dict:
         if (output_dir / "adapter" / "adapter_config.json").is_file()
         else None,
     }
-
-
-def base_evaluation(output_dir: Path, name: str) -> Path | None:
-    """The base model's ``metrics.json`` for evaluation ``name``: ``eval_<name>_base/`` in the run
-    directory, or ``../base/eval_<name>/`` beside it (the layout of ``recipes/paper2_variants.py``)."""
-    for candidate in (output_dir / f"eval_{name}_base", output_dir.parent / "base" / f"eval_{name}"):
-        if (candidate / "metrics.json").is_file() and candidate.resolve() != (output_dir / f"eval_{name}").resolve():
-            return candidate / "metrics.json"
-    return None
-
-
-def base_embedding_space(output_dir: Path) -> dict | None:
-    """The base model's embedding-space numbers from ``../variants.json`` (``recipes/paper2_variants.py``)."""
-    variants = output_dir.parent / "variants.json"
-    if not variants.is_file():
-        return None
-    rows = read_json(variants)
-    return next(
-        (row.get("embedding_space") for row in rows if isinstance(row, dict) and row.get("variant") == "base"), None
-    )

@@ -7,12 +7,17 @@ A record is one JSON object (``indent=2``) with these fields (:class:`RunRecord`
 - evaluation: ``eval`` ``{name: {metric: number}}`` (required, non-empty), ``first_stage`` and
   ``before_training`` in the same shape, ``significance`` ``{name: {metric: {"delta", "p_t_test",
   "p_randomisation"}}}`` (against the first stage), ``eval_protocol`` ``{name: protocol}``: ONE
-  :class:`EvalProtocol` per evaluation name, for both kinds of run;
+  :class:`EvalProtocol` per evaluation name, for both kinds of run; ``base_comparison`` (only when
+  made, e.g. by ``recipes/paper2_variants.py``) ``{name: {"model": base model, "metrics": {metric:
+  base's value}, "significance": {metric: {"delta", "p_t_test", "p_randomisation"}}}}``, the base
+  model's scores and the tests of this model against them
+  (:func:`~hf_rerank.evaluation.significance.compare_to_base`);
 - training: time, loss, steps, optimizer, schedule, batch, precision, seed, efficiency, library versions
   (what :func:`~hf_rerank.training.run_common.training_summary` gathers), the base model, the loss and its
   options, the teacher, LoRA, the training data and examples;
 - embedding runs only (written when ``kind`` is ``embedding``, absent otherwise): pooling,
-  normalisation, negatives, parameter counts, regression steps, embedding-space numbers, inference times.
+  normalisation, negatives, parameter counts, regression steps, embedding-space numbers, inference times,
+  and (only when recorded) the base model's embedding-space numbers ``base_embedding_space``.
 
 Reading (:meth:`RunRecord.load`) validates every field and raises :class:`RecordError` naming the file
 and the field. A ``metrics.json`` written before records were versioned (no ``schema_version``) is
@@ -112,6 +117,18 @@ def check_tests(value) -> str | None:
     return None if ok else 'an object {name: {metric: {"delta", "p_t_test", ...}}}'
 
 
+def check_base_comparison(value) -> str | None:
+    ok = isinstance(value, dict) and all(
+        isinstance(comparison, dict)
+        and set(comparison) == {"model", "metrics", "significance"}
+        and (comparison["model"] is None or isinstance(comparison["model"], str))
+        and check_metrics(comparison["metrics"]) is None
+        and check_tests({"": comparison["significance"]}) is None
+        for comparison in value.values()
+    )
+    return None if ok else 'an object {name: {"model", "metrics": {metric: number}, "significance": {metric: {...}}}}'
+
+
 def check_versions(value) -> str | None:
     ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
     return None if ok else "an object {package: version}"
@@ -168,6 +185,10 @@ class RunRecord:
     before_training: dict[str, dict[str, float]] = field(default_factory=dict, metadata={"check": check_tables})
     significance: dict[str, dict[str, dict]] = field(default_factory=dict, metadata={"check": check_tests})
     eval_protocol: dict[str, EvalProtocol] = field(default_factory=dict, metadata={"check": check_object})
+    # against the untrained base model, computed when evaluating (recipes/paper2_variants.py)
+    base_comparison: dict[str, dict[str, Any]] | None = field(
+        default=None, metadata={"check": check_base_comparison, "omit_none": True}
+    )
     # training (run_common.training_summary)
     train_seconds: float | None = field(default=None, metadata={"check": check_number})
     train_samples_per_second: float | None = field(default=None, metadata={"check": check_number})
@@ -207,6 +228,9 @@ class RunRecord:
     regressed_at_steps: list[int] | None = field(default=None, metadata=embedding_only(check_integers))
     embedding_space: dict[str, float] | None = field(default=None, metadata=embedding_only(check_metrics))
     inference_seconds: dict[str, float] | None = field(default=None, metadata=embedding_only(check_seconds))
+    base_embedding_space: dict[str, float] | None = field(
+        default=None, metadata={**embedding_only(check_metrics), "omit_none": True}
+    )
 
     def protocol(self, name: str) -> EvalProtocol:
         """The protocol of evaluation ``name`` (an empty one when the run did not record it)."""
@@ -214,12 +238,15 @@ class RunRecord:
 
     def to_json(self) -> dict:
         """The ``metrics.json`` object: fields in declaration order, ``schema_version`` first; the
-        embedding-only fields only in embedding records; protocols without their unrecorded facts."""
+        embedding-only fields only in embedding records; the comparisons with the base model only when
+        made; protocols without their unrecorded facts."""
         out: dict[str, Any] = {"schema_version": self.schema_version}
         for f in dataclasses.fields(self):
             if f.name == "schema_version" or (f.metadata.get("kind") and f.metadata["kind"] != self.kind):
                 continue
             value = getattr(self, f.name)
+            if value is None and f.metadata.get("omit_none"):
+                continue
             out[f.name] = (
                 {name: protocol.to_json() for name, protocol in value.items()} if f.name == "eval_protocol" else value
             )

@@ -196,8 +196,11 @@ def training_summary(model_scores: dict, first: dict, **extra) -> dict:
 
 @pytest.fixture
 def cross_encoder_run(tmp_path, tiny_cross_encoder_dir) -> Path:
-    """A cross-encoder run directory: tiny checkpoint, metrics.json, log history, per-query
-    evaluations of the model and of the base model, and a checkpoint-2/ with trainer state."""
+    """A cross-encoder run directory: tiny checkpoint, metrics.json (with the comparison against the base
+    model, computed from both per-query scores), log history, per-query evaluations of the model and of
+    the base model, and a checkpoint-2/ with trainer state."""
+    from hf_rerank.evaluation.significance import compare_to_base
+
     run = tmp_path / "ce-run"
     shutil.copytree(tiny_cross_encoder_dir, run)
     shutil.copytree(tiny_cross_encoder_dir, run / "checkpoint-2")
@@ -209,7 +212,14 @@ def cross_encoder_run(tmp_path, tiny_cross_encoder_dir) -> Path:
         (run / "checkpoint-2" / name).write_bytes(content)
     (run / "training_args.bin").write_bytes(b"pickled arguments")
     first, model, base = per_query(0.2), per_query(0.3), per_query(0.25, jitter=0.03)
-    write_json(run / "metrics.json", training_summary(model, first))
+    base_comparison = {
+        "dl19": {
+            "model": "sentence-transformers/all-MiniLM-L6-v2",
+            "metrics": means(base),
+            "significance": compare_to_base(base, model),
+        }
+    }
+    write_json(run / "metrics.json", training_summary(model, first, base_comparison=base_comparison))
     write_json(run / "log_history.json", LOG_HISTORY)
     write_json(run / "eval_dl19" / "metrics.json", eval_report(model, first, str(run)))
     (run / "eval_dl19" / "run.trec").write_text("q0 Q0 p1 1 2.5 run\n")

@@ -81,7 +81,7 @@ def test_body_states_protocol_significance_training_and_citations(cross_encoder_
     assert not re.search(r"\{\{ ?[a-z_][\w.]* ?\}\}|\{%", text)  # no template left unrendered
 
 
-def test_significance_against_the_base_model_is_computed_from_per_query_scores(cross_encoder_run):
+def test_significance_against_the_base_model_is_read_from_the_record(cross_encoder_run):
     text = write_model_card(cross_encoder_run, kind="cross-encoder", model_id="alice/ce-run").read_text()
     model, base = per_query(0.3)["ndcg@10"], per_query(0.25, jitter=0.03)["ndcg@10"]
     expected_p = stats.ttest_rel([model[q] for q in QIDS], [base[q] for q in QIDS]).pvalue
@@ -102,8 +102,9 @@ def test_significance_against_the_base_model_is_computed_from_per_query_scores(c
     ) in text
 
 
-def test_without_base_per_query_scores_the_step0_means_are_shown_untested(cross_encoder_run):
-    shutil.rmtree(cross_encoder_run / "eval_dl19_base")
+def test_without_a_base_comparison_the_step0_means_are_shown_untested(cross_encoder_run):
+    metrics = json.loads((cross_encoder_run / "metrics.json").read_text())
+    write_json(cross_encoder_run / "metrics.json", {k: v for k, v in metrics.items() if k != "base_comparison"})
     text = write_model_card(cross_encoder_run, kind="cross-encoder", model_id="alice/ce-run").read_text()
     assert (
         "| metric | bm25 (first stage) | before fine-tuning | this model | Δ vs first stage | p t-test / rand. |"
@@ -174,11 +175,12 @@ def test_embedding_card_leaves_out_what_the_run_did_not_record(embedding_run):
     assert "with an unrecorded optimizer on" in body
 
 
-def test_paper2_variant_layout_finds_base_evaluation_space_and_umap(embedding_run, tmp_path):
+def test_the_base_model_comes_from_the_record_never_from_the_directories_around_the_run(embedding_run, tmp_path):
     root = tmp_path / "paper2"
     variant = root / "lora_hard"
     shutil.copytree(embedding_run, variant)
     (variant / "umap.png").unlink()
+    # what the card used to read from recipes/paper2_variants.py's layout is ignored now
     write_png(root / "umap.png")
     write_json(
         root / "base" / "eval_dl19" / "metrics.json", {"metrics": {"ndcg@10": 0.4}, "per_query": per_query(0.25)}
@@ -187,12 +189,31 @@ def test_paper2_variant_layout_finds_base_evaluation_space_and_umap(embedding_ru
         root / "variants.json", [{"variant": "base", "embedding_space": {"anisotropy": 0.1, "effective_rank": 30.0}}]
     )
     body = ModelCard.load(write_model_card(variant, kind="embedding", model_id="alice/lora-hard")).text
+    assert "Δ vs base" not in body and "| anisotropy | 0.2100 |" in body and "umap.png" not in body
+    assert not (variant / "umap.png").exists()
+    # ... and what the recipe puts into the run's own record and directory is shown
+    metrics = json.loads((variant / "metrics.json").read_text())
+    metrics["base_comparison"] = {
+        "dl19": {
+            "model": BASE_ID,
+            "metrics": {"ndcg@10": 0.4},
+            "significance": {"ndcg@10": {"delta": 0.1, "p_t_test": 0.01, "p_randomisation": 0.02}},
+        }
+    }
+    metrics["base_embedding_space"] = {"anisotropy": 0.1, "effective_rank": 30.0}
+    write_json(variant / "metrics.json", metrics)
+    write_png(variant / "umap.png")
+    body = ModelCard.load(write_model_card(variant, kind="embedding", model_id="alice/lora-hard")).text
     assert (
         "| metric | bm25 (first stage) | base model | this model | Δ vs first stage | p t-test / rand. | Δ vs base |"
         in body
     )
+    assert (
+        "| ndcg@10 | 0.3750 | 0.4000 | **0.5250** | +0.1500 ▲ | 0.0010 / 0.0020 | +0.1000 ▲ | 0.0100 / 0.0200 |" in body
+    )
+    assert "the untrained base model (`alice/tiny-encoder`)" in body
     assert "| anisotropy | 0.1000 | 0.2100 |" in body and "| isotropy | – | 0.4000 |" in body
-    assert (variant / "umap.png").is_file()
+    assert "![UMAP projections of query and passage embeddings](umap.png)" in body
 
 
 def test_two_logit_heads_score_with_the_logit_difference(cross_encoder_run):

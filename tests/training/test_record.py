@@ -5,6 +5,7 @@ evaluation name, old (unversioned) files upgraded on load, and errors that name 
 (the cross-encoder run of tests/recipes/test_ce_lion.py and the embedding run of
 tests/training/test_embedding_trainer.py; only the tiny encoder's temporary path was shortened)."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -126,3 +127,23 @@ def test_an_old_file_is_upgraded_only_where_it_is_unversioned():
     assert RunRecord.from_json({"eval": {"a": {"x": 1.0}}, "pooling": "mean"}).kind == "embedding"
     with pytest.raises(RecordError, match='field "eval_protocol.data"'):  # a versioned file is never guessed at
         RunRecord.from_json({**VALID, "eval_protocol": flat})
+
+
+def test_the_base_comparison_is_written_only_when_made_and_checked_on_load(tmp_path):
+    record = RunRecord.load(OLD / "embedding_metrics.json")
+    assert record.base_comparison is None and "base_comparison" not in record.to_json()
+    assert "base_embedding_space" not in record.to_json()
+    comparison = {
+        "sample": {
+            "model": "tiny-encoder",
+            "metrics": {"ndcg@10": 0.2},
+            "significance": {"ndcg@10": {"delta": 0.1, "p_t_test": 0.04, "p_randomisation": 0.05}},
+        }
+    }
+    compared = dataclasses.replace(record, base_comparison=comparison, base_embedding_space={"anisotropy": 0.5})
+    compared.write(tmp_path / "metrics.json")
+    assert RunRecord.load(tmp_path / "metrics.json") == compared
+    broken = {**compared.to_json(), "base_comparison": {"sample": {"metrics": {"ndcg@10": 0.2}}}}
+    (tmp_path / "metrics.json").write_text(json.dumps(broken))
+    with pytest.raises(RecordError, match=r'field "base_comparison": expected an object \{name: \{"model"'):
+        RunRecord.load(tmp_path / "metrics.json")
