@@ -806,31 +806,16 @@ def run_train_embedding(args: argparse.Namespace) -> int:
 def add_card(subparsers) -> None:
     parser = subparsers.add_parser(
         "card",
-        help="write a run's model card (README.md with Hub metadata, figures), or regenerate model_cards/",
+        help="write a run's model card (README.md with Hub metadata, figures)",
         description="Write OUTPUT_DIR/README.md (YAML metadata with model-index, usage, evaluation protocol and "
-        "table, training details, training-dynamics figure) from what a training run wrote. With "
-        "--all-offline, regenerate the cards of every offline recipe config into model_cards/.",
+        "table, training details, training-dynamics figure) from what a training run wrote.",
         epilog="examples:\n"
         "  hf-rerank card outputs/offline_minilm_dl20_lion\n"
-        "  hf-rerank card outputs/x --model-id me/my-reranker --into /tmp/card\n"
-        "  hf-rerank card --all-offline        # recipes/configs/offline_*.yaml, paper2_offline.yaml -> model_cards/",
+        "  hf-rerank card outputs/x --into /tmp/card --license apache-2.0",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("output_dir", nargs="?", metavar="OUTPUT_DIR", help="a training run's output directory")
-    parser.add_argument(
-        "--all-offline",
-        action="store_true",
-        help="regenerate model_cards/<config>/ for every offline config whose run exists",
-    )
-    parser.add_argument(
-        "--configs",
-        default="recipes/configs",
-        metavar="DIR",
-        help="where --all-offline finds the configs (default: recipes/configs)",
-    )
-    parser.add_argument(
-        "--into", metavar="DIR", help="write the card there (default: OUTPUT_DIR; with --all-offline: model_cards)"
-    )
+    parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="a training run's output directory")
+    parser.add_argument("--into", metavar="DIR", help="write the card there (default: OUTPUT_DIR)")
     add_card_options(parser)
     parser.set_defaults(handler=run_card)
 
@@ -848,55 +833,16 @@ def add_card_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--language", nargs="+", default=["en"], help="language code(s) of the data (default: en)")
 
 
-def offline_runs(configs):
-    """``[(card name, run directory)]`` of the offline recipe configs in ``configs`` (``offline_*.yaml``,
-    ``*_offline.yaml``); a config with ``variants`` gives one run per variant (``OUTPUT_DIR/<variant>``)."""
-    from pathlib import Path
-
-    import yaml
-
-    runs = []
-    for path in sorted(configs.glob("*.yaml")):
-        if not (path.stem.startswith("offline_") or path.stem.endswith("_offline")):
-            continue
-        config = yaml.safe_load(path.read_text()) or {}
-        if "output_dir" not in config:
-            raise ValueError(f"{path}: no output_dir, so no run to make a card of")
-        output_dir = Path(config["output_dir"])
-        variants = config.get("variants") or {}
-        runs += (
-            [(f"{path.stem}-{name}", output_dir / name) for name in variants] if variants else [(path.stem, output_dir)]
-        )
-    if not runs:
-        raise ValueError(f"{configs}: no offline configs (offline_*.yaml, *_offline.yaml)")
-    return runs
-
-
 def run_card(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hf_rerank.hub.card import detect_kind, write_model_card
+    from hf_rerank.hub.render import write_model_card
+    from hf_rerank.hub.run_dir import detect_kind
 
-    if bool(args.output_dir) == args.all_offline:
-        raise UsageError("give either OUTPUT_DIR or --all-offline")
-    if not args.all_offline:
-        kind = detect_kind(Path(args.output_dir)) if args.kind == "auto" else args.kind
-        path = write_model_card(
-            args.output_dir, kind=kind, license=args.license, language=args.language, into=args.into
-        )
-        print(f"wrote {path}")
-        return 0
-    into, missing = Path(args.into or "model_cards"), []
-    for name, output_dir in offline_runs(Path(args.configs)):
-        if not (output_dir / "metrics.json").is_file():
-            missing.append(f"{name}: {output_dir} has no metrics.json (run its recipe first)")
-            continue
-        kind = detect_kind(output_dir) if args.kind == "auto" else args.kind
-        path = write_model_card(output_dir, kind=kind, license=args.license, language=args.language, into=into / name)
-        print(f"wrote {path}")
-    for line in missing:
-        print(f"hf-rerank: skipped {line}", file=sys.stderr)
-    return 1 if missing else 0
+    kind = detect_kind(Path(args.output_dir)) if args.kind == "auto" else args.kind
+    path = write_model_card(args.output_dir, kind=kind, license=args.license, language=args.language, into=args.into)
+    print(f"wrote {path}")
+    return 0
 
 
 def add_publish(subparsers) -> None:
@@ -929,7 +875,8 @@ def add_publish(subparsers) -> None:
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    from hf_rerank.hub.publisher import PublishError, publish
+    from hf_rerank.hub.errors import PublishError
+    from hf_rerank.hub.publish import publish
 
     try:
         result = publish(

@@ -18,14 +18,21 @@ A config holds the shared settings (every argument of ``hf-rerank train-embeddin
 - ``variants.md``: the same as a table; ``umap.png``: UMAP panels of every model's embeddings of
   the same (query, positive) pairs, with shared axes.
 
+Into each variant's own directory, so that its model card needs nothing outside it: the comparison
+with the base model in its ``metrics.json`` (``base_comparison``: the base model's scores and, per
+metric, paired t-test and randomisation test of the variant against it, uncorrected, from both
+per-query scores; ``base_embedding_space``), a copy of ``umap.png``, and the card rendered again with them.
+
 Arguments after the config override it for every variant (e.g. ``--max_steps 10``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -35,10 +42,12 @@ from transformers import HfArgumentParser
 
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.sources import SourceUnavailableError
-from hf_rerank.evaluation.significance import compare
+from hf_rerank.evaluation.significance import compare, compare_to_base
+from hf_rerank.hub.render import write_model_card
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
 from hf_rerank.training.config import config_to_argv
+from hf_rerank.training.record import RunRecord
 from hf_rerank.training.run_embedding import (
     EmbeddingDataArguments,
     EmbeddingModelArguments,
@@ -106,6 +115,29 @@ def significance_vs_base(rows: list[dict], per_query: dict[str, dict]) -> None:
                     "p_t_test": result.p_value,
                     "p_holm": result.p_holm,
                 }
+
+
+def record_base_comparison(
+    variant_dir: Path, base: dict, base_model: str, per_query: dict[str, dict], umap: Path
+) -> None:
+    """Put what the variant's card says about the base model into the variant's directory: ``base_comparison``
+    and ``base_embedding_space`` in its ``metrics.json`` (``base``: the base row of variants.json;
+    ``per_query``: ``{"base" | variant: {evaluation: {metric: {qid: score}}}}``), a copy of ``umap``; then
+    render its card again."""
+    record = RunRecord.load(variant_dir / "metrics.json")
+    comparison = {
+        name: {
+            "model": base_model,
+            "metrics": base["eval"][name],
+            "significance": compare_to_base(per_query["base"][name], per_query[variant_dir.name][name]),
+        }
+        for name in record.eval
+        if name in base["eval"]
+    }
+    record = dataclasses.replace(record, base_comparison=comparison, base_embedding_space=base["embedding_space"])
+    record.write(variant_dir / "metrics.json")
+    shutil.copyfile(umap, variant_dir / umap.name)
+    write_model_card(variant_dir, kind=record.kind)
 
 
 def read_per_query(output_dir: Path, evaluations: list[str]) -> dict[str, dict]:
@@ -180,6 +212,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return root, model_args, data_args, training_args
 
     root, model_args, data_args, training_args = arguments("base", {})
+    base_model = model_args.model_name_or_path
     rows, per_query, spaces = [], {}, {}
     evaluations = [data_args.eval_name, f"{data_args.eval_name}_dense"]
     try:
@@ -252,6 +285,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         title=f"UMAP of {len(embeddings['base'][0])} {data_args.eval_name} (query, positive) pairs per model",
         stats={row["variant"]: row["embedding_space"] for row in rows},
     )
+    for row in rows[1:]:
+        record_base_comparison(root / row["variant"], rows[0], base_model, per_query, root / "umap.png")
     print(f"wrote {root / 'variants.json'}, {root / 'variants.md'} and {root / 'umap.png'}")
     return rows
 

@@ -22,10 +22,8 @@ from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import Run, atomic_write, staged_directory, write_run
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.rerank import rerank
-from hf_rerank.evaluation.significance import compare
+from hf_rerank.evaluation.significance import ALPHA, compare
 from hf_rerank.inference.scoring import NonFiniteScoresError, PairScorer
-
-ALPHA = 0.05
 
 
 @dataclass

@@ -17,6 +17,9 @@ from scipy import stats
 
 Scores = Sequence[float] | np.ndarray
 
+#: The significance level hf-rerank reports at (▲/▼ in tables and cards, ``significant`` in :func:`compare`).
+ALPHA = 0.05
+
 #: Upper bound on sign-matrix entries generated at once by the randomisation test.
 _CHUNK_ELEMENTS = 1 << 22
 
@@ -140,7 +143,7 @@ def compare(
     baseline: Mapping[str, float],
     systems: Mapping[str, Mapping[str, float]],
     test: Literal["t-test", "randomisation"] = "t-test",
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     *,
     n_permutations: int = 10_000,
     seed: int = 0,
@@ -200,3 +203,20 @@ def compare(
         )
         for name, (mean_sys, p) in raw.items()
     }
+
+
+def compare_to_base(
+    base: Mapping[str, Mapping[str, float]], model: Mapping[str, Mapping[str, float]]
+) -> dict[str, dict[str, float]]:
+    """A fine-tuned model against its untrained base model, from both per-query scores
+    ``{metric: {qid: score}}`` (as ``hf-rerank evaluate`` writes them): for each of the model's metrics
+    the base has, ``{"delta", "p_t_test", "p_randomisation"}`` (model minus base; two-sided paired t-test
+    and Fisher's randomisation test, 10,000 sign flips, as :func:`compare` computes them). Each p-value is
+    for its own metric, not corrected across metrics. Raises ``ValueError`` when the query ids differ."""
+    tests = {}
+    for metric, scores in model.items():
+        if metric in base:
+            t_test = compare(base[metric], {"model": scores}, test="t-test")["model"]
+            randomised = compare(base[metric], {"model": scores}, test="randomisation")["model"]
+            tests[metric] = {"delta": t_test.delta, "p_t_test": t_test.p_value, "p_randomisation": randomised.p_value}
+    return tests

@@ -2,20 +2,30 @@
 
 from hf_rerank.hub import write_model_card, render_model_card   # README.md from a run directory
 from hf_rerank.hub import publish, HubSettings, HubPushCallback  # push a run (and its checkpoints)
+
+One job per module:
+
+- ``run_dir``: read a run directory (the record, config, adapters);
+- ``evaluation_sections``, ``training_sections``: record -> card sections (values shown by ``formatting``);
+- ``metadata``: ``ModelCardData`` with the model-index; ``license``: a base model's licence from its cached card;
+- ``render``: templates -> card, figures, atomic writes;
+- ``publish``: upload planning, the Hub repository, :func:`publish` (calls retried by ``retry``);
+- ``push_callback``: the training callback;
+- ``errors``: the errors of all of them.
 """
 
 from importlib import import_module
 
 _EXPORTS = {
-    "CardError": "hf_rerank.hub.card",
-    "render_model_card": "hf_rerank.hub.card",
-    "write_model_card": "hf_rerank.hub.card",
-    "HubAuthError": "hf_rerank.hub.publisher",
-    "HubPushCallback": "hf_rerank.hub.publisher",
-    "HubSettings": "hf_rerank.hub.publisher",
-    "PublishError": "hf_rerank.hub.publisher",
-    "Retry": "hf_rerank.hub.publisher",
-    "publish": "hf_rerank.hub.publisher",
+    "CardError": "hf_rerank.hub.errors",
+    "render_model_card": "hf_rerank.hub.render",
+    "write_model_card": "hf_rerank.hub.render",
+    "HubAuthError": "hf_rerank.hub.errors",
+    "HubPushCallback": "hf_rerank.hub.push_callback",
+    "HubSettings": "hf_rerank.hub.push_callback",
+    "PublishError": "hf_rerank.hub.errors",
+    "Retry": "hf_rerank.hub.retry",
+    "publish": "hf_rerank.hub.publish",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -162,7 +162,7 @@ class RerankTrainingArguments(EfficiencyArguments, TrainingArguments):
         return self.precision_choice.name
 
     def __post_init__(self):
-        from hf_rerank.hub.publisher import HubSettings
+        from hf_rerank.hub.push_callback import HubSettings
 
         # hf-rerank publishes (private by default, our card, checkpoint branches), never the Trainer:
         # --push_to_hub/--hub_model_id/--hub_strategy are read here and the Trainer's own push is off.

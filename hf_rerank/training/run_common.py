@@ -18,10 +18,12 @@ import torch
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.sources import load_collection
-from hf_rerank.hub.card import installed_versions, write_model_card
-from hf_rerank.hub.publisher import HubPushCallback, publish
+from hf_rerank.hub.publish import publish
+from hf_rerank.hub.push_callback import HubPushCallback
+from hf_rerank.hub.render import write_model_card
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.clock import TrainingClockCallback
+from hf_rerank.training.record import RunRecord, installed_versions
 
 logger = logging.getLogger("hf_rerank")
 
@@ -215,8 +217,9 @@ def logged_loss_sum(log_history: list[dict], upto_step: int) -> float | None:
 
 
 def training_summary(trainer, train_output, args) -> dict:
-    """The ``metrics.json`` entries every training run has: time, loss, steps, optimizer, schedule,
-    batch, precision (and why it was chosen), seed, efficiency and library versions.
+    """The :class:`~hf_rerank.training.record.RunRecord` fields every training run has (``{field: value}``):
+    time, loss, steps, optimizer, schedule, batch, precision (and why it was chosen), seed, efficiency and
+    library versions.
 
     After a resume, ``train_seconds`` is the whole run's (the seconds recorded in the checkpoint
     by :class:`~hf_rerank.training.clock.TrainingClockCallback` plus this session's), and so is
@@ -262,19 +265,18 @@ def training_summary(trainer, train_output, args) -> dict:
     }
 
 
-def write_run_outputs(output_dir: Path, log_history: list[dict], summary: dict, args, kind: str) -> None:
-    """Write ``log_history.json`` and ``metrics.json`` (atomically) and the model card into
-    ``output_dir``; with ``--push_to_hub``, publish it (``kind``: ``cross-encoder`` or ``embedding``)."""
+def write_run_outputs(output_dir: Path, log_history: list[dict], record: RunRecord, args) -> None:
+    """Write ``log_history.json`` and ``metrics.json`` (``record``, checked and written atomically by
+    :meth:`RunRecord.write`) and the model card into ``output_dir``; with ``--push_to_hub``, publish it."""
     with atomic_write(output_dir / "log_history.json") as handle:
         json.dump(log_history, handle, indent=2)
-    with atomic_write(output_dir / "metrics.json") as handle:
-        json.dump(summary, handle, indent=2)
-    write_model_card(output_dir, kind=kind)
+    record.write(output_dir / "metrics.json")
+    write_model_card(output_dir, kind=record.kind)
     if args.hub_settings is not None:
         publish(
             output_dir,
             args.hub_settings.repo_id,
             private=args.hub_settings.private,
             allow_overwrite=args.hub_settings.allow_overwrite,
-            kind=kind,
+            kind=record.kind,
         )

@@ -10,7 +10,8 @@
 - ``log_history.json``: the Trainer's log history (loss, lr, eval metrics by step);
 - ``eval_<name>/metrics.json`` and ``eval_<name>/run.trec``: the final model reranking the
   evaluation run, exactly as ``hf-rerank evaluate`` writes them;
-- ``metrics.json``: ``{"eval": {name: {metric: value}}, "first_stage": {name: {...}},
+- ``metrics.json``, a :class:`~hf_rerank.training.record.RunRecord` of kind ``cross-encoder``:
+  ``{"eval": {name: {metric: value}}, "first_stage": {name: {...}}, "eval_protocol": {name: {...}},
   "significance": {name: {...}}, "train_seconds", "train_samples_per_second", "train_loss",
   "optimizer": {effective hyperparameters}, "model", "loss", "lora" (None without LoRA), "train_examples",
   "world_size", ...}``.
@@ -39,6 +40,7 @@ from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments, TeacherArguments
 from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
+from hf_rerank.training.record import EvalProtocol, RunRecord
 from hf_rerank.training.run_common import (
     check_disk_space,
     load_train_collection,
@@ -268,12 +270,14 @@ def train_cross_encoder(
             "before_training": {data_args.eval_name: before} if before else {},
             "significance": {data_args.eval_name: report.significance},
             "eval_protocol": {
-                "data": data_args.eval_data,
-                "run": data_args.eval_run,
-                "depth": data_args.eval_depth,
-                "metric_set": report.metric_set,
-                "convention": report.convention,
-                "queries": report.queries,
+                data_args.eval_name: EvalProtocol(
+                    data=data_args.eval_data,
+                    run=data_args.eval_run,
+                    depth=data_args.eval_depth,
+                    metric_set=report.metric_set,
+                    convention=report.convention,
+                    queries=report.queries,
+                )
             },
             **training_summary(trainer, train_output, args),
             "model": model_args.model_name_or_path,
@@ -289,6 +293,8 @@ def train_cross_encoder(
             "train_examples": len(train_examples),
             "example_type": type(examples[0]).__name__,
         }
-        write_run_outputs(output_dir, trainer.state.log_history, summary, args, "cross-encoder")
+        record = RunRecord(kind="cross-encoder", **summary)
+        write_run_outputs(output_dir, trainer.state.log_history, record, args)
+        summary = record.to_json()
     trainer.accelerator.wait_for_everyone()
     return summary

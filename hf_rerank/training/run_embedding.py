@@ -16,7 +16,8 @@ is the evaluation both use, also for the untrained base model. It writes to ``tr
   the retrieval corpus), each ``metrics.json`` + ``run.trec`` as ``hf-rerank evaluate`` writes them;
 - ``space_embeddings.npz``: the final model's embeddings of the embedding-space pairs
   (``queries``, ``passages``: ``(n, d)`` float32), for UMAP figures;
-- ``metrics.json``: ``{"eval": {name: {...}, name_dense: {...}}, "first_stage", "significance",
+- ``metrics.json``, a :class:`~hf_rerank.training.record.RunRecord` of kind ``embedding``:
+  ``{"eval": {name: {...}, name_dense: {...}}, "first_stage", "significance",
   "eval_protocol", "embedding_space", "lora" (when used), "trainable_parameters",
   "total_parameters", "train_seconds", "inference_seconds", "optimizer", "loss", "loss_options",
   "teacher" (None without: ``{"sources", "candidates", "group_size", "groups_per_query"}`` as the
@@ -53,6 +54,7 @@ from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import EmbeddingTrainingArguments, TeacherArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
 from hf_rerank.training.embedding import EmbeddingTrainer
+from hf_rerank.training.record import EvalProtocol, RunRecord
 from hf_rerank.training.run_common import (
     check_disk_space,
     load_train_collection,
@@ -193,7 +195,7 @@ def evaluate_embedding_model(
 
     One encoding of the retrieval corpus (``eval_data`` plus ``retrieval_data``) serves both dense
     retrieval (eval_data's judged queries, top ``retrieval_k``) and reranking ``eval_run``'s
-    top-``eval_depth``. Returns ``{"eval", "first_stage", "significance", "eval_protocol",
+    top-``eval_depth``. Returns ``{"eval", "first_stage", "significance", "eval_protocol" ({name: EvalProtocol}),
     "embedding_space", "inference_seconds", "per_query"}`` (``per_query``: ``{name: {metric: {qid: value}}}``).
     """
     from hf_rerank.analysis.embedding_space import embedding_space_stats
@@ -254,24 +256,24 @@ def evaluate_embedding_model(
         "first_stage": {name: report.first_stage},
         "significance": {name: report.significance},
         "eval_protocol": {
-            name: {
-                "data": data_args.eval_data,
-                "run": data_args.eval_run,
-                "depth": data_args.eval_depth,
-                "metric_set": report.metric_set,
-                "convention": report.convention,
-                "queries": report.queries,
-            },
-            dense_name: {
-                "data": data_args.eval_data,
-                "corpus": [data_args.eval_data, *(data_args.retrieval_data or [])],
-                "corpus_passages": len(embeddings.pids),
-                "k": data_args.retrieval_k,
-                "search": "exact cosine",
-                "metric_set": metric_set.name,
-                "convention": metric_set.convention,
-                "queries": len(dense.queries),
-            },
+            name: EvalProtocol(
+                data=data_args.eval_data,
+                run=data_args.eval_run,
+                depth=data_args.eval_depth,
+                metric_set=report.metric_set,
+                convention=report.convention,
+                queries=report.queries,
+            ),
+            dense_name: EvalProtocol(
+                data=data_args.eval_data,
+                corpus=[data_args.eval_data, *(data_args.retrieval_data or [])],
+                corpus_passages=len(embeddings.pids),
+                k=data_args.retrieval_k,
+                search="exact cosine",
+                metric_set=metric_set.name,
+                convention=metric_set.convention,
+                queries=len(dense.queries),
+            ),
         },
         "embedding_space": {**embedding_space_stats(space_queries, space_passages), "pairs": len(pairs)},
         "inference_seconds": {
@@ -446,6 +448,8 @@ def train_embedding(
             "train_examples": len(examples),
             "example_type": type(examples[0]).__name__,
         }
-        write_run_outputs(output_dir, trainer.state.log_history, summary, args, "embedding")
+        record = RunRecord(kind="embedding", **summary)
+        write_run_outputs(output_dir, trainer.state.log_history, record, args)
+        summary = record.to_json()
     trainer.accelerator.wait_for_everyone()
     return summary

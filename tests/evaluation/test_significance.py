@@ -12,6 +12,7 @@ from scipy import stats
 from hf_rerank.evaluation.significance import (
     Comparison,
     compare,
+    compare_to_base,
     holm,
     paired_t_test,
     randomisation_test,
@@ -148,3 +149,17 @@ def test_compare_randomisation_and_errors():
     with pytest.raises(ValueError, match="unknown test"):
         compare(baseline, {"better": better}, test="wilcoxon")  # type: ignore[arg-type]
     assert compare(baseline, {}) == {}
+
+
+def test_compare_to_base_tests_each_shared_metric_both_ways():
+    base = {"ndcg@10": {"1": 0.1, "2": 0.2, "3": 0.3, "4": 0.5}, "mrr@10": {"1": 0.5, "2": 0.5, "3": 0.5, "4": 0.5}}
+    model = {"ndcg@10": {"1": 0.3, "2": 0.3, "3": 0.6, "4": 0.6}, "recall@100": {"1": 1.0, "2": 1.0, "3": 1.0}}
+    tests = compare_to_base(base, model)
+    assert list(tests) == ["ndcg@10"]  # metrics both have, in the model's order
+    x, y = [0.3, 0.3, 0.6, 0.6], [0.1, 0.2, 0.3, 0.5]
+    assert tests["ndcg@10"]["delta"] == pytest.approx(np.mean(x) - np.mean(y))
+    assert tests["ndcg@10"]["p_t_test"] == pytest.approx(stats.ttest_rel(x, y).pvalue)
+    randomised = compare(base["ndcg@10"], {"m": model["ndcg@10"]}, test="randomisation")["m"]
+    assert tests["ndcg@10"]["p_randomisation"] == randomised.p_value
+    with pytest.raises(ValueError, match="only in baseline"):
+        compare_to_base(base, {"ndcg@10": {"1": 0.3}})

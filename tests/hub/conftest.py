@@ -132,7 +132,8 @@ def write_json(path: Path, value) -> None:
 
 
 def training_summary(model_scores: dict, first: dict, **extra) -> dict:
-    """A ``metrics.json`` in the shape ``train_cross_encoder`` writes (Lion with scaling 3)."""
+    """A ``metrics.json`` (:class:`~hf_rerank.training.record.RunRecord`) as ``train_cross_encoder`` writes it
+    (Lion with scaling 3)."""
     significance = {
         m: {
             "delta": means(model_scores)[m] - means(first)[m],
@@ -142,17 +143,21 @@ def training_summary(model_scores: dict, first: dict, **extra) -> dict:
         for m in METRICS
     }
     return {
+        "schema_version": 1,
+        "kind": "cross-encoder",
         "eval": {"dl19": means(model_scores)},
         "first_stage": {"dl19": means(first)},
         "before_training": {"dl19": {"ndcg@10": 0.30, "map@100-l2": 0.20}},
         "significance": {"dl19": significance},
         "eval_protocol": {
-            "data": "../shared/data/trec-dl/dl19",
-            "run": "bm25",
-            "depth": 100,
-            "metric_set": "trec-dl",
-            "convention": CONVENTION,
-            "queries": len(QIDS),
+            "dl19": {
+                "data": "../shared/data/trec-dl/dl19",
+                "run": "bm25",
+                "depth": 100,
+                "metric_set": "trec-dl",
+                "convention": CONVENTION,
+                "queries": len(QIDS),
+            }
         },
         "train_seconds": 12.5,
         "train_samples_per_second": 2.5,
@@ -191,8 +196,11 @@ def training_summary(model_scores: dict, first: dict, **extra) -> dict:
 
 @pytest.fixture
 def cross_encoder_run(tmp_path, tiny_cross_encoder_dir) -> Path:
-    """A cross-encoder run directory: tiny checkpoint, metrics.json, log history, per-query
-    evaluations of the model and of the base model, and a checkpoint-2/ with trainer state."""
+    """A cross-encoder run directory: tiny checkpoint, metrics.json (with the comparison against the base
+    model, computed from both per-query scores), log history, per-query evaluations of the model and of
+    the base model, and a checkpoint-2/ with trainer state."""
+    from hf_rerank.evaluation.significance import compare_to_base
+
     run = tmp_path / "ce-run"
     shutil.copytree(tiny_cross_encoder_dir, run)
     shutil.copytree(tiny_cross_encoder_dir, run / "checkpoint-2")
@@ -204,7 +212,14 @@ def cross_encoder_run(tmp_path, tiny_cross_encoder_dir) -> Path:
         (run / "checkpoint-2" / name).write_bytes(content)
     (run / "training_args.bin").write_bytes(b"pickled arguments")
     first, model, base = per_query(0.2), per_query(0.3), per_query(0.25, jitter=0.03)
-    write_json(run / "metrics.json", training_summary(model, first))
+    base_comparison = {
+        "dl19": {
+            "model": "sentence-transformers/all-MiniLM-L6-v2",
+            "metrics": means(base),
+            "significance": compare_to_base(base, model),
+        }
+    }
+    write_json(run / "metrics.json", training_summary(model, first, base_comparison=base_comparison))
     write_json(run / "log_history.json", LOG_HISTORY)
     write_json(run / "eval_dl19" / "metrics.json", eval_report(model, first, str(run)))
     (run / "eval_dl19" / "run.trec").write_text("q0 Q0 p1 1 2.5 run\n")
@@ -215,11 +230,12 @@ def cross_encoder_run(tmp_path, tiny_cross_encoder_dir) -> Path:
 
 
 def embedding_summary(lora: dict | None) -> dict:
-    """A ``metrics.json`` in the shape ``train_embedding`` writes (reranking + dense evaluation)."""
+    """A ``metrics.json`` as ``train_embedding`` writes it (reranking + dense evaluation)."""
     first, model = per_query(0.2), per_query(0.35)
     summary = training_summary(
         model,
         first,
+        kind="embedding",
         model=BASE_ID,
         lora=lora,
         pooling="mean",
@@ -247,7 +263,7 @@ def embedding_summary(lora: dict | None) -> dict:
     }
     summary["eval"]["dl19_dense"] = {"ndcg@10": 0.52, "recall@100-l2": 0.61}
     summary["eval_protocol"] = {
-        "dl19": summary["eval_protocol"],
+        **summary["eval_protocol"],
         "dl19_dense": {
             "data": "../shared/data/trec-dl/dl19",
             "corpus": ["../shared/data/trec-dl/dl19"],

@@ -10,10 +10,13 @@ from huggingface_hub import ModelCard
 from markdown_it import MarkdownIt
 from scipy import stats
 
-from hf_rerank.hub.card import CardError, render_model_card, write_model_card
+from hf_rerank.hub.errors import CardError
+from hf_rerank.hub.render import render_model_card, write_model_card
+from hf_rerank.training.record import RecordError
 from tests.hub.conftest import BASE_ID, CONVENTION, QIDS, per_query, write_json, write_png
 
-CITATIONS = ("2506.18297", "2506.18535", "2302.06675", "1611.09268", "2003.07820", "2102.07662")
+#: What the cross-encoder fixture run used: the Lion/AdamW seed paper, Lion, MS MARCO, TREC DL 2019.
+CITATIONS = ("2506.18297", "2302.06675", "1611.09268", "2003.07820")
 
 
 def html_of(markdown: str) -> str:
@@ -71,12 +74,14 @@ def test_body_states_protocol_significance_training_and_citations(cross_encoder_
         *CITATIONS,
     ):
         assert expected in body, expected
+    for unused in ("2506.18535", "2102.07662"):  # the embedding seed paper, TREC DL 2020: not used by this run
+        assert unused not in body, unused
     assert (cross_encoder_run / "training_dynamics.png").is_file()
     assert str(cross_encoder_run.parent) not in text  # local paths stay on this machine
     assert not re.search(r"\{\{ ?[a-z_][\w.]* ?\}\}|\{%", text)  # no template left unrendered
 
 
-def test_significance_against_the_base_model_is_computed_from_per_query_scores(cross_encoder_run):
+def test_significance_against_the_base_model_is_read_from_the_record(cross_encoder_run):
     text = write_model_card(cross_encoder_run, kind="cross-encoder", model_id="alice/ce-run").read_text()
     model, base = per_query(0.3)["ndcg@10"], per_query(0.25, jitter=0.03)["ndcg@10"]
     expected_p = stats.ttest_rel([model[q] for q in QIDS], [base[q] for q in QIDS]).pvalue
@@ -97,8 +102,9 @@ def test_significance_against_the_base_model_is_computed_from_per_query_scores(c
     ) in text
 
 
-def test_without_base_per_query_scores_the_step0_means_are_shown_untested(cross_encoder_run):
-    shutil.rmtree(cross_encoder_run / "eval_dl19_base")
+def test_without_a_base_comparison_the_step0_means_are_shown_untested(cross_encoder_run):
+    metrics = json.loads((cross_encoder_run / "metrics.json").read_text())
+    write_json(cross_encoder_run / "metrics.json", {k: v for k, v in metrics.items() if k != "base_comparison"})
     text = write_model_card(cross_encoder_run, kind="cross-encoder", model_id="alice/ce-run").read_text()
     assert (
         "| metric | bm25 (first stage) | before fine-tuning | this model | Δ vs first stage | p t-test / rand. |"
@@ -169,11 +175,12 @@ def test_embedding_card_leaves_out_what_the_run_did_not_record(embedding_run):
     assert "with an unrecorded optimizer on" in body
 
 
-def test_paper2_variant_layout_finds_base_evaluation_space_and_umap(embedding_run, tmp_path):
+def test_the_base_model_comes_from_the_record_never_from_the_directories_around_the_run(embedding_run, tmp_path):
     root = tmp_path / "paper2"
     variant = root / "lora_hard"
     shutil.copytree(embedding_run, variant)
     (variant / "umap.png").unlink()
+    # what the card used to read from recipes/paper2_variants.py's layout is ignored now
     write_png(root / "umap.png")
     write_json(
         root / "base" / "eval_dl19" / "metrics.json", {"metrics": {"ndcg@10": 0.4}, "per_query": per_query(0.25)}
@@ -182,12 +189,31 @@ def test_paper2_variant_layout_finds_base_evaluation_space_and_umap(embedding_ru
         root / "variants.json", [{"variant": "base", "embedding_space": {"anisotropy": 0.1, "effective_rank": 30.0}}]
     )
     body = ModelCard.load(write_model_card(variant, kind="embedding", model_id="alice/lora-hard")).text
+    assert "Δ vs base" not in body and "| anisotropy | 0.2100 |" in body and "umap.png" not in body
+    assert not (variant / "umap.png").exists()
+    # ... and what the recipe puts into the run's own record and directory is shown
+    metrics = json.loads((variant / "metrics.json").read_text())
+    metrics["base_comparison"] = {
+        "dl19": {
+            "model": BASE_ID,
+            "metrics": {"ndcg@10": 0.4},
+            "significance": {"ndcg@10": {"delta": 0.1, "p_t_test": 0.01, "p_randomisation": 0.02}},
+        }
+    }
+    metrics["base_embedding_space"] = {"anisotropy": 0.1, "effective_rank": 30.0}
+    write_json(variant / "metrics.json", metrics)
+    write_png(variant / "umap.png")
+    body = ModelCard.load(write_model_card(variant, kind="embedding", model_id="alice/lora-hard")).text
     assert (
         "| metric | bm25 (first stage) | base model | this model | Δ vs first stage | p t-test / rand. | Δ vs base |"
         in body
     )
+    assert (
+        "| ndcg@10 | 0.3750 | 0.4000 | **0.5250** | +0.1500 ▲ | 0.0010 / 0.0020 | +0.1000 ▲ | 0.0100 / 0.0200 |" in body
+    )
+    assert "the untrained base model (`alice/tiny-encoder`)" in body
     assert "| anisotropy | 0.1000 | 0.2100 |" in body and "| isotropy | – | 0.4000 |" in body
-    assert (variant / "umap.png").is_file()
+    assert "![UMAP projections of query and passage embeddings](umap.png)" in body
 
 
 def test_two_logit_heads_score_with_the_logit_difference(cross_encoder_run):
@@ -253,15 +279,15 @@ def test_license_can_be_given_and_is_left_out_when_unknown(cross_encoder_run):
 
 
 @pytest.mark.parametrize(
-    "problem, message",
+    "problem, error, message",
     [
-        ("missing", "no metrics.json"),
-        ("not json", "not valid JSON"),
-        ("no eval", "'eval' must map evaluation names"),
-        ("text value", "'eval' must map evaluation names"),
+        ("missing", CardError, "no metrics.json"),
+        ("not json", RecordError, "metrics.json: not valid JSON"),
+        ("no eval", RecordError, r'metrics.json: field "eval": expected an object \{name: \{metric: number\}\}'),
+        ("text value", RecordError, r'metrics.json: field "eval": expected an object \{name: \{metric: number\}\}'),
     ],
 )
-def test_bad_run_directories_are_refused(cross_encoder_run, problem, message):
+def test_bad_run_directories_are_refused(cross_encoder_run, problem, error, message):
     path = cross_encoder_run / "metrics.json"
     if problem == "missing":
         path.unlink()
@@ -271,7 +297,7 @@ def test_bad_run_directories_are_refused(cross_encoder_run, problem, message):
         metrics = json.loads(path.read_text())
         metrics["eval"] = {} if problem == "no eval" else {"dl19": {"ndcg@10": "high"}}
         write_json(path, metrics)
-    with pytest.raises(CardError, match=message):
+    with pytest.raises(error, match=message):
         write_model_card(cross_encoder_run, kind="cross-encoder")
     assert not (cross_encoder_run / "README.md").exists() and not (cross_encoder_run / "training_dynamics.png").exists()
 
@@ -279,3 +305,46 @@ def test_bad_run_directories_are_refused(cross_encoder_run, problem, message):
 def test_unknown_kind_is_refused(cross_encoder_run):
     with pytest.raises(CardError, match="kind must be one of cross-encoder, embedding"):
         render_model_card(cross_encoder_run, kind="reranker")
+
+
+def test_the_significance_level_is_defined_once():
+    from hf_rerank.evaluation import report, significance
+    from hf_rerank.hub import evaluation_sections, formatting
+
+    assert significance.ALPHA == 0.05
+    assert report.ALPHA is formatting.ALPHA is evaluation_sections.ALPHA is significance.ALPHA
+    assert significance.compare.__defaults__[-1] is significance.ALPHA  # compare's default alpha
+
+
+def citations(text: str) -> list[str]:
+    """The arXiv ids a card's citation list names, in order (each also has its BibTeX entry)."""
+    section = text.split("## Citations", 1)[1]
+    listed = re.findall(r"^- .*arXiv:(\d{4}\.\d{5})$", section, flags=re.MULTILINE)
+    assert len(re.findall(r"^@\w+\{", section, flags=re.MULTILINE)) == len(listed)  # one BibTeX entry each
+    return listed
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({}, ["2506.18535", "1611.09268", "2003.07820"]),  # AdamW, MS MARCO training, dl19 evaluation
+        ({"optimizer": {"name": "lion"}}, ["2506.18535", "2302.06675", "1611.09268", "2003.07820"]),
+        ({"train_data": "sample-train", "eval_data": "sample-test"}, ["2506.18535"]),
+        (
+            {"train_data": "sample-train", "eval_data": "msmarco-passage/trec-dl-2019/judged", "corpus": "../dl20"},
+            ["2506.18535", "1611.09268", "2003.07820", "2102.07662"],
+        ),
+    ],
+)
+def test_a_card_cites_only_what_its_run_used(embedding_run, changes, expected):
+    metrics = json.loads((embedding_run / "metrics.json").read_text())
+    if "optimizer" in changes:
+        metrics["optimizer"] = {**metrics["optimizer"], **changes["optimizer"]}
+    if "train_data" in changes:
+        metrics["train_data"] = changes["train_data"]
+    for protocol in metrics["eval_protocol"].values():
+        protocol["data"] = changes.get("eval_data", protocol["data"])
+        if "corpus" in protocol:
+            protocol["corpus"] = [protocol["data"], changes.get("corpus", protocol["data"])]
+    write_json(embedding_run / "metrics.json", metrics)
+    assert citations(render_model_card(embedding_run, kind="embedding", model_id="alice/emb").text) == expected

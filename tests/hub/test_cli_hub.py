@@ -1,12 +1,12 @@
 """hf-rerank card / publish on the command line, and a published model used by other commands by Hub id."""
 
 import json
-import shutil
 
-import yaml
+import pytest
 
 from hf_rerank.cli import main
-from hf_rerank.hub.publisher import Retry, publish
+from hf_rerank.hub.publish import publish
+from hf_rerank.hub.retry import Retry
 from tests.hub.conftest import offline
 
 
@@ -18,39 +18,15 @@ def test_card_writes_the_readme_of_a_run(cross_encoder_run, tmp_path, capsys):
     assert "license: mit" in (tmp_path / "elsewhere" / "README.md").read_text()
 
 
-def test_card_needs_a_run_or_all_offline(cross_encoder_run, capsys):
-    assert main(["card"]) == 2
-    assert "give either OUTPUT_DIR or --all-offline" in capsys.readouterr().err
+def test_card_needs_a_run_directory_with_metrics(cross_encoder_run, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["card"])
+    assert raised.value.code == 2 and "the following arguments are required: OUTPUT_DIR" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # regenerating model_cards/ is recipes/render_model_cards.py's job
+        main(["card", "--all-offline"])
     (cross_encoder_run / "metrics.json").unlink()
     assert main(["card", str(cross_encoder_run)]) == 2
     assert "no metrics.json" in capsys.readouterr().err
-
-
-def test_all_offline_regenerates_every_offline_card(cross_encoder_run, embedding_run, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)  # configs name output directories relative to where the command runs
-    shutil.copytree(cross_encoder_run, tmp_path / "outputs" / "offline_ce")
-    shutil.copytree(embedding_run, tmp_path / "outputs" / "paper2" / "lora_hard")
-    configs = tmp_path / "configs"
-    configs.mkdir()
-    (configs / "offline_ce.yaml").write_text(yaml.safe_dump({"output_dir": "outputs/offline_ce"}))
-    (configs / "paper2_offline.yaml").write_text(
-        yaml.safe_dump({"output_dir": "outputs/paper2", "variants": {"lora_hard": {"lora_r": 16}, "full_random": {}}})
-    )
-    (configs / "paper_minilm_lion.yaml").write_text(yaml.safe_dump({"output_dir": "outputs/not-offline"}))
-
-    assert main(["card", "--all-offline", "--configs", "configs", "--into", "cards"]) == 1  # one run is missing
-    captured = capsys.readouterr()
-    assert "skipped paper2_offline-full_random: outputs/paper2/full_random has no metrics.json" in captured.err
-    assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["offline_ce", "paper2_offline-lora_hard"]
-    assert sorted(p.name for p in (tmp_path / "cards" / "paper2_offline-lora_hard").iterdir()) == [
-        "README.md",
-        "training_dynamics.png",
-        "umap.png",
-    ]
-    readme = (tmp_path / "cards" / "offline_ce" / "README.md").read_text()
-    assert 'CrossEncoder.from_pretrained("outputs/offline_ce")' in readme  # where the recipe writes the model
-    shutil.copytree(embedding_run, tmp_path / "outputs" / "paper2" / "full_random")
-    assert main(["card", "--all-offline", "--configs", "configs", "--into", "cards"]) == 0
 
 
 def test_publish_on_the_command_line(hub, cross_encoder_run, tmp_path, capsys):

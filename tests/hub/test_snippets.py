@@ -9,11 +9,12 @@ import sys
 import numpy as np
 from huggingface_hub import hf_hub_download
 
-from hf_rerank.hub.publisher import Retry, publish
+from hf_rerank.hub.publish import publish
+from hf_rerank.hub.retry import Retry
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.models.cross_encoder import CrossEncoder
 from tests import processes
-from tests.hub.test_publisher import publish_base_encoder
+from tests.hub.test_publish import publish_base_encoder
 
 # Runs each block in its own namespace and reports what it printed (stdout), as JSON on one line.
 RUNNER = r"""

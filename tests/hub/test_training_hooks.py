@@ -12,7 +12,9 @@ from transformers.trainer_utils import HubStrategy, SaveStrategy
 from hf_rerank.data.collators import CrossEncoderCollator
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.examples import make_pairs
-from hf_rerank.hub.publisher import HubPushCallback, HubSettings, PublishError, Retry
+from hf_rerank.hub.errors import PublishError
+from hf_rerank.hub.push_callback import HubPushCallback, HubSettings
+from hf_rerank.hub.retry import Retry
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
 from tests.conftest import tiny_config

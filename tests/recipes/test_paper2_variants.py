@@ -92,3 +92,20 @@ def test_two_variants_on_the_sample(tmp_path, tiny_encoder_dir):
 
     card = ModelCard.load(tmp_path / "out" / "lora_random" / "README.md")  # every trained model gets its card
     assert card.data.pipeline_tag == "sentence-similarity" and "hf-rerank" in card.data.tags
+    # each variant's own directory holds what its card says about the base model
+    from hf_rerank.training.record import RunRecord
+
+    for row in saved[1:]:
+        variant = tmp_path / "out" / row["variant"]
+        record = RunRecord.load(variant / "metrics.json")
+        assert set(record.base_comparison) == {"sample", "sample_dense"}
+        comparison = record.base_comparison["sample"]
+        assert comparison["model"] == str(tiny_encoder_dir) and comparison["metrics"] == saved[0]["eval"]["sample"]
+        test = comparison["significance"]["ndcg@10"]
+        assert test["delta"] == pytest.approx(row["significance_vs_base"]["sample"]["ndcg@10"]["delta"], abs=1e-12)
+        assert test["p_t_test"] == pytest.approx(row["significance_vs_base"]["sample"]["ndcg@10"]["p_t_test"])
+        assert 0 <= test["p_randomisation"] <= 1
+        assert record.base_embedding_space == saved[0]["embedding_space"]
+        assert (variant / "umap.png").read_bytes() == (tmp_path / "out" / "umap.png").read_bytes()
+        body = (variant / "README.md").read_text()
+        assert "| Δ vs base |" in body and "](umap.png)" in body

@@ -21,7 +21,7 @@ in the trainer, every training log gains ``eff_*`` rates over the steps since th
 (:meth:`EfficiencyCallback.interval_metrics`), and the end-of-training log (and so
 ``TrainOutput.metrics``) gains ``eff_<key>`` for every number of :meth:`EfficiencyCallback.summarize`,
 whose dict is kept as ``callback.summary`` for ``metrics.json`` (``"efficiency"``, which
-:mod:`hf_rerank.hub.card` puts in the model card).
+:mod:`hf_rerank.hub.training_sections` puts in the model card).
 """
 
 from __future__ import annotations

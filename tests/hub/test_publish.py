@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
-from hf_rerank.hub.publisher import HubAuthError, PublishError, Retry, publish
+from hf_rerank.hub.errors import HubAuthError, PublishError
+from hf_rerank.hub.publish import publish
+from hf_rerank.hub.retry import Retry
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.models.cross_encoder import CrossEncoder
 from tests.hub.conftest import BASE_ID, TOKEN, offline, tree

@@ -5,7 +5,7 @@
 - ``main``: every file of the run directory except ``checkpoint-*/`` (they get branches),
   ``training_args.bin`` (a pickle of the training arguments, which can hold a Hub token), ``runs/``
   (TensorBoard) and hidden files; ``README.md`` and its figures are rendered afresh
-  (:func:`~hf_rerank.hub.card.write_model_card`) so that the usage snippets load ``repo_id``;
+  (:func:`~hf_rerank.hub.render.write_model_card`) so that the usage snippets load ``repo_id``;
 - with ``checkpoints=True``, each ``checkpoint-<step>/`` (model, tokenizer and trainer state,
   without ``training_args.bin``) to its own branch ``checkpoint-<step>``, with a short README.
 
@@ -23,31 +23,27 @@ Rules it keeps:
 - ``dry_run=DIR`` writes the exact trees that would be pushed to ``DIR/<branch>/`` and the commit
   messages to ``DIR/commits.json``, without a token or the network.
 
-:class:`HubPushCallback` does the same during training: it prepares the repository when training
-starts (so a refused overwrite fails before hours of training, not after) and, with
-``strategy="checkpoint"``, pushes each saved checkpoint to its branch in the background.
+:class:`~hf_rerank.hub.push_callback.HubPushCallback` does the same during training, with :class:`HubRepo`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import TrainerCallback
-
 from hf_rerank.data.formats import atomic_write
-from hf_rerank.errors import HfRerankError
-from hf_rerank.hub.card import checkpoint_card, detect_kind, load_metrics, write_model_card
+from hf_rerank.hub.errors import HubAuthError, PublishError
+from hf_rerank.hub.render import checkpoint_card, write_model_card
+from hf_rerank.hub.retry import Retry, http_status
+from hf_rerank.hub.run_dir import detect_kind, load_record
 
 logger = logging.getLogger("hf_rerank")
+
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
@@ -55,101 +51,12 @@ REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 EXCLUDED = ("training_args.bin", "runs")
 #: Files of an empty, just-created repository.
 INITIAL_FILES = {".gitattributes"}
-TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 #: Files scanned for the token before upload (larger ones are weights: they cannot hold it as text).
 SCAN_LIMIT = 64 * 1024 * 1024
 NO_TOKEN = (
     "no Hugging Face token found. Set HF_TOKEN to a token with write access "
     "(https://huggingface.co/settings/tokens) or run `hf auth login`, then publish again"
 )
-AUTH_FAILED = (
-    "the Hugging Face Hub refused the token ({why}). Set HF_TOKEN to a valid token with write access "
-    "(https://huggingface.co/settings/tokens) or run `hf auth login`, then publish again"
-)
-
-
-class PublishError(HfRerankError, RuntimeError):
-    """Publishing stopped; the message says why and what to do."""
-
-
-class HubAuthError(PublishError):
-    """No token, or the Hub refused it."""
-
-
-@dataclass(frozen=True)
-class Retry:
-    """Retries of transient Hub errors: ``attempts`` tries, waiting ``base_delay * 2**i`` s (at most ``max_delay``)."""
-
-    attempts: int = 5
-    base_delay: float = 2.0
-    max_delay: float = 60.0
-
-    def call(self, what: str, function, *args, **kwargs):
-        """``function(*args, **kwargs)``, retried on transient errors; 401/403 raise :class:`HubAuthError`."""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return function(*args, **kwargs)
-            except Exception as error:
-                status = http_status(error)
-                if status in (401, 403):
-                    why = (
-                        "401 Unauthorized"
-                        if status == 401
-                        else "403 Forbidden: no write access to this namespace or repository"
-                    )
-                    raise HubAuthError(f"{what}: " + AUTH_FAILED.format(why=why)) from None
-                if not is_transient(error) or attempt == self.attempts:
-                    if is_transient(error):
-                        raise PublishError(
-                            f"{what}: still failing after {attempt} attempts ({describe(error)})"
-                        ) from error
-                    raise
-                delay = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
-                logger.warning(
-                    "%s: %s; retrying in %.1f s (attempt %d of %d)",
-                    what,
-                    describe(error),
-                    delay,
-                    attempt + 1,
-                    self.attempts,
-                )
-                time.sleep(delay)
-        raise AssertionError("unreachable")
-
-
-def causes(error: BaseException):
-    """``error`` and the exceptions it was raised from (huggingface_hub wraps upload errors)."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        yield error
-        error = error.__cause__ or error.__context__
-
-
-def http_status(error: BaseException) -> int | None:
-    from huggingface_hub.errors import HfHubHTTPError
-
-    for cause in causes(error):
-        if isinstance(cause, HfHubHTTPError) and cause.response is not None:
-            return cause.response.status_code
-    return None
-
-
-def is_transient(error: BaseException) -> bool:
-    """HTTP 408/429/5xx, or a connection error or timeout anywhere in the cause chain."""
-    import httpx2
-
-    return http_status(error) in TRANSIENT_STATUS or any(
-        isinstance(cause, (httpx2.TransportError, ConnectionError, TimeoutError)) for cause in causes(error)
-    )
-
-
-def describe(error: BaseException) -> str:
-    status = http_status(error)
-    return f"HTTP {status}" if status else type(error).__name__
-
-
-# ------------------------------------------------------------------------------ what is pushed
 
 
 @dataclass
@@ -238,15 +145,15 @@ def plan_upload(
     output_dir, staging = Path(output_dir), Path(staging)
     if not output_dir.is_dir():
         raise PublishError(f"{output_dir}: not a directory")
-    metrics = load_metrics(output_dir)
+    record = load_record(output_dir)
     kind = kind or detect_kind(output_dir)
     write_model_card(output_dir, kind=kind, model_id=repo_id, license=license, language=language, into=staging / "main")
     main = {
         **directory_files(output_dir, skip_checkpoints=True),
         **directory_files(staging / "main", skip_checkpoints=False),
     }
-    first = next(iter(metrics["eval"]))
-    metric, value = next(iter(metrics["eval"][first].items()))
+    first = next(iter(record.eval))
+    metric, value = next(iter(record.eval[first].items()))
     uploads = (
         [checkpoint_upload(path, step, repo_id, kind, staging) for step, path in checkpoint_dirs(output_dir)]
         if checkpoints
@@ -288,9 +195,6 @@ def write_tree(uploads: list[BranchUpload], directory: str | Path) -> Path:
             indent=2,
         )
     return directory
-
-
-# ------------------------------------------------------------------------------ the repository
 
 
 class HubRepo:
@@ -434,7 +338,8 @@ def publish(
     Raises:
         PublishError: refused overwrite, persistent transient errors, a file holding the token,
             a non-empty dry-run directory, ``HF_HUB_OFFLINE`` set; :class:`HubAuthError` for a missing or refused token;
-            :class:`~hf_rerank.hub.card.CardError` when the run directory has no usable ``metrics.json``.
+            :class:`~hf_rerank.hub.errors.CardError` when the run directory has no ``metrics.json``,
+            :class:`~hf_rerank.training.record.RecordError` when it is not a valid run record.
     """
     from huggingface_hub import constants, get_token
 
@@ -463,138 +368,3 @@ def publish(
             repo.claim(upload.revision, repo.branch_files(upload.revision))
         commits = {upload.revision: repo.push(upload) for upload in uploads}
         return PublishResult(repo.repo_id, repo.url, commits, uploads)
-
-
-# ------------------------------------------------------------------------------ during training
-
-
-@dataclass(frozen=True)
-class HubSettings:
-    """Where and how a training run is published (from the Trainer's ``push_to_hub`` arguments).
-
-    ``strategy``: ``end`` (``main`` once, after training) or ``checkpoint`` (also every saved
-    checkpoint, to its branch ``checkpoint-<step>``, as it is saved).
-    """
-
-    repo_id: str
-    private: bool = True
-    strategy: str = "end"
-    allow_overwrite: bool = False
-
-    @classmethod
-    def from_training_args(cls, args) -> HubSettings | None:
-        """Read ``push_to_hub``, ``hub_model_id``, ``hub_strategy``, ``hub_private_repo`` and
-        ``hub_allow_overwrite`` (None without ``push_to_hub``).
-
-        ``hub_strategy``: ``end`` and transformers' default ``every_save`` publish ``main`` once at
-        the end (hf-rerank never replaces ``main`` mid-training); ``checkpoint`` and
-        ``all_checkpoints`` also push each checkpoint to its branch. ``hub_private_repo``
-        unset means private. ``hub_token`` is refused with or without ``push_to_hub``: the
-        Trainer pickles its arguments into ``training_args.bin``, so a token there would be saved
-        with every checkpoint.
-        """
-        if args.hub_token:
-            raise ValueError(
-                "--hub_token is not accepted, with or without --push_to_hub (it would be saved in "
-                "training_args.bin with every checkpoint): set HF_TOKEN or run `hf auth login` instead"
-            )
-        if not args.push_to_hub:
-            return None
-        if not args.hub_model_id:
-            raise ValueError("--push_to_hub needs --hub_model_id OWNER/NAME")
-        strategy = str(getattr(args.hub_strategy, "value", args.hub_strategy))
-        if strategy not in ("end", "every_save", "checkpoint", "all_checkpoints"):
-            raise ValueError(f"hub_strategy must be end or checkpoint, got {strategy!r}")
-        settings = cls(
-            repo_id=args.hub_model_id,
-            private=True if args.hub_private_repo is None else bool(args.hub_private_repo),
-            strategy="checkpoint" if strategy in ("checkpoint", "all_checkpoints") else "end",
-            allow_overwrite=bool(getattr(args, "hub_allow_overwrite", False)),
-        )
-        if settings.strategy == "checkpoint" and str(getattr(args.save_strategy, "value", args.save_strategy)) == "no":
-            logger.warning(
-                "hub_strategy %s pushes each saved checkpoint, but save_strategy is 'no': only the final "
-                "model will be published",
-                strategy,
-            )
-        return settings
-
-
-class HubPushCallback(TrainerCallback):
-    """Publishing hooks for a ``transformers.Trainer`` (on the main process only).
-
-    - ``on_train_begin``: create the repository or check that it may be written (fails early);
-    - ``on_save`` (``strategy="checkpoint"``): push ``checkpoint-<step>/`` to its branch in a
-      background thread; the files are hard-linked (or copied) first, so a checkpoint rotated
-      away by ``save_total_limit`` meanwhile still uploads whole;
-    - ``on_train_end``: wait for the pushes; failures are logged and kept in ``errors``.
-
-    The final model goes to ``main`` with :func:`publish` once the run has written its metrics
-    and card.
-    """
-
-    def __init__(
-        self,
-        settings: HubSettings,
-        *,
-        kind: str = "cross-encoder",
-        token: str | None = None,
-        endpoint: str | None = None,
-        retry: Retry = Retry(),
-    ):
-        self.settings, self.kind, self.token, self.endpoint, self.retry = settings, kind, token, endpoint, retry
-        self.repo: HubRepo | None = None
-        self.pending: list[tuple[int, Future]] = []
-        self.errors: list[str] = []
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-rerank-hub")
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            self.repo = HubRepo(
-                self.settings.repo_id,
-                private=self.settings.private,
-                allow_overwrite=self.settings.allow_overwrite,
-                token=self.token,
-                endpoint=self.endpoint,
-                retry=self.retry,
-            )
-            self.repo.prepare()
-
-    def on_save(self, args, state, control, **kwargs):
-        if not state.is_world_process_zero or self.settings.strategy != "checkpoint":
-            return
-        step = state.global_step
-        staging = Path(tempfile.mkdtemp(prefix=".hub-staging-", dir=args.output_dir))
-        snapshot = staging / "files"
-        shutil.copytree(Path(args.output_dir) / f"checkpoint-{step}", snapshot, copy_function=link_or_copy)
-        upload = checkpoint_upload(snapshot, step, self.repo.repo_id, self.kind, staging)
-        self.pending.append((step, self.executor.submit(self._push, upload, staging)))
-
-    def _push(self, upload: BranchUpload, staging: Path) -> str:
-        try:
-            return self.repo.push(upload)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    def wait(self) -> list[str]:
-        """Wait for every pending push; returns (and logs) the failures."""
-        for step, future in self.pending:
-            try:
-                future.result()
-            except Exception as error:
-                self.errors.append(f"checkpoint-{step}: {error}")
-                logger.error("pushing checkpoint-%d to %s failed: %s", step, self.settings.repo_id, error)
-        self.pending = []
-        return self.errors
-
-    def on_train_end(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            self.wait()
-
-
-def link_or_copy(source: str, destination: str) -> None:
-    """Hard-link ``source`` to ``destination`` (same filesystem), else copy it."""
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copy2(source, destination)
