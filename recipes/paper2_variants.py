@@ -76,6 +76,14 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--variants", help="comma-separated subset of the config's variants (default: all); base is always evaluated"
     )
+    parser.add_argument(
+        "--convert",
+        type=Path,
+        metavar="ROOT",
+        help="train nothing: bring a recipe output written before metrics.json had a schema_version (ROOT holds "
+        "variants.json, umap.png, base/ and one directory per variant) up to date: store each variant's comparison "
+        "with the base model in its metrics.json, copy umap.png beside it, render its card again",
+    )
     return parser
 
 
@@ -191,10 +199,29 @@ def table(rows: list[dict], eval_name: str) -> str:
     )
 
 
+def convert(root: Path) -> list[Path]:
+    """Store the base comparison in every variant of an existing recipe output ``root`` (the layout ``main``
+    writes: ``variants.json``, ``umap.png``, ``base/eval_<name>/`` and ``<variant>/eval_<name>/``), as ``main``
+    does after training; returns the variants' directories."""
+    if not (root / "variants.json").is_file():
+        raise SystemExit(f"--convert {root}: no variants.json (not an output of this recipe)")
+    rows = json.loads((root / "variants.json").read_text())
+    evaluations = list(rows[0]["eval"])
+    per_query = {row["variant"]: read_per_query(root / row["variant"], evaluations) for row in rows}
+    base_model = json.loads((root / "base" / f"eval_{evaluations[0]}" / "metrics.json").read_text())["model"]
+    for row in rows[1:]:
+        record_base_comparison(root / row["variant"], rows[0], base_model, per_query, root / "umap.png")
+    return [root / row["variant"] for row in rows[1:]]
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s hf_rerank: %(message)s")
     options, overrides = make_parser().parse_known_args(argv)
+    if options.convert:
+        for variant_dir in convert(options.convert):
+            print(f"converted {variant_dir}")
+        return []
     shared, variants = load_config(options.config)
     if options.variants:
         chosen = options.variants.split(",")

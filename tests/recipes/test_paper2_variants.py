@@ -109,3 +109,21 @@ def test_two_variants_on_the_sample(tmp_path, tiny_encoder_dir):
         assert (variant / "umap.png").read_bytes() == (tmp_path / "out" / "umap.png").read_bytes()
         body = (variant / "README.md").read_text()
         assert "| Δ vs base |" in body and "](umap.png)" in body
+
+    # an output written before metrics.json had a schema_version (no base comparison, no umap copy, no
+    # kind) is brought back to the same record and the same card by --convert, without training
+    for row in saved[1:]:
+        variant = tmp_path / "out" / row["variant"]
+        card_before, record_before = (variant / "README.md").read_text(), RunRecord.load(variant / "metrics.json")
+        old = json.loads((variant / "metrics.json").read_text())
+        for key in ("schema_version", "kind", "base_comparison", "base_embedding_space"):
+            old.pop(key, None)
+        (variant / "metrics.json").write_text(json.dumps(old))
+        (variant / "umap.png").unlink()
+        (variant / "README.md").unlink()
+        assert RunRecord.load(variant / "metrics.json").base_comparison is None
+        paper2.main(["--convert", str(tmp_path / "out")])
+        assert RunRecord.load(variant / "metrics.json") == record_before
+        assert (variant / "README.md").read_text() == card_before
+    with pytest.raises(SystemExit, match="no variants.json"):
+        paper2.main(["--convert", str(tmp_path)])
