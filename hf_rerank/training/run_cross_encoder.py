@@ -38,6 +38,7 @@ from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments, TeacherArguments
 from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
+from hf_rerank.training.eval_arguments import EvaluationArguments
 from hf_rerank.training.run_common import (
     check_disk_space,
     load_train_collection,
@@ -66,8 +67,9 @@ class ModelArguments:
 
 
 @dataclass
-class DataArguments(TeacherArguments):
-    """Training data and evaluation data."""
+class DataArguments(EvaluationArguments, TeacherArguments):
+    """Training data and evaluation data (the evaluation fields shared with the embedding run:
+    :class:`~hf_rerank.training.eval_arguments.EvaluationArguments`)."""
 
     train_data: list[str] = field(
         default_factory=lambda: ["sentence-transformers/msmarco"],
@@ -98,13 +100,7 @@ class DataArguments(TeacherArguments):
     eval_holdout: int = field(
         default=10_000, metadata={"help": "training examples held out for the eval loss (paper: 10k pairs)"}
     )
-    eval_data: str = field(
-        default="msmarco-passage/trec-dl-2019/judged", metadata={"help": "collection to rerank at each evaluation"}
-    )
-    eval_run: str = field(default="bm25", metadata={"help": "first-stage run of eval_data to rerank"})
-    eval_name: str = field(default="dl19", metadata={"help": "label in metric names: eval_<name>_<metric>"})
     eval_depth: int = field(default=1000, metadata={"help": "candidates reranked per query (paper: BM25 top-1000)"})
-    eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
 
     def __post_init__(self):
         super().__post_init__()

@@ -50,6 +50,7 @@ from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import EmbeddingTrainingArguments, TeacherArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
 from hf_rerank.training.embedding import EmbeddingTrainer
+from hf_rerank.training.eval_arguments import EvaluationArguments
 from hf_rerank.training.run_common import (
     check_disk_space,
     load_train_collection,
@@ -80,8 +81,10 @@ class EmbeddingModelArguments:
 
 
 @dataclass
-class EmbeddingDataArguments(TeacherArguments):
-    """Training data, negatives, and the evaluation protocol."""
+class EmbeddingDataArguments(EvaluationArguments, TeacherArguments):
+    """Training data, negatives, and the evaluation protocol (the evaluation fields shared with the
+    cross-encoder run: :class:`~hf_rerank.training.eval_arguments.EvaluationArguments`; ``eval_data``
+    is redeclared here because its queries also retrieve)."""
 
     train_data: str = field(
         default="sentence-transformers/msmarco", metadata={"help": "collection directory or registered source"}
@@ -110,10 +113,7 @@ class EmbeddingDataArguments(TeacherArguments):
         default="msmarco-passage/trec-dl-2019/judged",
         metadata={"help": "collection whose run is reranked and whose queries retrieve"},
     )
-    eval_run: str = field(default="bm25", metadata={"help": "first-stage run of eval_data to rerank"})
-    eval_name: str = field(default="dl19", metadata={"help": "label in metric names: eval_<name>_<metric>"})
     eval_depth: int = field(default=100, metadata={"help": "candidates reranked per query"})
-    eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
     retrieval_data: list[str] | None = field(
         default=None, metadata={"help": "collections whose corpora, with eval_data's, are searched by dense retrieval"}
     )
