@@ -21,6 +21,7 @@ from hf_rerank.data.sources import load_collection
 from hf_rerank.hub.card import installed_versions, write_model_card
 from hf_rerank.hub.publisher import HubPushCallback, publish
 from hf_rerank.models.resolve import resolve_model
+from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.clock import TrainingClockCallback
 
 logger = logging.getLogger("hf_rerank")
@@ -178,6 +179,21 @@ def run_callbacks(args, kind: str) -> list:
     ``--hub_strategy checkpoint``)."""
     clock = TrainingClockCallback(args.resume_from_checkpoint)
     return [clock, *([HubPushCallback(args.hub_settings, kind=kind)] if args.hub_settings is not None else [])]
+
+
+def ir_evaluation_callback(collection: IRCollection, data_args, args) -> IREvaluationCallback:
+    """Both runs' evaluation at each evaluation step: the model being trained reranks the top
+    ``data_args.eval_depth`` of ``collection``'s run ``data_args.eval_run`` (``collection``: the loaded
+    ``eval_data``), scored with the metric set ``eval_metrics`` and logged as ``eval_<eval_name>_<metric>``,
+    ``args.per_device_eval_batch_size`` pairs per forward pass."""
+    return IREvaluationCallback(
+        collection,
+        data_args.eval_run,
+        name=data_args.eval_name,
+        depth=data_args.eval_depth,
+        metric_set=data_args.eval_metrics,
+        batch_size=args.per_device_eval_batch_size,
+    )
 
 
 def scores_before_training(log_history: list[dict], eval_name: str) -> dict[str, float]:

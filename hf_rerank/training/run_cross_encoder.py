@@ -36,11 +36,11 @@ from hf_rerank.models.cross_encoder import CrossEncoder
 from hf_rerank.models.lora import lora_from_args, save_lora
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments, TeacherArguments
-from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
 from hf_rerank.training.eval_arguments import EvaluationArguments
 from hf_rerank.training.run_common import (
     check_disk_space,
+    ir_evaluation_callback,
     load_train_collection,
     run_callbacks,
     save_final_model,
@@ -197,14 +197,6 @@ def train_cross_encoder(
     model, lora = lora_from_args(model, args, task_type="SEQ_CLS", base_reference=model_args.model_name_or_path)
     check_disk_space(args, model)
     collator = CrossEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length)
-    ir_callback = IREvaluationCallback(
-        eval_collection,
-        data_args.eval_run,
-        name=data_args.eval_name,
-        depth=data_args.eval_depth,
-        metric_set=data_args.eval_metrics,
-        batch_size=args.per_device_eval_batch_size,
-    )
     trainer = CrossEncoderTrainer(
         model=model,
         args=args,
@@ -212,7 +204,7 @@ def train_cross_encoder(
         eval_dataset=held_out or None,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[ir_callback, *run_callbacks(args, "cross-encoder")],
+        callbacks=[ir_evaluation_callback(eval_collection, data_args, args), *run_callbacks(args, "cross-encoder")],
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))

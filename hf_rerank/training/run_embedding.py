@@ -48,11 +48,12 @@ from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_
 from hf_rerank.models.lora import lora_from_args, save_lora
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import EmbeddingTrainingArguments, TeacherArguments
-from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
+from hf_rerank.training.callbacks import EmbeddingSpaceCallback
 from hf_rerank.training.embedding import EmbeddingTrainer
 from hf_rerank.training.eval_arguments import EvaluationArguments
 from hf_rerank.training.run_common import (
     check_disk_space,
+    ir_evaluation_callback,
     load_train_collection,
     run_callbacks,
     save_final_model,
@@ -338,14 +339,7 @@ def train_embedding(
 
     watch = f"eval_{data_args.eval_name}_ndcg@10"
     callbacks = [
-        IREvaluationCallback(
-            eval_collection,
-            data_args.eval_run,
-            name=data_args.eval_name,
-            depth=data_args.eval_depth,
-            metric_set=data_args.eval_metrics,
-            batch_size=args.per_device_eval_batch_size,
-        ),
+        ir_evaluation_callback(eval_collection, data_args, args),
         EmbeddingSpaceCallback(
             space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, 42),
             watch=watch,
