@@ -86,6 +86,12 @@ class IREvaluationCallback(EvaluationCallback):
         self.batch_size, self.max_length = batch_size, max_length
         self.last_run = None
 
+    @property
+    def headline(self) -> str:
+        """The key of the metric set's headline metric (its first: ``ndcg@10`` for ``trec-dl`` and ``paper``,
+        ``mrr@10`` for ``msmarco-dev``) as evaluations log it: ``eval_<name>_<metric>``."""
+        return f"eval_{self.name}_{self.metric_set.metrics[0]}"
+
     def compute(self, trainer, prefix: str = "eval") -> dict[str, float]:
         """Rerank with ``trainer``'s current model; ``{f"{prefix}_{name}_{metric}": value}``."""
         model = trainer.accelerator.unwrap_model(trainer.model)

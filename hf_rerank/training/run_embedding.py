@@ -48,7 +48,7 @@ from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_
 from hf_rerank.models.lora import lora_from_args, save_lora
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import EmbeddingTrainingArguments, TeacherArguments
-from hf_rerank.training.callbacks import EmbeddingSpaceCallback
+from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
 from hf_rerank.training.embedding import EmbeddingTrainer
 from hf_rerank.training.eval_arguments import EvaluationArguments
 from hf_rerank.training.run_common import (
@@ -125,6 +125,13 @@ class EmbeddingDataArguments(EvaluationArguments, TeacherArguments):
             "help": "judged (query, positive) pairs of eval_data for embedding-space numbers and UMAP (paper: 1,000)"
         },
     )
+    space_seed: int = field(
+        default=42,
+        metadata={
+            "help": "sampling seed of the space_pairs (not the run's seed: runs with different seeds "
+            "measure the same pairs)"
+        },
+    )
     embedding_cache_dir: str | None = field(
         default=None, metadata={"help": "cache corpus embeddings and mining here (keyed by model weights)"}
     )
@@ -184,7 +191,6 @@ def evaluate_embedding_model(
     output_dir: Path,
     *,
     model_name: str,
-    space_seed: int = 42,
     show_progress: bool = True,
 ) -> dict:
     """Evaluate ``encoder`` as the recipes do; write ``eval_<name>/``, ``eval_<name>_dense/``, ``space_embeddings.npz``.
@@ -242,7 +248,7 @@ def evaluate_embedding_model(
     write_report(dense_report, dense_run, output_dir / f"eval_{dense_name}")
     print(report.table())
     print(dense_report.table())
-    pairs = space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, space_seed)
+    pairs = space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, data_args.space_seed)
     space_queries = encoder.encode([q for q, _ in pairs], show_progress=False)
     space_passages = encoder.encode([p for _, p in pairs], show_progress=False)
     with atomic_write(output_dir / "space_embeddings.npz", "wb") as handle:
@@ -279,6 +285,23 @@ def evaluate_embedding_model(
         },
         "per_query": {name: report.per_query, dense_name: dense.per_query},
     }
+
+
+def evaluation_callbacks(
+    eval_collection: IRCollection, data_args: EmbeddingDataArguments, args: EmbeddingTrainingArguments
+) -> tuple[IREvaluationCallback, EmbeddingSpaceCallback]:
+    """The embedding run's evaluation callbacks: reranking ``eval_collection``
+    (:func:`~hf_rerank.training.run_common.ir_evaluation_callback`), and the embedding space of
+    ``space_pairs`` judged pairs of it (sampled with ``space_seed``), whose regression watch follows the
+    metric set's headline metric (:attr:`IREvaluationCallback.headline`: ``ndcg@10`` under ``trec-dl``,
+    ``mrr@10`` under ``msmarco-dev``)."""
+    ir_callback = ir_evaluation_callback(eval_collection, data_args, args)
+    space_callback = EmbeddingSpaceCallback(
+        space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, data_args.space_seed),
+        watch=ir_callback.headline,
+        batch_size=args.per_device_eval_batch_size,
+    )
+    return ir_callback, space_callback
 
 
 def train_embedding(
@@ -337,16 +360,7 @@ def train_embedding(
     total = sum(p.numel() for p in model.parameters())
     check_disk_space(args, model)
 
-    watch = f"eval_{data_args.eval_name}_ndcg@10"
-    callbacks = [
-        ir_evaluation_callback(eval_collection, data_args, args),
-        EmbeddingSpaceCallback(
-            space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, 42),
-            watch=watch,
-            batch_size=args.per_device_eval_batch_size,
-        ),
-        *run_callbacks(args, "embedding"),
-    ]
+    ir_callback, space_callback = evaluation_callbacks(eval_collection, data_args, args)
     collator = BiEncoderCollator(
         tokenizer,
         train_collection.queries,
@@ -360,7 +374,7 @@ def train_embedding(
         train_dataset=examples,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=[ir_callback, space_callback, *run_callbacks(args, "embedding")],
         pooling=pooling,
         normalize=normalize,
     )
@@ -416,7 +430,7 @@ def train_embedding(
         summary = {
             **{key: value for key, value in evaluation.items() if key != "per_query"},
             "before_training": {data_args.eval_name: before} if before else {},
-            "regressed_at_steps": callbacks[1].regressed_at,
+            "regressed_at_steps": space_callback.regressed_at,
             "lora": lora,
             "trainable_parameters": trainable,
             "total_parameters": total,
