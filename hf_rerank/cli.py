@@ -21,8 +21,17 @@ EXAMPLES = """examples:
 """
 
 
-def add_evaluate(subparsers) -> None:
+def add_metric_set_argument(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--metrics NAME``: a set of :data:`~hf_rerank.evaluation.metrics.METRIC_SETS` (default trec-dl)."""
     from hf_rerank.evaluation.metrics import METRIC_SETS
+
+    parser.add_argument(
+        "--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)"
+    )
+
+
+def add_evaluate(subparsers) -> None:
+    from hf_rerank.evaluation.metrics import describe_metric_sets
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -31,9 +40,7 @@ def add_evaluate(subparsers) -> None:
             "Evaluate a first-stage run of a collection; with --model, rerank its top-k with a "
             "cross-encoder or bi-encoder and compare the two with paired significance tests."
         ),
-        epilog=EXAMPLES
-        + "\nmetric sets:\n"
-        + "\n".join(f"  {name}: {s.convention}" for name, s in METRIC_SETS.items()),
+        epilog=EXAMPLES + "\n" + describe_metric_sets(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -47,9 +54,7 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument(
         "--depth", type=int, default=100, metavar="K", help="rerank (and evaluate) the top-K of the run (default: 100)"
     )
-    parser.add_argument(
-        "--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)"
-    )
+    add_metric_set_argument(parser)
     parser.add_argument("--output", metavar="DIR", help="write DIR/metrics.json and DIR/run.trec (both or neither)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the metrics.json and run.trec already in --output"
@@ -315,23 +320,19 @@ def load_bi_encoder(reference: str, args: argparse.Namespace):
 
 
 def add_retrieve(subparsers) -> None:
-    from hf_rerank.evaluation.metrics import METRIC_SETS
+    from hf_rerank.evaluation.metrics import describe_metric_sets
 
     parser = subparsers.add_parser(
         "retrieve",
         help="dense-retrieve with a bi-encoder over a collection's corpus and evaluate the run",
         description="Embed a collection's corpus with a bi-encoder (optionally cached), retrieve the exact "
         "cosine top-k for every judged query, and evaluate the run.",
-        epilog=RETRIEVE_EXAMPLES
-        + "\nmetric sets:\n"
-        + "\n".join(f"  {name}: {s.convention}" for name, s in METRIC_SETS.items()),
+        epilog=RETRIEVE_EXAMPLES + "\n" + describe_metric_sets(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dense_arguments(parser)
     parser.add_argument("--k", type=int, default=1000, help="passages retrieved per query (default: 1000)")
-    parser.add_argument(
-        "--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)"
-    )
+    add_metric_set_argument(parser)
     parser.add_argument(
         "--chunk-size", type=int, default=65536, help="passages per matrix product, bounds memory (default: 65536)"
     )

@@ -64,7 +64,7 @@ class IREvaluationCallback(EvaluationCallback):
         run: the first-stage run to rerank (e.g. ``bm25``).
         name: the label in metric names (``eval_<name>_<metric>``), e.g. ``dl19``.
         depth: candidates reranked per query.
-        metric_set: ``trec-dl``, ``msmarco-dev`` or ``paper``.
+        metric_set: a name of :data:`~hf_rerank.evaluation.metrics.METRIC_SETS`.
         batch_size: pairs per forward pass.
         max_length: tokens per pair (default: the trainer's ``args.max_length``).
     """

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hf_rerank.evaluation.metrics import metric_set_names
+
 
 @dataclass
 class EvaluationArguments:
@@ -22,4 +24,4 @@ class EvaluationArguments:
     )
     eval_run: str = field(default="bm25", metadata={"help": "first-stage run of eval_data to rerank"})
     eval_name: str = field(default="dl19", metadata={"help": "label in metric names: eval_<name>_<metric>"})
-    eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
+    eval_metrics: str = field(default="trec-dl", metadata={"help": f"metric set: {metric_set_names()}"})
