@@ -18,8 +18,10 @@ import torch
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.sources import load_collection
+from hf_rerank.data.teacher import Teacher, load_teacher
 from hf_rerank.hub.card import installed_versions, write_model_card
 from hf_rerank.hub.publisher import HubPushCallback, publish
+from hf_rerank.models.lora import save_lora
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.clock import TrainingClockCallback
@@ -110,6 +112,42 @@ def save_final_model(output_dir: Path, save, is_main_process: bool) -> None:
                 remove(target)
             os.replace(path, target)
         staging.rmdir()
+
+
+def save_trained_model(trainer, lora: dict | None, tokenizer, write_merged_extras=None) -> torch.nn.Module:
+    """Log the final weights' fingerprint (every process: equal on all of them under DDP) and save the
+    trained model into ``trainer.args.output_dir`` (:func:`save_final_model`): the Trainer's own save
+    without LoRA (``lora`` None); with LoRA, the adapters in ``adapter/`` and the merged model beside them
+    (:func:`~hf_rerank.models.lora.save_lora`), then ``write_merged_extras(directory, merged_model)`` on the
+    main process when given (the embedding run's sentence-transformers modules). Returns the model to
+    evaluate: the unwrapped trained model, or the merged one with LoRA."""
+    logger.info("process %d: final weights sha256 %s", trainer.args.process_index, weights_fingerprint(trainer.model))
+    final_model = trainer.accelerator.unwrap_model(trainer.model)
+    is_main_process = trainer.is_world_process_zero()
+
+    def save(directory: Path) -> None:
+        nonlocal final_model
+        if lora is None:
+            trainer.save_model(str(directory))
+            return
+        final_model = save_lora(
+            final_model, directory / "adapter", directory, tokenizer=tokenizer, is_main_process=is_main_process
+        )
+        if write_merged_extras is not None and is_main_process:
+            write_merged_extras(directory, final_model)
+
+    save_final_model(Path(trainer.args.output_dir), save, is_main_process)
+    return final_model
+
+
+def load_run_data(data_args) -> tuple[IRCollection, IRCollection, Teacher | None]:
+    """What both runs load before their model: ``(train collection, eval collection, teacher)`` from
+    ``data_args.train_data`` (:func:`load_train_collection`, ``train_limit``), ``eval_data``, and
+    ``teacher`` (:func:`~hf_rerank.data.teacher.load_teacher` on the train collection; None without)."""
+    train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
+    eval_collection = load_collection(data_args.eval_data)
+    teacher = load_teacher(data_args.teacher, train_collection) if data_args.teacher else None
+    return train_collection, eval_collection, teacher
 
 
 def start_run(args) -> None:

@@ -27,13 +27,12 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 
 from hf_rerank.data.collators import CrossEncoderCollator
 from hf_rerank.data.examples import make_groups, make_judged_pairs, make_pairs
-from hf_rerank.data.sources import load_collection
-from hf_rerank.data.teacher import Teacher, load_teacher
+from hf_rerank.data.teacher import Teacher
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.losses import LOSSES
 from hf_rerank.models.auto import detect_model_type
 from hf_rerank.models.cross_encoder import CrossEncoder
-from hf_rerank.models.lora import lora_from_args, save_lora
+from hf_rerank.models.lora import lora_from_args
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments, TeacherArguments
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
@@ -41,14 +40,13 @@ from hf_rerank.training.eval_arguments import EvaluationArguments
 from hf_rerank.training.run_common import (
     check_disk_space,
     ir_evaluation_callback,
-    load_train_collection,
+    load_run_data,
     run_callbacks,
-    save_final_model,
+    save_trained_model,
     scores_before_training,
     start_run,
     teacher_examples,
     training_summary,
-    weights_fingerprint,
     write_run_outputs,
 )
 
@@ -180,9 +178,7 @@ def train_cross_encoder(
     """Train, evaluate and save (see the module docstring); returns the ``metrics.json`` object."""
     start_run(args)
     set_seed(args.seed)
-    train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
-    eval_collection = load_collection(data_args.eval_data)
-    teacher = load_teacher(data_args.teacher, train_collection) if data_args.teacher else None
+    train_collection, eval_collection, teacher = load_run_data(data_args)
     examples = build_examples(data_args, args, train_collection, teacher)
     set_bce_max_grade(args, data_args, examples)
     train_examples, held_out = split_holdout(examples, data_args.eval_holdout, args.seed)
@@ -207,23 +203,7 @@ def train_cross_encoder(
         callbacks=[ir_evaluation_callback(eval_collection, data_args, args), *run_callbacks(args, "cross-encoder")],
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
-    final_model = trainer.accelerator.unwrap_model(trainer.model)
-
-    def save(directory: Path) -> None:
-        nonlocal final_model
-        if lora is None:
-            trainer.save_model(str(directory))
-        else:
-            final_model = save_lora(
-                final_model,
-                directory / "adapter",
-                directory,
-                tokenizer=tokenizer,
-                is_main_process=trainer.is_world_process_zero(),
-            )
-
-    save_final_model(Path(args.output_dir), save, trainer.is_world_process_zero())
+    final_model = save_trained_model(trainer, lora, tokenizer)
 
     summary: dict = {}
     if trainer.is_world_process_zero():

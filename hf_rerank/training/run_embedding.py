@@ -39,13 +39,12 @@ from hf_rerank.data.examples import make_triplets
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.mining import mine_hard_negatives, write_negatives
 from hf_rerank.data.sources import load_collection
-from hf_rerank.data.teacher import load_teacher
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.evaluation.retrieve import EmbeddingScorer, RetrievalReport, dense_retrieve, encode_corpus
 from hf_rerank.losses import EMBEDDING_LOSSES, LOSSES
 from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_transformers_modules
-from hf_rerank.models.lora import lora_from_args, save_lora
+from hf_rerank.models.lora import lora_from_args
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import EmbeddingTrainingArguments, TeacherArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
@@ -54,14 +53,13 @@ from hf_rerank.training.eval_arguments import EvaluationArguments
 from hf_rerank.training.run_common import (
     check_disk_space,
     ir_evaluation_callback,
-    load_train_collection,
+    load_run_data,
     run_callbacks,
-    save_final_model,
+    save_trained_model,
     scores_before_training,
     start_run,
     teacher_examples,
     training_summary,
-    weights_fingerprint,
     write_run_outputs,
 )
 
@@ -312,9 +310,7 @@ def train_embedding(
     check_loss_and_data(args, data_args)
     set_seed(args.seed)
     output_dir = Path(args.output_dir)
-    train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
-    eval_collection = load_collection(data_args.eval_data)
-    teacher = load_teacher(data_args.teacher, train_collection) if data_args.teacher else None
+    train_collection, eval_collection, teacher = load_run_data(data_args)
     model, tokenizer, pooling, normalize = load_embedding_model(
         model_args.model_name_or_path, model_args.trust_remote_code
     )
@@ -379,32 +375,18 @@ def train_embedding(
         normalize=normalize,
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
-
-    final_model = trainer.accelerator.unwrap_model(trainer.model)
-
-    def save(directory: Path) -> None:
-        nonlocal final_model
-        if lora is None:
-            trainer.save_model(str(directory))
-            return
-        final_model = save_lora(
-            final_model,
-            directory / "adapter",
+    final_model = save_trained_model(
+        trainer,
+        lora,
+        tokenizer,
+        lambda directory, merged: write_sentence_transformers_modules(
             directory,
-            tokenizer=tokenizer,
-            is_main_process=trainer.is_world_process_zero(),
-        )
-        if trainer.is_world_process_zero():
-            write_sentence_transformers_modules(
-                directory,
-                hidden_size=final_model.config.hidden_size,
-                pooling=pooling,
-                normalize=normalize,
-                max_length=args.max_length,
-            )
-
-    save_final_model(output_dir, save, trainer.is_world_process_zero())
+            hidden_size=merged.config.hidden_size,
+            pooling=pooling,
+            normalize=normalize,
+            max_length=args.max_length,
+        ),
+    )
 
     summary: dict = {}
     if trainer.is_world_process_zero():
