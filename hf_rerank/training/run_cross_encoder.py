@@ -49,6 +49,7 @@ from hf_rerank.training.run_common import (
     training_summary,
     write_run_outputs,
 )
+from hf_rerank.training.train_data_arguments import TrainDataArguments
 
 logger = logging.getLogger("hf_rerank")
 
@@ -65,9 +66,10 @@ class ModelArguments:
 
 
 @dataclass
-class DataArguments(EvaluationArguments, TeacherArguments):
-    """Training data and evaluation data (the evaluation fields shared with the embedding run:
-    :class:`~hf_rerank.training.eval_arguments.EvaluationArguments`)."""
+class DataArguments(EvaluationArguments, TrainDataArguments, TeacherArguments):
+    """Training data and evaluation data (the fields shared with the embedding run:
+    :class:`~hf_rerank.training.eval_arguments.EvaluationArguments`,
+    :class:`~hf_rerank.training.train_data_arguments.TrainDataArguments`)."""
 
     train_data: list[str] = field(
         default_factory=lambda: ["sentence-transformers/msmarco"],
@@ -75,17 +77,11 @@ class DataArguments(EvaluationArguments, TeacherArguments):
             "help": "collection directories or registered sources; several are trained on as one (distinct query ids)"
         },
     )
-    train_limit: int | None = field(
-        default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"}
-    )
     train_runs: list[str] | None = field(
         default=None, metadata={"help": "runs whose candidates give negatives (default: all)"}
     )
     judged_pairs: bool = field(
         default=False, metadata={"help": "train on every judged pair instead of positives + sampled negatives"}
-    )
-    positive_grade: int = field(
-        default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"}
     )
     negatives: str = field(default="any", metadata={"help": "judged (judged non-relevant), unjudged, or any"})
     negatives_per_query: int | None = field(
@@ -94,7 +90,6 @@ class DataArguments(EvaluationArguments, TeacherArguments):
     negative_depth: int = field(
         default=100, metadata={"help": "candidates per query taken from each run for negatives"}
     )
-    graded_labels: bool = field(default=False, metadata={"help": "labels are grades (losses see 0..3) instead of 0/1"})
     eval_holdout: int = field(
         default=10_000, metadata={"help": "training examples held out for the eval loss (paper: 10k pairs)"}
     )

@@ -62,6 +62,7 @@ from hf_rerank.training.run_common import (
     training_summary,
     write_run_outputs,
 )
+from hf_rerank.training.train_data_arguments import TrainDataArguments
 
 logger = logging.getLogger("hf_rerank")
 
@@ -80,21 +81,15 @@ class EmbeddingModelArguments:
 
 
 @dataclass
-class EmbeddingDataArguments(EvaluationArguments, TeacherArguments):
-    """Training data, negatives, and the evaluation protocol (the evaluation fields shared with the
-    cross-encoder run: :class:`~hf_rerank.training.eval_arguments.EvaluationArguments`; ``eval_data``
-    is redeclared here because its queries also retrieve)."""
+class EmbeddingDataArguments(EvaluationArguments, TrainDataArguments, TeacherArguments):
+    """Training data, negatives, and the evaluation protocol (the fields shared with the cross-encoder
+    run: :class:`~hf_rerank.training.eval_arguments.EvaluationArguments`, whose ``eval_data`` is
+    redeclared here because its queries also retrieve, and
+    :class:`~hf_rerank.training.train_data_arguments.TrainDataArguments`)."""
 
     train_data: str = field(
         default="sentence-transformers/msmarco", metadata={"help": "collection directory or registered source"}
     )
-    train_limit: int | None = field(
-        default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"}
-    )
-    positive_grade: int = field(
-        default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"}
-    )
-    graded_labels: bool = field(default=False, metadata={"help": "labels are grades (losses see 0..3) instead of 0/1"})
     negatives: str = field(
         default="random",
         metadata={

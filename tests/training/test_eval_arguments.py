@@ -1,4 +1,5 @@
-"""The evaluation arguments both training runs share: declared once, with help naming every metric set."""
+"""The data arguments both training runs share (evaluation, training data): declared once; the metric-set
+help names every registered set."""
 
 import dataclasses
 
@@ -8,6 +9,7 @@ from hf_rerank.evaluation.metrics import METRIC_SETS, describe_metric_sets, metr
 from hf_rerank.training.eval_arguments import EvaluationArguments
 from hf_rerank.training.run_cross_encoder import DataArguments
 from hf_rerank.training.run_embedding import EmbeddingDataArguments
+from hf_rerank.training.train_data_arguments import TrainDataArguments
 
 
 @pytest.mark.parametrize("data_class", [DataArguments, EmbeddingDataArguments])
@@ -19,6 +21,19 @@ def test_both_runs_inherit_the_shared_evaluation_fields(data_class):
         if not (data_class is EmbeddingDataArguments and shared.name == "eval_data"):  # its help adds retrieval
             assert fields[shared.name].metadata == shared.metadata
     assert "eval_depth" in fields  # each run declares its own depth (defaults 1000 and 100)
+
+
+@pytest.mark.parametrize("data_class", [DataArguments, EmbeddingDataArguments])
+def test_both_runs_inherit_the_shared_training_data_fields(data_class):
+    assert issubclass(data_class, TrainDataArguments)
+    fields = {field.name: field for field in dataclasses.fields(data_class)}
+    for shared in dataclasses.fields(TrainDataArguments):
+        assert (fields[shared.name].default, fields[shared.name].metadata) == (shared.default, shared.metadata)
+    assert [f.name for f in dataclasses.fields(TrainDataArguments)] == [
+        "train_limit",
+        "positive_grade",
+        "graded_labels",
+    ]
 
 
 def test_the_metric_set_help_names_every_registered_set():
