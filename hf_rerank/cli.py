@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 from hf_rerank.precision import PRECISIONS
 
@@ -174,7 +175,7 @@ def add_train(subparsers, command: str) -> None:
     parser.set_defaults(handler=run_train)
 
 
-def training_run(command: str) -> tuple[tuple, object]:
+def training_run(command: str) -> tuple[tuple, Callable[..., dict]]:
     """``(argument dataclasses, train function)`` of a train command: ``(ModelArguments, DataArguments,
     CrossEncoderTrainingArguments), train_cross_encoder`` for ``train``, the embedding run's for
     ``train-embedding`` (imported here: they pull in transformers)."""
