@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 from hf_rerank.errors import HfRerankError, UsageError
 from hf_rerank.precision import PRECISIONS
@@ -27,8 +28,17 @@ EXAMPLES = f"""examples:
 """
 
 
-def add_evaluate(subparsers) -> None:
+def add_metric_set_argument(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--metrics NAME``: a set of :data:`~hf_rerank.evaluation.metrics.METRIC_SETS` (default trec-dl)."""
     from hf_rerank.evaluation.metrics import METRIC_SETS
+
+    parser.add_argument(
+        "--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)"
+    )
+
+
+def add_evaluate(subparsers) -> None:
+    from hf_rerank.evaluation.metrics import describe_metric_sets
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -37,9 +47,7 @@ def add_evaluate(subparsers) -> None:
             "Evaluate a first-stage run of a collection; with --model, rerank its top-k with a "
             "cross-encoder or bi-encoder and compare the two with paired significance tests."
         ),
-        epilog=EXAMPLES
-        + "\nmetric sets:\n"
-        + "\n".join(f"  {name}: {s.convention}" for name, s in METRIC_SETS.items()),
+        epilog=EXAMPLES + "\n" + describe_metric_sets(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -53,9 +61,7 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument(
         "--depth", type=int, default=100, metavar="K", help="rerank (and evaluate) the top-K of the run (default: 100)"
     )
-    parser.add_argument(
-        "--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)"
-    )
+    add_metric_set_argument(parser)
     parser.add_argument("--output", metavar="DIR", help="write DIR/metrics.json and DIR/run.trec (both or neither)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the metrics.json and run.trec already in --output"
@@ -145,43 +151,65 @@ def show_report(report, run, args: argparse.Namespace) -> None:
         print(json.dumps(report.metrics))
 
 
-def run_training(args: argparse.Namespace, dataclasses: tuple, train, prog: str) -> int:
-    """Parse ``--config`` + overrides (``args.rest``) into ``dataclasses`` and call ``train``
-    (``--help``: list them)."""
+TRAIN_COMMANDS = {
+    "train": {
+        "help": "fine-tune a cross-encoder (the same code as recipes/ce_lion.py)",
+        "description": "Fine-tune a cross-encoder reranker from a YAML config plus overrides, then evaluate it. "
+        "Every training argument is a flag: hf-rerank train --config C.yaml --max_steps 20 --seed 1. "
+        "For several processes use: accelerate launch recipes/ce_lion.py --config C.yaml",
+        "epilog": "configs: recipes/configs/*.yaml (paper_*: the first paper's six runs on MS MARCO; offline_*: "
+        "DL20 -> DL19; demo_sample.yaml: the bundled sample)",
+    },
+    "train-embedding": {
+        "help": "fine-tune an embedding model (bi-encoder), fully or with LoRA "
+        "(the code of recipes/paper2_variants.py)",
+        "description": "Fine-tune a bi-encoder from a YAML config plus overrides, then evaluate it "
+        "(reranking and dense retrieval) and measure its embedding space. Every training argument is a flag: "
+        "hf-rerank train-embedding --config C.yaml --lora_r 16 --negatives mined. The variant configs of "
+        "recipes/configs/paper2_*.yaml hold shared settings plus a 'variants' mapping: run those with "
+        "python recipes/paper2_variants.py --config ...",
+    },
+}
+
+
+def add_train(subparsers, command: str) -> None:
+    """Declare ``hf-rerank train`` (a cross-encoder) or ``hf-rerank train-embedding`` (a bi-encoder), with
+    the texts of ``TRAIN_COMMANDS[command]``. Only ``-h/--help`` is declared here: :func:`run_train` parses
+    the training arguments from what argparse leaves over."""
+    parser = subparsers.add_parser(command, **TRAIN_COMMANDS[command], add_help=False)
+    parser.add_argument("-h", "--help", action="store_true", help="show the training arguments and exit")
+    parser.set_defaults(handler=run_train)
+
+
+def training_run(command: str) -> tuple[tuple, Callable[..., dict]]:
+    """``(argument dataclasses, train function)`` of a train command: ``(ModelArguments, DataArguments,
+    CrossEncoderTrainingArguments), train_cross_encoder`` for ``train``, the embedding run's for
+    ``train-embedding`` (imported here: they pull in transformers)."""
+    if command == "train":
+        from hf_rerank.training.arguments import CrossEncoderTrainingArguments
+        from hf_rerank.training.run_cross_encoder import DataArguments, ModelArguments, train_cross_encoder
+
+        return (ModelArguments, DataArguments, CrossEncoderTrainingArguments), train_cross_encoder
+    from hf_rerank.training.arguments import EmbeddingTrainingArguments
+    from hf_rerank.training.run_embedding import EmbeddingDataArguments, EmbeddingModelArguments, train_embedding
+
+    return (EmbeddingModelArguments, EmbeddingDataArguments, EmbeddingTrainingArguments), train_embedding
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Parse ``--config`` + overrides (``args.rest``) into the dataclasses of ``args.command``'s run
+    (:func:`training_run`) and train (``--help``: list them)."""
     from transformers import HfArgumentParser
 
     from hf_rerank.training.config import parse_args
 
-    parser = HfArgumentParser(dataclasses, prog=prog)
+    dataclasses, train = training_run(args.command)
+    parser = HfArgumentParser(dataclasses, prog=f"hf-rerank {args.command}")
     if args.help:
         parser.print_help()
         return 0
     train(*parse_args(parser, args.rest))
     return 0
-
-
-def add_train(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="fine-tune a cross-encoder (the same code as recipes/ce_lion.py)",
-        description="Fine-tune a cross-encoder reranker from a YAML config plus overrides, then evaluate it. "
-        "Every training argument is a flag: hf-rerank train --config C.yaml --max_steps 20 --seed 1. "
-        "For several processes use: accelerate launch recipes/ce_lion.py --config C.yaml",
-        epilog="configs: recipes/configs/*.yaml (paper_*: the first paper's six runs on MS MARCO; offline_*: "
-        "DL20 -> DL19; demo_sample.yaml: the bundled sample)",
-        add_help=False,
-    )
-    parser.add_argument("-h", "--help", action="store_true", help="show the training arguments and exit")
-    parser.set_defaults(handler=run_train)
-
-
-def run_train(args: argparse.Namespace) -> int:
-    from hf_rerank.training.arguments import CrossEncoderTrainingArguments
-    from hf_rerank.training.run_cross_encoder import DataArguments, ModelArguments, train_cross_encoder
-
-    return run_training(
-        args, (ModelArguments, DataArguments, CrossEncoderTrainingArguments), train_cross_encoder, "hf-rerank train"
-    )
 
 
 RETRIEVE_EXAMPLES = f"""examples:
@@ -299,23 +327,19 @@ def load_bi_encoder(reference: str, args: argparse.Namespace):
 
 
 def add_retrieve(subparsers) -> None:
-    from hf_rerank.evaluation.metrics import METRIC_SETS
+    from hf_rerank.evaluation.metrics import describe_metric_sets
 
     parser = subparsers.add_parser(
         "retrieve",
         help="dense-retrieve with a bi-encoder over a collection's corpus and evaluate the run",
         description="Embed a collection's corpus with a bi-encoder (optionally cached), retrieve the exact "
         "cosine top-k for every judged query, and evaluate the run.",
-        epilog=RETRIEVE_EXAMPLES
-        + "\nmetric sets:\n"
-        + "\n".join(f"  {name}: {s.convention}" for name, s in METRIC_SETS.items()),
+        epilog=RETRIEVE_EXAMPLES + "\n" + describe_metric_sets(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dense_arguments(parser)
     parser.add_argument("--k", type=int, default=1000, help="passages retrieved per query (default: 1000)")
-    parser.add_argument(
-        "--metrics", choices=sorted(METRIC_SETS), default="trec-dl", help="metric set and convention (default: trec-dl)"
-    )
+    add_metric_set_argument(parser)
     parser.add_argument(
         "--chunk-size", type=int, default=65536, help="passages per matrix product, bounds memory (default: 65536)"
     )
@@ -776,33 +800,6 @@ def run_mine_ce(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_train_embedding(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train-embedding",
-        help="fine-tune an embedding model (bi-encoder), fully or with LoRA (the code of recipes/paper2_variants.py)",
-        description="Fine-tune a bi-encoder from a YAML config plus overrides, then evaluate it (reranking and dense "
-        "retrieval) and measure its embedding space. Every training argument is a flag: "
-        "hf-rerank train-embedding --config C.yaml --lora_r 16 --negatives mined. The variant configs of "
-        "recipes/configs/paper2_*.yaml hold shared settings plus a 'variants' mapping: run those with "
-        "python recipes/paper2_variants.py --config ...",
-        add_help=False,
-    )
-    parser.add_argument("-h", "--help", action="store_true", help="show the training arguments and exit")
-    parser.set_defaults(handler=run_train_embedding)
-
-
-def run_train_embedding(args: argparse.Namespace) -> int:
-    from hf_rerank.training.arguments import EmbeddingTrainingArguments
-    from hf_rerank.training.run_embedding import EmbeddingDataArguments, EmbeddingModelArguments, train_embedding
-
-    return run_training(
-        args,
-        (EmbeddingModelArguments, EmbeddingDataArguments, EmbeddingTrainingArguments),
-        train_embedding,
-        "hf-rerank train-embedding",
-    )
-
-
 def add_card(subparsers) -> None:
     parser = subparsers.add_parser(
         "card",
@@ -908,8 +905,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_evaluate(subparsers)
-    add_train(subparsers)
-    add_train_embedding(subparsers)
+    add_train(subparsers, "train")
+    add_train(subparsers, "train-embedding")
     add_retrieve(subparsers)
     add_mine(subparsers)
     add_score(subparsers)

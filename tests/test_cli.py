@@ -136,6 +136,39 @@ def test_train_embedding_help_lists_the_lora_and_loss_arguments(capsys):
         assert flag in shown
 
 
+@pytest.mark.parametrize(
+    ("command", "own", "other"),
+    [("train", "--judged_pairs", "--retrieval_data"), ("train-embedding", "--retrieval_data", "--judged_pairs")],
+)
+def test_each_train_command_shows_its_own_runs_arguments(capsys, command, own, other):
+    assert main([command, "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"usage: hf-rerank {command} [-h]")
+    assert own in shown and "--eval_metrics" in shown and other not in shown
+
+
+@pytest.mark.parametrize(
+    ("command", "module", "function", "data_class"),
+    [
+        ("train", "run_cross_encoder", "train_cross_encoder", "DataArguments"),
+        ("train-embedding", "run_embedding", "train_embedding", "EmbeddingDataArguments"),
+    ],
+)
+def test_each_train_command_parses_its_flags_into_its_runs_arguments(
+    monkeypatch, tmp_path, command, module, function, data_class
+):
+    import importlib
+
+    run = importlib.import_module(f"hf_rerank.training.{module}")
+    calls = []
+    monkeypatch.setattr(run, function, lambda *arguments: calls.append(arguments))
+    flags = ["--output_dir", str(tmp_path), "--use_cpu", "true", "--eval_name", "mine", "--seed", "5"]
+    assert main([command, *flags]) == 0
+    [(_, data_args, training_args)] = calls
+    assert type(data_args) is getattr(run, data_class) and data_args.eval_name == "mine"
+    assert training_args.seed == 5
+
+
 def test_output_problems_stop_before_any_work(tmp_path, capsys):
     # the model does not exist: each problem must be reported before anything is loaded
     base = ["evaluate", "--data", "sample", "--run", "bm25", "--model", str(tmp_path / "no-such-model")]

@@ -83,6 +83,18 @@ METRIC_SETS: dict[str, MetricSet] = {
 }
 
 
+def metric_set_names() -> str:
+    """The registered metric sets' names in registry order, for help texts: ``"trec-dl, msmarco-dev or paper"``."""
+    names = list(METRIC_SETS)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def describe_metric_sets() -> str:
+    """Every registered metric set with its convention, for help texts: ``"metric sets:"`` then one
+    ``"  <name>: <convention>"`` line per set (no trailing newline)."""
+    return "metric sets:\n" + "\n".join(f"  {name}: {s.convention}" for name, s in METRIC_SETS.items())
+
+
 def get_metric_set(name: str) -> MetricSet:
     """Return the registered :class:`MetricSet` called ``name``.
 

@@ -64,7 +64,7 @@ class IREvaluationCallback(EvaluationCallback):
         run: the first-stage run to rerank (e.g. ``bm25``).
         name: the label in metric names (``eval_<name>_<metric>``), e.g. ``dl19``.
         depth: candidates reranked per query.
-        metric_set: ``trec-dl``, ``msmarco-dev`` or ``paper``.
+        metric_set: a name of :data:`~hf_rerank.evaluation.metrics.METRIC_SETS`.
         batch_size: pairs per forward pass.
         max_length: tokens per pair (default: the trainer's ``args.max_length``).
     """
@@ -85,6 +85,12 @@ class IREvaluationCallback(EvaluationCallback):
         self.metric_set = get_metric_set(metric_set)
         self.batch_size, self.max_length = batch_size, max_length
         self.last_run = None
+
+    @property
+    def headline(self) -> str:
+        """The key of the metric set's headline metric (its first: ``ndcg@10`` for ``trec-dl`` and ``paper``,
+        ``mrr@10`` for ``msmarco-dev``) as evaluations log it: ``eval_<name>_<metric>``."""
+        return f"eval_{self.name}_{self.metric_set.metrics[0]}"
 
     def compute(self, trainer, prefix: str = "eval") -> dict[str, float]:
         """Rerank with ``trainer``'s current model; ``{f"{prefix}_{name}_{metric}": value}``."""

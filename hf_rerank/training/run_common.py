@@ -18,10 +18,13 @@ import torch
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.sources import load_collection
+from hf_rerank.data.teacher import Teacher, load_teacher
 from hf_rerank.hub.publish import publish
 from hf_rerank.hub.push_callback import HubPushCallback
 from hf_rerank.hub.render import write_model_card
+from hf_rerank.models.lora import save_lora
 from hf_rerank.models.resolve import resolve_model
+from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.clock import TrainingClockCallback
 from hf_rerank.training.record import RunRecord, installed_versions
 
@@ -113,6 +116,42 @@ def save_final_model(output_dir: Path, save, is_main_process: bool) -> None:
         staging.rmdir()
 
 
+def save_trained_model(trainer, lora: dict | None, tokenizer, write_merged_extras=None) -> torch.nn.Module:
+    """Log the final weights' fingerprint (every process: equal on all of them under DDP) and save the
+    trained model into ``trainer.args.output_dir`` (:func:`save_final_model`): the Trainer's own save
+    without LoRA (``lora`` None); with LoRA, the adapters in ``adapter/`` and the merged model beside them
+    (:func:`~hf_rerank.models.lora.save_lora`), then ``write_merged_extras(directory, merged_model)`` on the
+    main process when given (the embedding run's sentence-transformers modules). Returns the model to
+    evaluate: the unwrapped trained model, or the merged one with LoRA."""
+    logger.info("process %d: final weights sha256 %s", trainer.args.process_index, weights_fingerprint(trainer.model))
+    final_model = trainer.accelerator.unwrap_model(trainer.model)
+    is_main_process = trainer.is_world_process_zero()
+
+    def save(directory: Path) -> None:
+        nonlocal final_model
+        if lora is None:
+            trainer.save_model(str(directory))
+            return
+        final_model = save_lora(
+            final_model, directory / "adapter", directory, tokenizer=tokenizer, is_main_process=is_main_process
+        )
+        if write_merged_extras is not None and is_main_process:
+            write_merged_extras(directory, final_model)
+
+    save_final_model(Path(trainer.args.output_dir), save, is_main_process)
+    return final_model
+
+
+def load_run_data(data_args) -> tuple[IRCollection, IRCollection, Teacher | None]:
+    """What both runs load before their model: ``(train collection, eval collection, teacher)`` from
+    ``data_args.train_data`` (:func:`load_train_collection`, ``train_limit``), ``eval_data``, and
+    ``teacher`` (:func:`~hf_rerank.data.teacher.load_teacher` on the train collection; None without)."""
+    train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
+    eval_collection = load_collection(data_args.eval_data)
+    teacher = load_teacher(data_args.teacher, train_collection) if data_args.teacher else None
+    return train_collection, eval_collection, teacher
+
+
 def start_run(args) -> None:
     """What every run does first: log what it uses (:func:`log_run_start`), resolve a published
     resume branch to its local directory once (``args.resume_from_checkpoint`` is local from then
@@ -180,6 +219,21 @@ def run_callbacks(args, kind: str) -> list:
     ``--hub_strategy checkpoint``)."""
     clock = TrainingClockCallback(args.resume_from_checkpoint)
     return [clock, *([HubPushCallback(args.hub_settings, kind=kind)] if args.hub_settings is not None else [])]
+
+
+def ir_evaluation_callback(collection: IRCollection, data_args, args) -> IREvaluationCallback:
+    """Both runs' evaluation at each evaluation step: the model being trained reranks the top
+    ``data_args.eval_depth`` of ``collection``'s run ``data_args.eval_run`` (``collection``: the loaded
+    ``eval_data``), scored with the metric set ``eval_metrics`` and logged as ``eval_<eval_name>_<metric>``,
+    ``args.per_device_eval_batch_size`` pairs per forward pass."""
+    return IREvaluationCallback(
+        collection,
+        data_args.eval_run,
+        name=data_args.eval_name,
+        depth=data_args.eval_depth,
+        metric_set=data_args.eval_metrics,
+        batch_size=args.per_device_eval_batch_size,
+    )
 
 
 def scores_before_training(log_history: list[dict], eval_name: str) -> dict[str, float]:

@@ -28,31 +28,31 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 
 from hf_rerank.data.collators import CrossEncoderCollator
 from hf_rerank.data.examples import make_groups, make_judged_pairs, make_pairs
-from hf_rerank.data.sources import load_collection
-from hf_rerank.data.teacher import Teacher, load_teacher
+from hf_rerank.data.teacher import Teacher
 from hf_rerank.errors import UsageError
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.losses import LOSSES
 from hf_rerank.models.auto import detect_model_type
 from hf_rerank.models.cross_encoder import CrossEncoder
-from hf_rerank.models.lora import lora_from_args, save_lora
+from hf_rerank.models.lora import lora_from_args
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import CrossEncoderTrainingArguments, TeacherArguments
-from hf_rerank.training.callbacks import IREvaluationCallback
 from hf_rerank.training.cross_encoder import CrossEncoderTrainer
+from hf_rerank.training.eval_arguments import EvaluationArguments
 from hf_rerank.training.record import EvalProtocol, RunRecord
 from hf_rerank.training.run_common import (
     check_disk_space,
-    load_train_collection,
+    ir_evaluation_callback,
+    load_run_data,
     run_callbacks,
-    save_final_model,
+    save_trained_model,
     scores_before_training,
     start_run,
     teacher_examples,
     training_summary,
-    weights_fingerprint,
     write_run_outputs,
 )
+from hf_rerank.training.train_data_arguments import TrainDataArguments
 
 logger = logging.getLogger("hf_rerank")
 
@@ -69,8 +69,10 @@ class ModelArguments:
 
 
 @dataclass
-class DataArguments(TeacherArguments):
-    """Training data and evaluation data."""
+class DataArguments(EvaluationArguments, TrainDataArguments, TeacherArguments):
+    """Training data and evaluation data (the fields shared with the embedding run:
+    :class:`~hf_rerank.training.eval_arguments.EvaluationArguments`,
+    :class:`~hf_rerank.training.train_data_arguments.TrainDataArguments`)."""
 
     train_data: list[str] = field(
         default_factory=lambda: ["sentence-transformers/msmarco"],
@@ -78,17 +80,11 @@ class DataArguments(TeacherArguments):
             "help": "collection directories or registered sources; several are trained on as one (distinct query ids)"
         },
     )
-    train_limit: int | None = field(
-        default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"}
-    )
     train_runs: list[str] | None = field(
         default=None, metadata={"help": "runs whose candidates give negatives (default: all)"}
     )
     judged_pairs: bool = field(
         default=False, metadata={"help": "train on every judged pair instead of positives + sampled negatives"}
-    )
-    positive_grade: int = field(
-        default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"}
     )
     negatives: str = field(default="any", metadata={"help": "judged (judged non-relevant), unjudged, or any"})
     negatives_per_query: int | None = field(
@@ -97,17 +93,10 @@ class DataArguments(TeacherArguments):
     negative_depth: int = field(
         default=100, metadata={"help": "candidates per query taken from each run for negatives"}
     )
-    graded_labels: bool = field(default=False, metadata={"help": "labels are grades (losses see 0..3) instead of 0/1"})
     eval_holdout: int = field(
         default=10_000, metadata={"help": "training examples held out for the eval loss (paper: 10k pairs)"}
     )
-    eval_data: str = field(
-        default="msmarco-passage/trec-dl-2019/judged", metadata={"help": "collection to rerank at each evaluation"}
-    )
-    eval_run: str = field(default="bm25", metadata={"help": "first-stage run of eval_data to rerank"})
-    eval_name: str = field(default="dl19", metadata={"help": "label in metric names: eval_<name>_<metric>"})
     eval_depth: int = field(default=1000, metadata={"help": "candidates reranked per query (paper: BM25 top-1000)"})
-    eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -187,9 +176,7 @@ def train_cross_encoder(
     """Train, evaluate and save (see the module docstring); returns the ``metrics.json`` object."""
     start_run(args)
     set_seed(args.seed)
-    train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
-    eval_collection = load_collection(data_args.eval_data)
-    teacher = load_teacher(data_args.teacher, train_collection) if data_args.teacher else None
+    train_collection, eval_collection, teacher = load_run_data(data_args)
     examples = build_examples(data_args, args, train_collection, teacher)
     set_bce_max_grade(args, data_args, examples)
     train_examples, held_out = split_holdout(examples, data_args.eval_holdout, args.seed)
@@ -204,14 +191,6 @@ def train_cross_encoder(
     model, lora = lora_from_args(model, args, task_type="SEQ_CLS", base_reference=model_args.model_name_or_path)
     check_disk_space(args, model)
     collator = CrossEncoderCollator(tokenizer, train_collection.queries, train_collection.corpus, args.max_length)
-    ir_callback = IREvaluationCallback(
-        eval_collection,
-        data_args.eval_run,
-        name=data_args.eval_name,
-        depth=data_args.eval_depth,
-        metric_set=data_args.eval_metrics,
-        batch_size=args.per_device_eval_batch_size,
-    )
     trainer = CrossEncoderTrainer(
         model=model,
         args=args,
@@ -219,26 +198,10 @@ def train_cross_encoder(
         eval_dataset=held_out or None,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[ir_callback, *run_callbacks(args, "cross-encoder")],
+        callbacks=[ir_evaluation_callback(eval_collection, data_args, args), *run_callbacks(args, "cross-encoder")],
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
-    final_model = trainer.accelerator.unwrap_model(trainer.model)
-
-    def save(directory: Path) -> None:
-        nonlocal final_model
-        if lora is None:
-            trainer.save_model(str(directory))
-        else:
-            final_model = save_lora(
-                final_model,
-                directory / "adapter",
-                directory,
-                tokenizer=tokenizer,
-                is_main_process=trainer.is_world_process_zero(),
-            )
-
-    save_final_model(Path(args.output_dir), save, trainer.is_world_process_zero())
+    final_model = save_trained_model(trainer, lora, tokenizer)
 
     summary: dict = {}
     if trainer.is_world_process_zero():

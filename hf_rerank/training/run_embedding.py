@@ -40,7 +40,6 @@ from hf_rerank.data.examples import make_triplets
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.negatives import write_negatives
 from hf_rerank.data.sources import load_collection
-from hf_rerank.data.teacher import load_teacher
 from hf_rerank.errors import UsageError
 from hf_rerank.evaluation.metrics import evaluate_run, get_metric_set
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
@@ -49,24 +48,26 @@ from hf_rerank.inference.dense import EmbeddingScorer, dense_retrieve, encode_co
 from hf_rerank.losses import EMBEDDING_LOSSES, LOSSES
 from hf_rerank.mining.dense import mine_hard_negatives
 from hf_rerank.models.bi_encoder import BiEncoder, read_pooling, write_sentence_transformers_modules
-from hf_rerank.models.lora import lora_from_args, save_lora
+from hf_rerank.models.lora import lora_from_args
 from hf_rerank.models.resolve import resolve_model
 from hf_rerank.training.arguments import EmbeddingTrainingArguments, TeacherArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback, IREvaluationCallback
 from hf_rerank.training.embedding import EmbeddingTrainer
+from hf_rerank.training.eval_arguments import EvaluationArguments
 from hf_rerank.training.record import EvalProtocol, RunRecord
 from hf_rerank.training.run_common import (
     check_disk_space,
-    load_train_collection,
+    ir_evaluation_callback,
+    load_run_data,
     run_callbacks,
-    save_final_model,
+    save_trained_model,
     scores_before_training,
     start_run,
     teacher_examples,
     training_summary,
-    weights_fingerprint,
     write_run_outputs,
 )
+from hf_rerank.training.train_data_arguments import TrainDataArguments
 
 logger = logging.getLogger("hf_rerank")
 
@@ -85,19 +86,15 @@ class EmbeddingModelArguments:
 
 
 @dataclass
-class EmbeddingDataArguments(TeacherArguments):
-    """Training data, negatives, and the evaluation protocol."""
+class EmbeddingDataArguments(EvaluationArguments, TrainDataArguments, TeacherArguments):
+    """Training data, negatives, and the evaluation protocol (the fields shared with the cross-encoder
+    run: :class:`~hf_rerank.training.eval_arguments.EvaluationArguments`, whose ``eval_data`` is
+    redeclared here because its queries also retrieve, and
+    :class:`~hf_rerank.training.train_data_arguments.TrainDataArguments`)."""
 
     train_data: str = field(
         default="sentence-transformers/msmarco", metadata={"help": "collection directory or registered source"}
     )
-    train_limit: int | None = field(
-        default=1_000_000, metadata={"help": "triplets to read (sentence-transformers/msmarco only)"}
-    )
-    positive_grade: int = field(
-        default=1, metadata={"help": "grade from which a judged passage is a positive (TREC DL: 2)"}
-    )
-    graded_labels: bool = field(default=False, metadata={"help": "labels are grades (losses see 0..3) instead of 0/1"})
     negatives: str = field(
         default="random",
         metadata={
@@ -115,10 +112,7 @@ class EmbeddingDataArguments(TeacherArguments):
         default="msmarco-passage/trec-dl-2019/judged",
         metadata={"help": "collection whose run is reranked and whose queries retrieve"},
     )
-    eval_run: str = field(default="bm25", metadata={"help": "first-stage run of eval_data to rerank"})
-    eval_name: str = field(default="dl19", metadata={"help": "label in metric names: eval_<name>_<metric>"})
     eval_depth: int = field(default=100, metadata={"help": "candidates reranked per query"})
-    eval_metrics: str = field(default="trec-dl", metadata={"help": "metric set: trec-dl, msmarco-dev or paper"})
     retrieval_data: list[str] | None = field(
         default=None, metadata={"help": "collections whose corpora, with eval_data's, are searched by dense retrieval"}
     )
@@ -127,6 +121,13 @@ class EmbeddingDataArguments(TeacherArguments):
         default=1000,
         metadata={
             "help": "judged (query, positive) pairs of eval_data for embedding-space numbers and UMAP (paper: 1,000)"
+        },
+    )
+    space_seed: int = field(
+        default=42,
+        metadata={
+            "help": "sampling seed of the space_pairs (not the run's seed: runs with different seeds "
+            "measure the same pairs)"
         },
     )
     embedding_cache_dir: str | None = field(
@@ -188,7 +189,6 @@ def evaluate_embedding_model(
     output_dir: Path,
     *,
     model_name: str,
-    space_seed: int = 42,
     show_progress: bool = True,
 ) -> dict:
     """Evaluate ``encoder`` as the recipes do; write ``eval_<name>/``, ``eval_<name>_dense/``, ``space_embeddings.npz``.
@@ -246,7 +246,7 @@ def evaluate_embedding_model(
     write_report(dense_report, dense_run, output_dir / f"eval_{dense_name}")
     print(report.table())
     print(dense_report.table())
-    pairs = space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, space_seed)
+    pairs = space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, data_args.space_seed)
     space_queries = encoder.encode([q for q, _ in pairs], show_progress=False)
     space_passages = encoder.encode([p for _, p in pairs], show_progress=False)
     with atomic_write(output_dir / "space_embeddings.npz", "wb") as handle:
@@ -285,6 +285,23 @@ def evaluate_embedding_model(
     }
 
 
+def evaluation_callbacks(
+    eval_collection: IRCollection, data_args: EmbeddingDataArguments, args: EmbeddingTrainingArguments
+) -> tuple[IREvaluationCallback, EmbeddingSpaceCallback]:
+    """The embedding run's evaluation callbacks: reranking ``eval_collection``
+    (:func:`~hf_rerank.training.run_common.ir_evaluation_callback`), and the embedding space of
+    ``space_pairs`` judged pairs of it (sampled with ``space_seed``), whose regression watch follows the
+    metric set's headline metric (:attr:`IREvaluationCallback.headline`: ``ndcg@10`` under ``trec-dl``,
+    ``mrr@10`` under ``msmarco-dev``)."""
+    ir_callback = ir_evaluation_callback(eval_collection, data_args, args)
+    space_callback = EmbeddingSpaceCallback(
+        space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, data_args.space_seed),
+        watch=ir_callback.headline,
+        batch_size=args.per_device_eval_batch_size,
+    )
+    return ir_callback, space_callback
+
+
 def train_embedding(
     model_args: EmbeddingModelArguments, data_args: EmbeddingDataArguments, args: EmbeddingTrainingArguments
 ) -> dict:
@@ -293,9 +310,7 @@ def train_embedding(
     check_loss_and_data(args, data_args)
     set_seed(args.seed)
     output_dir = Path(args.output_dir)
-    train_collection = load_train_collection(data_args.train_data, data_args.train_limit)
-    eval_collection = load_collection(data_args.eval_data)
-    teacher = load_teacher(data_args.teacher, train_collection) if data_args.teacher else None
+    train_collection, eval_collection, teacher = load_run_data(data_args)
     model, tokenizer, pooling, normalize = load_embedding_model(
         model_args.model_name_or_path, model_args.trust_remote_code
     )
@@ -341,23 +356,7 @@ def train_embedding(
     total = sum(p.numel() for p in model.parameters())
     check_disk_space(args, model)
 
-    watch = f"eval_{data_args.eval_name}_ndcg@10"
-    callbacks = [
-        IREvaluationCallback(
-            eval_collection,
-            data_args.eval_run,
-            name=data_args.eval_name,
-            depth=data_args.eval_depth,
-            metric_set=data_args.eval_metrics,
-            batch_size=args.per_device_eval_batch_size,
-        ),
-        EmbeddingSpaceCallback(
-            space_pairs(eval_collection, data_args.space_pairs, data_args.positive_grade, 42),
-            watch=watch,
-            batch_size=args.per_device_eval_batch_size,
-        ),
-        *run_callbacks(args, "embedding"),
-    ]
+    ir_callback, space_callback = evaluation_callbacks(eval_collection, data_args, args)
     collator = BiEncoderCollator(
         tokenizer,
         train_collection.queries,
@@ -371,37 +370,23 @@ def train_embedding(
         train_dataset=examples,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=[ir_callback, space_callback, *run_callbacks(args, "embedding")],
         pooling=pooling,
         normalize=normalize,
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    logger.info("process %d: final weights sha256 %s", args.process_index, weights_fingerprint(trainer.model))
-
-    final_model = trainer.accelerator.unwrap_model(trainer.model)
-
-    def save(directory: Path) -> None:
-        nonlocal final_model
-        if lora is None:
-            trainer.save_model(str(directory))
-            return
-        final_model = save_lora(
-            final_model,
-            directory / "adapter",
+    final_model = save_trained_model(
+        trainer,
+        lora,
+        tokenizer,
+        lambda directory, merged: write_sentence_transformers_modules(
             directory,
-            tokenizer=tokenizer,
-            is_main_process=trainer.is_world_process_zero(),
-        )
-        if trainer.is_world_process_zero():
-            write_sentence_transformers_modules(
-                directory,
-                hidden_size=final_model.config.hidden_size,
-                pooling=pooling,
-                normalize=normalize,
-                max_length=args.max_length,
-            )
-
-    save_final_model(output_dir, save, trainer.is_world_process_zero())
+            hidden_size=merged.config.hidden_size,
+            pooling=pooling,
+            normalize=normalize,
+            max_length=args.max_length,
+        ),
+    )
 
     summary: dict = {}
     if trainer.is_world_process_zero():
@@ -427,7 +412,7 @@ def train_embedding(
         summary = {
             **{key: value for key, value in evaluation.items() if key != "per_query"},
             "before_training": {data_args.eval_name: before} if before else {},
-            "regressed_at_steps": callbacks[1].regressed_at,
+            "regressed_at_steps": space_callback.regressed_at,
             "lora": lora,
             "trainable_parameters": trainable,
             "total_parameters": total,

@@ -11,15 +11,22 @@ import logging
 import os
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from hf_rerank.data.sources import load_collection
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
 from hf_rerank.training.callbacks import EmbeddingSpaceCallback
-from hf_rerank.training.run_embedding import EmbeddingDataArguments, EmbeddingModelArguments, train_embedding
+from hf_rerank.training.run_embedding import (
+    EmbeddingDataArguments,
+    EmbeddingModelArguments,
+    evaluation_callbacks,
+    train_embedding,
+)
 from tests import processes
 
 TEXTS = ["what do bees make", "bees make honey from nectar", "who wrote hamlet", "shakespeare wrote hamlet"]
@@ -136,6 +143,65 @@ def test_embedding_space_callback_warns_loudly_below_the_start(caplog):
         callback.on_evaluate(None, state, None, metrics={"eval_x_ndcg@10": 0.55})
     assert "fell to 0.5500 at step 20, below its starting point 0.6000" in caplog.text
     assert callback.regressed_at == [20]
+
+
+class JudgeScorer:
+    """Scores a (query, passage) pair by its judged grade (``sign=-1``: the worst possible ranking)."""
+
+    def __init__(self, collection, sign: float):
+        by_text = {text: qid for qid, text in collection.queries.items()}
+        passages = {text: pid for pid, text in collection.corpus.items()}
+        self.grade = lambda q, p: collection.qrels.get(by_text[q], {}).get(passages[p], 0)
+        self.sign = sign
+
+    def score_pairs(self, queries, passages, *, batch_size, show_progress):
+        return np.array([self.sign * self.grade(q, p) for q, p in zip(queries, passages)], dtype=np.float32)
+
+
+class ScorerTrainer:
+    """What IREvaluationCallback.compute uses of a trainer, on one process, with a fixed scorer."""
+
+    def __init__(self, scorer):
+        self.model, self.args = torch.nn.Linear(1, 1), SimpleNamespace(world_size=1, process_index=0)
+        self.accelerator = SimpleNamespace(unwrap_model=lambda model: model)
+        self.scorer = lambda model: scorer
+
+    def is_world_process_zero(self):
+        return True
+
+
+def evaluation_arguments(tmp_path, **fields):
+    data = EmbeddingDataArguments(eval_data="sample-test", eval_name="sample", eval_depth=50, **fields)
+    args = EmbeddingTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", seed=3)
+    return data, args
+
+
+@pytest.mark.parametrize(("metric_set", "headline"), [("trec-dl", "ndcg@10"), ("msmarco-dev", "mrr@10")])
+def test_the_regression_watch_fires_on_the_metric_sets_headline_metric(tmp_path, caplog, metric_set, headline):
+    # under msmarco-dev (mrr@10, no ndcg@10) the watch used to look for eval_<name>_ndcg@10 and never fired
+    collection = load_collection("sample-test")
+    data, args = evaluation_arguments(tmp_path, eval_metrics=metric_set, positive_grade=2, space_pairs=5)
+    ir_callback, space_callback = evaluation_callbacks(collection, data, args)
+    assert space_callback.watch == ir_callback.headline == f"eval_sample_{headline}"
+    state = SimpleNamespace(global_step=0)
+    with caplog.at_level(logging.WARNING, logger="hf_rerank"):
+        for step, sign in ((0, 1.0), (5, -1.0)):  # the best ranking first, then the worst
+            state.global_step = step
+            metrics = ir_callback.compute(ScorerTrainer(JudgeScorer(collection, sign)))
+            space_callback.on_evaluate(args, state, None, metrics=metrics)
+    assert space_callback.regressed_at == [5]
+    assert f"eval_sample_{headline} fell to" in caplog.text
+
+
+def test_the_embedding_space_pairs_follow_space_seed_not_the_runs_seed(tmp_path):
+    collection = load_collection("sample-test")
+    data, args = evaluation_arguments(tmp_path, positive_grade=1, space_pairs=5)
+    assert data.space_seed == 42
+    pairs = evaluation_callbacks(collection, data, args)[1].pairs
+    args.seed = 4
+    assert evaluation_callbacks(collection, data, args)[1].pairs == pairs
+    data.space_seed = 7
+    assert evaluation_callbacks(collection, data, args)[1].pairs != pairs
 
 
 GATHER_SCRIPT = textwrap.dedent("""
