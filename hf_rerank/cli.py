@@ -66,6 +66,13 @@ def add_evaluate(subparsers) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the metrics.json and run.trec already in --output"
     )
+    parser.add_argument(
+        "--base-of",
+        metavar="RUN_DIR",
+        help="--model is the untrained base model of the training run in RUN_DIR: store this evaluation's "
+        "comparison with the run's evaluation of the same --data, --run and --depth (model minus base, paired "
+        "t-test and randomisation test per metric) in RUN_DIR/metrics.json, where its model card shows it",
+    )
     add_model_arguments(parser, required=False, note="Without it the first-stage run itself is evaluated")
     parser.set_defaults(handler=run_evaluate)
 
@@ -102,6 +109,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     check_report_output(args)
     if args.depth < 1:
         raise UsageError(f"--depth must be >= 1, got {args.depth}")
+    base_of = base_of_evaluation(args) if args.base_of else None
     collection = load_collection(args.data)
     model = load_scorer(args) if args.model else None
     report, run = evaluate_reranking(
@@ -115,7 +123,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
         show_progress=not args.quiet,
     )
     show_report(report, run, args)
+    if base_of:
+        from hf_rerank.training.base_comparison import store_base_comparison
+
+        store_base_comparison(args.base_of, base_of, report.to_json())
+        print(f"stored the comparison with the base model in {args.base_of}/metrics.json (evaluation {base_of!r})")
     return 0
+
+
+def base_of_evaluation(args: argparse.Namespace) -> str:
+    """Before any work: the evaluation of ``--base-of``'s run that this one is the base model's of; raises
+    UsageError without ``--model`` or when the run has no evaluation of the same data, run and depth."""
+    from pathlib import Path
+
+    from hf_rerank.training.base_comparison import evaluation_matching
+    from hf_rerank.training.record import RunRecord
+
+    if not args.model:
+        raise UsageError("--base-of needs --model (the base model to evaluate)")
+    run_dir = Path(args.base_of)
+    record = RunRecord.load(run_dir / "metrics.json")
+    return evaluation_matching(record, run_dir, data=args.data, run=args.run, depth=args.depth)
 
 
 def check_report_output(args: argparse.Namespace) -> None:

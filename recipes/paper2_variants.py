@@ -42,10 +42,11 @@ from transformers import HfArgumentParser
 
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.sources import SourceUnavailableError
-from hf_rerank.evaluation.significance import compare, compare_to_base
+from hf_rerank.evaluation.significance import compare
 from hf_rerank.hub.render import write_model_card
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
+from hf_rerank.training.base_comparison import store_base_comparison
 from hf_rerank.training.config import config_to_argv
 from hf_rerank.training.record import RunRecord
 from hf_rerank.training.run_embedding import (
@@ -125,24 +126,17 @@ def significance_vs_base(rows: list[dict], per_query: dict[str, dict]) -> None:
                 }
 
 
-def record_base_comparison(
-    variant_dir: Path, base: dict, base_model: str, per_query: dict[str, dict], umap: Path
-) -> None:
-    """Put what the variant's card says about the base model into the variant's directory: ``base_comparison``
-    and ``base_embedding_space`` in its ``metrics.json`` (``base``: the base row of variants.json;
-    ``per_query``: ``{"base" | variant: {evaluation: {metric: {qid: score}}}}``), a copy of ``umap``; then
-    render its card again."""
+def record_base_comparison(variant_dir: Path, base_dir: Path, base_space: dict, umap: Path) -> None:
+    """Put what the variant's card says about the base model into the variant's directory: for each of its
+    evaluations, the comparison with the base model's evaluation in ``base_dir/eval_<name>/``
+    (:func:`~hf_rerank.training.base_comparison.store_base_comparison`), ``base_space`` (the base model's
+    embedding-space numbers) as ``base_embedding_space``, and a copy of ``umap``; then render its card again."""
     record = RunRecord.load(variant_dir / "metrics.json")
-    comparison = {
-        name: {
-            "model": base_model,
-            "metrics": base["eval"][name],
-            "significance": compare_to_base(per_query["base"][name], per_query[variant_dir.name][name]),
-        }
-        for name in record.eval
-        if name in base["eval"]
-    }
-    record = dataclasses.replace(record, base_comparison=comparison, base_embedding_space=base["embedding_space"])
+    for name in record.eval:
+        base_file = base_dir / f"eval_{name}" / "metrics.json"
+        if base_file.is_file():
+            record = store_base_comparison(variant_dir, name, json.loads(base_file.read_text()))
+    record = dataclasses.replace(record, base_embedding_space=base_space)
     record.write(variant_dir / "metrics.json")
     shutil.copyfile(umap, variant_dir / umap.name)
     write_model_card(variant_dir, kind=record.kind)
@@ -206,11 +200,8 @@ def convert(root: Path) -> list[Path]:
     if not (root / "variants.json").is_file():
         raise SystemExit(f"--convert {root}: no variants.json (not an output of this recipe)")
     rows = json.loads((root / "variants.json").read_text())
-    evaluations = list(rows[0]["eval"])
-    per_query = {row["variant"]: read_per_query(root / row["variant"], evaluations) for row in rows}
-    base_model = json.loads((root / "base" / f"eval_{evaluations[0]}" / "metrics.json").read_text())["model"]
     for row in rows[1:]:
-        record_base_comparison(root / row["variant"], rows[0], base_model, per_query, root / "umap.png")
+        record_base_comparison(root / row["variant"], root / "base", rows[0]["embedding_space"], root / "umap.png")
     return [root / row["variant"] for row in rows[1:]]
 
 
@@ -239,7 +230,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return root, model_args, data_args, training_args
 
     root, model_args, data_args, training_args = arguments("base", {})
-    base_model = model_args.model_name_or_path
     rows, per_query, spaces = [], {}, {}
     evaluations = [data_args.eval_name, f"{data_args.eval_name}_dense"]
     try:
@@ -313,7 +303,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         stats={row["variant"]: row["embedding_space"] for row in rows},
     )
     for row in rows[1:]:
-        record_base_comparison(root / row["variant"], rows[0], base_model, per_query, root / "umap.png")
+        record_base_comparison(root / row["variant"], root / "base", rows[0]["embedding_space"], root / "umap.png")
     print(f"wrote {root / 'variants.json'}, {root / 'variants.md'} and {root / 'umap.png'}")
     return rows
 

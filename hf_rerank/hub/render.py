@@ -54,6 +54,23 @@ def environment():
     )
 
 
+def warn_unstored_base_evaluations(output_dir: Path, record) -> None:
+    """Log a warning for each ``eval_<name>_base/`` in ``output_dir`` whose comparison the record does not hold:
+    cards before the record's schema read those directories; now the comparison is computed when the base
+    model is evaluated (``hf-rerank evaluate ... --base-of OUTPUT_DIR``) and stored in ``metrics.json``."""
+    for name in record.eval:
+        stored = name in (record.base_comparison or {})
+        if not stored and (output_dir / f"eval_{name}_base" / "metrics.json").is_file():
+            logger.warning(
+                "%s holds the base model's evaluation of %r, but %s/metrics.json holds no comparison with it: the card "
+                "shows none. Store it by evaluating the base model again with --base-of %s (hf-rerank evaluate)",
+                output_dir / f"eval_{name}_base",
+                name,
+                output_dir,
+                output_dir,
+            )
+
+
 def render_model_card(
     output_dir: str | Path,
     *,
@@ -92,6 +109,7 @@ def render_model_card(
     config = model_config(output_dir)
     license = license or base_model_license(config["adapter_base"]) or base_model_license(record.model)
     sections = evaluation_sections(record)
+    warn_unstored_base_evaluations(output_dir, record)
     if figures is None:
         figures = {
             key: name

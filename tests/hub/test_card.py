@@ -102,10 +102,15 @@ def test_significance_against_the_base_model_is_read_from_the_record(cross_encod
     ) in text
 
 
-def test_without_a_base_comparison_the_step0_means_are_shown_untested(cross_encoder_run):
+def test_without_a_base_comparison_the_step0_means_are_shown_untested(cross_encoder_run, caplog):
+    write_model_card(cross_encoder_run, kind="cross-encoder")
+    assert "--base-of" not in caplog.text  # the comparison with eval_dl19_base/ is stored: nothing to say
     metrics = json.loads((cross_encoder_run / "metrics.json").read_text())
     write_json(cross_encoder_run / "metrics.json", {k: v for k, v in metrics.items() if k != "base_comparison"})
     text = write_model_card(cross_encoder_run, kind="cross-encoder", model_id="alice/ce-run").read_text()
+    # the base model's evaluation lies beside the run but its comparison is not stored: the user is told how
+    assert f"{cross_encoder_run}/eval_dl19_base holds the base model's evaluation of 'dl19'" in caplog.text
+    assert f"with --base-of {cross_encoder_run} (hf-rerank evaluate)" in caplog.text
     assert (
         "| metric | bm25 (first stage) | before fine-tuning | this model | Δ vs first stage | p t-test / rand. |"
         in text
