@@ -34,3 +34,11 @@ class UnknownNameError(HfRerankError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class OutputExistsError(HfRerankError, FileExistsError):
+    """An output the user named already holds something a run would mix with or overwrite."""
+
+
+class DiskSpaceError(HfRerankError, OSError):
+    """The disk of an output the user named has too little free space for what the run will write."""

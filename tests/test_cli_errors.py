@@ -74,3 +74,12 @@ def test_a_bad_training_config_is_one_line(tmp_path, capsys):
     config.write_text("max_steps:\n  first: 2\n")
     assert main(["train", "--config", str(config)]) == 2
     assert one_error_line(capsys) == f"{config}: 'max_steps' is a mapping; give nested options as a JSON string"
+
+
+def test_a_non_empty_output_dir_is_one_line(tmp_path, capsys):
+    output = tmp_path / "run"
+    output.mkdir()
+    (output / "notes.txt").write_text("an earlier run")
+    assert main(["train", "--train_data", "sample", "--output_dir", str(output), "--use_cpu", "true"]) == 2
+    assert one_error_line(capsys).startswith(f"{output}: not empty (notes.txt); a new run would mix with")
+    assert (output / "notes.txt").read_text() == "an earlier run"

@@ -19,6 +19,7 @@ from hf_rerank.data.collection import IRCollection
 from hf_rerank.data.formats import atomic_write
 from hf_rerank.data.sources import load_collection
 from hf_rerank.data.teacher import Teacher, load_teacher
+from hf_rerank.errors import DiskSpaceError, OutputExistsError
 from hf_rerank.hub.publish import publish
 from hf_rerank.hub.push_callback import HubPushCallback
 from hf_rerank.hub.render import write_model_card
@@ -42,7 +43,7 @@ def prepare_output_dir(args) -> None:
         return
     if not args.overwrite_output_dir:
         shown = ", ".join(entries[:5]) + (f", ... ({len(entries) - 5} more)" if len(entries) > 5 else "")
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{output_dir}: not empty ({shown}); a new run would mix with what is there. Use "
             "--overwrite_output_dir true to replace it, --resume_from_checkpoint to continue it, "
             "or another --output_dir"
@@ -69,7 +70,7 @@ def check_disk_space(args, model: torch.nn.Module) -> None:
         where = where.parent
     free = shutil.disk_usage(where).free
     if free < needed:
-        raise OSError(
+        raise DiskSpaceError(
             f"{args.output_dir}: {free / 2**20:,.0f} MiB free on its disk, but the run needs about "
             f"{needed / 2**20:,.0f} MiB for its final weights{' and a checkpoint' if saves_checkpoints else ''}; "
             "free space or choose another --output_dir"
