@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from hf_rerank.cli import add_card_options
 from hf_rerank.hub.render import write_model_card
 from hf_rerank.hub.run_dir import detect_kind
 
@@ -29,16 +30,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--configs", type=Path, default=Path("recipes/configs"), help="the recipe configs (default: recipes/configs)"
     )
     parser.add_argument("--into", type=Path, default=Path("model_cards"), help="where to write (default: model_cards)")
-    parser.add_argument(
-        "--kind",
-        choices=("auto", "cross-encoder", "embedding"),
-        default="auto",
-        help="auto: from each checkpoint's config (default: auto)",
-    )
-    parser.add_argument(
-        "--license", help="licence to declare (default: each base model's, read from its card when on this machine)"
-    )
-    parser.add_argument("--language", nargs="+", default=["en"], help="language code(s) of the data (default: en)")
+    add_card_options(parser)
     return parser
 
 

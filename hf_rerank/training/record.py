@@ -164,6 +164,19 @@ class EvalProtocol:
     convention: str | None = field(default=None, metadata={"check": check_text})
     queries: int | None = field(default=None, metadata={"check": check_integer})
 
+    @classmethod
+    def reranking(cls, report, *, data: str, run: str, depth: int) -> EvalProtocol:
+        """The protocol of a reranking of the top-``depth`` of run ``run`` on ``data``, with the metric set,
+        convention and number of queries of its :class:`~hf_rerank.evaluation.report.EvaluationReport`."""
+        return cls(
+            data=data,
+            run=run,
+            depth=depth,
+            metric_set=report.metric_set,
+            convention=report.convention,
+            queries=report.queries,
+        )
+
     def to_json(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
 

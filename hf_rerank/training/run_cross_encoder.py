@@ -233,13 +233,8 @@ def train_cross_encoder(
             "before_training": {data_args.eval_name: before} if before else {},
             "significance": {data_args.eval_name: report.significance},
             "eval_protocol": {
-                data_args.eval_name: EvalProtocol(
-                    data=data_args.eval_data,
-                    run=data_args.eval_run,
-                    depth=data_args.eval_depth,
-                    metric_set=report.metric_set,
-                    convention=report.convention,
-                    queries=report.queries,
+                data_args.eval_name: EvalProtocol.reranking(
+                    report, data=data_args.eval_data, run=data_args.eval_run, depth=data_args.eval_depth
                 )
             },
             **training_summary(trainer, train_output, args),

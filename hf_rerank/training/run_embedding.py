@@ -256,13 +256,8 @@ def evaluate_embedding_model(
         "first_stage": {name: report.first_stage},
         "significance": {name: report.significance},
         "eval_protocol": {
-            name: EvalProtocol(
-                data=data_args.eval_data,
-                run=data_args.eval_run,
-                depth=data_args.eval_depth,
-                metric_set=report.metric_set,
-                convention=report.convention,
-                queries=report.queries,
+            name: EvalProtocol.reranking(
+                report, data=data_args.eval_data, run=data_args.eval_run, depth=data_args.eval_depth
             ),
             dense_name: EvalProtocol(
                 data=data_args.eval_data,
