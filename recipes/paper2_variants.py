@@ -46,7 +46,7 @@ from hf_rerank.evaluation.significance import compare
 from hf_rerank.hub.render import write_model_card
 from hf_rerank.models.bi_encoder import BiEncoder
 from hf_rerank.training.arguments import EmbeddingTrainingArguments
-from hf_rerank.training.base_comparison import store_base_comparison
+from hf_rerank.training.base_comparison import compare_with_base
 from hf_rerank.training.config import config_to_argv
 from hf_rerank.training.record import RunRecord
 from hf_rerank.training.run_embedding import (
@@ -129,14 +129,15 @@ def significance_vs_base(rows: list[dict], per_query: dict[str, dict]) -> None:
 def record_base_comparison(variant_dir: Path, base_dir: Path, base_space: dict, umap: Path) -> None:
     """Put what the variant's card says about the base model into the variant's directory: for each of its
     evaluations, the comparison with the base model's evaluation in ``base_dir/eval_<name>/``
-    (:func:`~hf_rerank.training.base_comparison.store_base_comparison`), ``base_space`` (the base model's
+    (:func:`~hf_rerank.training.base_comparison.compare_with_base`), ``base_space`` (the base model's
     embedding-space numbers) as ``base_embedding_space``, and a copy of ``umap``; then render its card again."""
     record = RunRecord.load(variant_dir / "metrics.json")
-    for name in record.eval:
-        base_file = base_dir / f"eval_{name}" / "metrics.json"
-        if base_file.is_file():
-            record = store_base_comparison(variant_dir, name, json.loads(base_file.read_text()))
-    record = dataclasses.replace(record, base_embedding_space=base_space)
+    comparison = {
+        name: compare_with_base(variant_dir, name, json.loads((base_dir / f"eval_{name}" / "metrics.json").read_text()))
+        for name in record.eval
+        if (base_dir / f"eval_{name}" / "metrics.json").is_file()
+    }
+    record = dataclasses.replace(record, base_comparison=comparison or None, base_embedding_space=base_space)
     record.write(variant_dir / "metrics.json")
     shutil.copyfile(umap, variant_dir / umap.name)
     write_model_card(variant_dir, kind=record.kind)

@@ -52,15 +52,11 @@ def evaluation_matching(record: RunRecord, run_dir: Path, *, data: str, run: str
     return names[0]
 
 
-def store_base_comparison(run_dir: str | Path, name: str, base_evaluation: Mapping) -> RunRecord:
-    """Compare evaluation ``name`` of the run in ``run_dir`` with ``base_evaluation`` (the base model on the same
-    queries), store the result in ``run_dir/metrics.json`` (other evaluations' comparisons kept) and return the
-    updated record. Raises UsageError when the run has no such evaluation or the queries differ."""
-    run_dir = Path(run_dir)
-    record = RunRecord.load(run_dir / "metrics.json")
-    if name not in record.eval:
-        raise UsageError(f"{run_dir}/metrics.json: no evaluation {name!r} (it has {', '.join(record.eval)})")
-    model_file = run_dir / f"eval_{name}" / "metrics.json"
+def compare_with_base(run_dir: str | Path, name: str, base_evaluation: Mapping) -> dict:
+    """``base_comparison[name]`` of the run in ``run_dir``: its evaluation ``name`` (the per-query scores in
+    ``eval_<name>/metrics.json``) against ``base_evaluation`` (the base model on the same queries). Raises
+    MissingFileError without those scores, UsageError when the queries differ."""
+    model_file = Path(run_dir) / f"eval_{name}" / "metrics.json"
     if not model_file.is_file():
         raise MissingFileError(f"{model_file}: no such file (the per-query scores of the run's evaluation {name!r})")
     model_per_query = json.loads(model_file.read_text())["per_query"]
@@ -68,8 +64,18 @@ def store_base_comparison(run_dir: str | Path, name: str, base_evaluation: Mappi
         significance = compare_to_base(base_evaluation["per_query"], model_per_query)
     except ValueError as error:
         raise UsageError(f"{model_file} against the base model's evaluation: {error}") from None
-    comparison = {"model": base_evaluation.get("model"), "metrics": base_evaluation["metrics"]}
-    comparison["significance"] = significance
+    return {"model": base_evaluation.get("model"), "metrics": base_evaluation["metrics"], "significance": significance}
+
+
+def store_base_comparison(run_dir: str | Path, name: str, base_evaluation: Mapping) -> RunRecord:
+    """Compare evaluation ``name`` of the run in ``run_dir`` with ``base_evaluation`` (:func:`compare_with_base`),
+    store the result in ``run_dir/metrics.json`` (other evaluations' comparisons kept) and return the updated
+    record. Raises UsageError when the run has no such evaluation or the queries differ."""
+    run_dir = Path(run_dir)
+    record = RunRecord.load(run_dir / "metrics.json")
+    if name not in record.eval:
+        raise UsageError(f"{run_dir}/metrics.json: no evaluation {name!r} (it has {', '.join(record.eval)})")
+    comparison = compare_with_base(run_dir, name, base_evaluation)
     record = dataclasses.replace(record, base_comparison={**(record.base_comparison or {}), name: comparison})
     record.write(run_dir / "metrics.json")
     return record
