@@ -11,17 +11,7 @@ from hf_rerank.evaluation.metrics import evaluate_run
 from hf_rerank.evaluation.report import evaluate_reranking, write_report
 from hf_rerank.evaluation.rerank import merge_scores, rerank
 from hf_rerank.inference.scoring import NonFiniteScoresError
-
-
-class LengthScorer:
-    """A stand-in model: longer passages score higher; records what it was asked."""
-
-    def __init__(self):
-        self.calls = []
-
-    def score_pairs(self, queries, passages, *, batch_size, show_progress):
-        self.calls.append((list(queries), list(passages)))
-        return np.array([len(p) for p in passages], dtype=np.float32)
+from tests.scorers import LengthScorer
 
 
 @pytest.fixture

@@ -6,17 +6,7 @@ import pytest
 from hf_rerank.data.collection import IRCollection
 from hf_rerank.evaluation.rerank import rerank
 from hf_rerank.inference.scoring import NonFiniteScoresError, score_run
-
-
-class LengthScorer:
-    """A stand-in model: a passage scores its length; records the pairs it was asked for."""
-
-    def __init__(self):
-        self.pairs = []
-
-    def score_pairs(self, queries, passages, *, batch_size, show_progress):
-        self.pairs += list(zip(queries, passages))
-        return np.array([len(p) for p in passages], dtype=np.float32)
+from tests.scorers import LengthScorer
 
 
 @pytest.fixture
