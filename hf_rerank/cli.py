@@ -850,7 +850,7 @@ def add_card_options(parser: argparse.ArgumentParser) -> None:
         "--kind",
         choices=("auto", "cross-encoder", "embedding"),
         default="auto",
-        help="auto: from the checkpoint's config (default: auto)",
+        help="auto: the kind the run recorded in its metrics.json (default: auto)",
     )
     parser.add_argument(
         "--license", help="licence to declare (default: the base model's, read from its card when on this machine)"
@@ -862,9 +862,9 @@ def run_card(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hf_rerank.hub.render import write_model_card
-    from hf_rerank.hub.run_dir import detect_kind
+    from hf_rerank.hub.run_dir import load_record
 
-    kind = detect_kind(Path(args.output_dir)) if args.kind == "auto" else args.kind
+    kind = load_record(Path(args.output_dir)).kind if args.kind == "auto" else args.kind
     path = write_model_card(args.output_dir, kind=kind, license=args.license, language=args.language, into=args.into)
     print(f"wrote {path}")
     return 0

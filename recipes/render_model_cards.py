@@ -21,7 +21,7 @@ import yaml
 
 from hf_rerank.cli import add_card_options
 from hf_rerank.hub.render import write_model_card
-from hf_rerank.hub.run_dir import detect_kind
+from hf_rerank.hub.run_dir import load_record
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (output_dir / "metrics.json").is_file():
             missing.append(f"{name}: {output_dir} has no metrics.json (run its recipe first)")
             continue
-        kind = detect_kind(output_dir) if args.kind == "auto" else args.kind
+        kind = load_record(output_dir).kind if args.kind == "auto" else args.kind
         path = write_model_card(
             output_dir, kind=kind, license=args.license, language=args.language, into=args.into / name
         )

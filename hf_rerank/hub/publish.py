@@ -40,7 +40,7 @@ from hf_rerank.data.formats import atomic_write
 from hf_rerank.hub.errors import HubAuthError, PublishError
 from hf_rerank.hub.render import checkpoint_card, write_model_card
 from hf_rerank.hub.retry import Retry, http_status
-from hf_rerank.hub.run_dir import detect_kind, load_record
+from hf_rerank.hub.run_dir import load_record
 
 logger = logging.getLogger("hf_rerank")
 
@@ -146,7 +146,7 @@ def plan_upload(
     if not output_dir.is_dir():
         raise PublishError(f"{output_dir}: not a directory")
     record = load_record(output_dir)
-    kind = kind or detect_kind(output_dir)
+    kind = kind or record.kind
     write_model_card(output_dir, kind=kind, model_id=repo_id, license=license, language=language, into=staging / "main")
     main = {
         **directory_files(output_dir, skip_checkpoints=True),

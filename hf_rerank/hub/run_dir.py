@@ -32,13 +32,6 @@ def load_record(output_dir: Path) -> RunRecord:
     return RunRecord.load(path)
 
 
-def detect_kind(output_dir: Path) -> str:
-    """``cross-encoder`` or ``embedding`` for a run directory (from its checkpoint files)."""
-    from hf_rerank.models.auto import detect_model_type
-
-    return "cross-encoder" if detect_model_type(Path(output_dir)) == "cross-encoder" else "embedding"
-
-
 def model_config(output_dir: Path) -> dict:
     """``{"num_labels", "adapter_only", "adapter_dir", "adapter_base"}`` of the checkpoint in ``output_dir``:
     the head's labels and where LoRA adapters are (and their base model), for the usage snippets."""
