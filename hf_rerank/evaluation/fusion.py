@@ -8,7 +8,8 @@ Fusion (:func:`fuse_runs`) is ranx's ``fuse`` with its normalisations and method
 re-implementation. Each input run is handed to ranx in trec_eval's order with its tied scores
 moved apart by float64 ulps (:func:`~hf_rerank.data.ranking.untie_in_order`), so rank-based
 methods and normalisations (rrf, rank, borda, isr, ...) see the order trec_eval reads, whatever
-ranx's own sort does with ties. A passage missing from one run contributes nothing from that run
+ranx's own sort does with ties, and with its passage ids as fixed-width codes
+(:class:`~hf_rerank.evaluation.ranx_ids.RanxIds`). A passage missing from one run contributes nothing from that run
 (score-based methods add 0 after normalisation, as ranx does).
 """
 
@@ -21,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from hf_rerank.data.formats import Run
 from hf_rerank.data.ranking import trec_order, untie_in_order
 from hf_rerank.errors import DataError, UsageError
+from hf_rerank.evaluation.ranx_ids import RanxIds
 
 #: ``hf-rerank fuse --method`` names -> ranx's fusion method names (ranx's supervised methods,
 #: which need training on qrels, are not offered).
@@ -114,15 +116,19 @@ def fuse_runs(
         empty = next((qid for qid, scored in run.items() if not scored), None)
         if empty is not None:
             raise DataError(f"run {label}: query {empty!r} has no passages")
+    ids = RanxIds()
     prepared = [
-        RanxRun({qid: untie_in_order(trec_order(scored))[0] for qid, scored in runs[label].items()}) for label in labels
+        RanxRun(ids.encode({qid: untie_in_order(trec_order(scored))[0] for qid, scored in runs[label].items()}))
+        for label in labels
     ]
     with warnings.catch_warnings():  # numba's notes about integer casts inside ranx's compiled code
         warnings.simplefilter("ignore", NumbaTypeSafetyWarning)
         fused = fuse(
             prepared, norm=None if norm == "none" else norm, method=FUSION_METHODS[method], params=params
         ).to_dict()
-    return {qid: trec_order({str(pid): float(score) for pid, score in fused[qid].items()}) for qid in runs[first]}
+    return {
+        qid: trec_order({ids.decode(code): float(score) for code, score in fused[qid].items()}) for qid in runs[first]
+    }
 
 
 def normalise_run(run: Run, norm: str = "min-max") -> Run:
@@ -145,8 +151,9 @@ def normalise_run(run: Run, norm: str = "min-max") -> Run:
     empty = next((qid for qid, scored in run.items() if not scored), None)
     if empty is not None:
         raise DataError(f"query {empty!r} has no passages")
-    prepared = RanxRun({qid: untie_in_order(trec_order(scored))[0] for qid, scored in run.items()})
+    ids = RanxIds()
+    prepared = RanxRun(ids.encode({qid: untie_in_order(trec_order(scored))[0] for qid, scored in run.items()}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaTypeSafetyWarning)
         normalised = norm_switch(norm)(prepared).to_dict()
-    return {qid: trec_order({str(pid): float(score) for pid, score in normalised[qid].items()}) for qid in run}
+    return {qid: trec_order({ids.decode(code): float(score) for code, score in normalised[qid].items()}) for qid in run}

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from hf_rerank.data.ranking import trec_order
 from hf_rerank.errors import DataError, UsageError
+from hf_rerank.evaluation.ranx_ids import RanxIds
 
 logger = logging.getLogger("hf_rerank")
 
@@ -231,15 +232,17 @@ def _ranx_per_query(qrels: Qrels, run: Run, metrics: list[str]) -> dict[str, dic
     ranx returns per-query scores as bare arrays ordered like its internal query order, and with
     plain dicts that order is each dict's insertion order (mismatched orders silently pair the
     wrong queries). ``Qrels.from_dict``/``Run.from_dict`` both sort the query ids, and we read
-    the order back from ranx rather than assuming it.
+    the order back from ranx rather than assuming it. Passage ids reach ranx as fixed-width codes
+    (:class:`~hf_rerank.evaluation.ranx_ids.RanxIds`).
     """
     import numba
     from ranx import Qrels as RanxQrels
     from ranx import Run as RanxRun
     from ranx import evaluate
 
-    ranx_qrels = RanxQrels.from_dict(qrels)
-    ranx_run = RanxRun.from_dict(run)
+    ids = RanxIds()
+    ranx_qrels = RanxQrels.from_dict(ids.encode(qrels))
+    ranx_run = RanxRun.from_dict(ids.encode(run))
     order = list(ranx_run.get_query_ids())
     if list(ranx_qrels.get_query_ids()) != order or set(order) != set(qrels):
         raise RuntimeError("ranx query order differs between qrels and run")
