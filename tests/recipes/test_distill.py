@@ -3,6 +3,7 @@ model card name the teacher."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -28,6 +29,24 @@ def test_config_distils_with_listwise_kl_and_never_trains_on_dl19():
     assert data.teacher == ["outputs/distill-data/teacher-dl20.run", "outputs/distill-data/teacher-dl22.run"]
     assert (data.eval_data, data.eval_run, data.eval_depth) == ("../shared/data/trec-dl/dl19", "bm25", 100)
     assert not any("dl19" in reference for reference in data.train_data + data.teacher)
+
+
+def test_msmarco_config_differs_from_the_base_recipe_only_in_its_queries():
+    def settings(part) -> dict:
+        return {field.name: getattr(part, field.name) for field in dataclasses.fields(part)}
+
+    base = [settings(part) for part in parse_args(ce_lion.make_parser(), ["--config", str(CONFIG)])]
+    config = CONFIG.with_name("offline_minilm_dl20_distill_msmarco.yaml")
+    model, data, args = parse_args(ce_lion.make_parser(), ["--config", str(config)])
+    assert data.train_data[2:] == ["outputs/distill-data/msmarco-dev-dense"]
+    assert data.teacher[2:] == ["outputs/distill-data/teacher-msmarco.run"]
+    assert data.groups_per_query == 2 and base[1]["groups_per_query"] == 6
+    assert not any("dl19" in reference for reference in data.train_data + data.teacher)
+    changed = {"train_data", "teacher", "groups_per_query", "output_dir", "logging_dir", "run_name"}
+    for part, before in zip((model, data, args), base):
+        assert {key: value for key, value in settings(part).items() if key not in changed} == {
+            key: value for key, value in before.items() if key not in changed
+        }
 
 
 def test_a_teacher_loss_without_a_teacher_is_refused(tmp_path):
