@@ -2,20 +2,23 @@
 
 Runs, skipping any whose ``metrics.json`` already exists (an interrupted sweep resumes):
 
-1. ``recipes/prepare_distillation.py`` (teacher runs for DL20 and DL22) if its files are missing;
+1. nothing, and stops, if the config's teacher runs are missing: make them first with
+   ``recipes/prepare_distillation.py`` (the command at the top of the config);
 2. the bi-encoder all-MiniLM-L6-v2 reranking DL19's BM25 top-100 (``hf-rerank evaluate``), and the
    DL20 teacher's recipe applied to DL19 (the same ranx fusion of the bi-encoder with SPLADE++,
    TAS-B and ada-002): the teachers' DL19 scores, evaluation only;
-3. per seed, ``recipes/configs/offline_minilm_dl20_distill.yaml`` (distilled) and the same recipe
-   without the teacher (control: ``offline_minilm_dl20_adamw.yaml`` with the distilled run's
-   group size, batch, steps, learning rate, schedule and length, learning from DL20's judgments,
-   the only labels there are).
+3. per seed, ``--config`` (default ``recipes/configs/offline_minilm_dl20_distill.yaml``; distilled)
+   and, unless ``--no-control``, the same recipe without the teacher (control:
+   ``offline_minilm_dl20_adamw.yaml`` with the distilled run's group size, batch, steps, learning
+   rate, schedule and length, learning from DL20's judgments, the only labels there are).
 
 Prints mean ± sd over seeds of DL19 nDCG@10, MAP@100-l2 and MRR@10-l2, training seconds, and paired
 tests on per-query nDCG@10 averaged over seeds: distilled vs BM25, vs the bi-encoder, vs the
 control (t-test and Fisher randomisation). Writes the same as JSON to ``OUTPUT/summary.json``.
 
     .venv/bin/python benchmarks/distillation_dl19.py --seeds 12 13 14 [--output outputs/distill_seeds]
+    .venv/bin/python benchmarks/distillation_dl19.py --config recipes/configs/offline_minilm_dl20_distill_msmarco.yaml \
+        --no-control --output outputs/distill_msmarco_seeds
 """
 
 from __future__ import annotations
@@ -44,16 +47,16 @@ SHARED = (
 )
 
 
-def train(name: str, seed: int, output: Path, extra: list[str]) -> dict:
-    """Train one recipe (``distill`` or ``control``) with ``seed``; returns its metrics.json object."""
+def train(name: str, seed: int, output: Path, config: Path, extra: list[str]) -> dict:
+    """Train one recipe (``distill``: ``config``, or ``control``) with ``seed``; returns its metrics.json object."""
     import ce_lion
     import yaml
 
     directory = output / f"{name}-seed{seed}"
     if not (directory / "metrics.json").is_file():
-        distill = yaml.safe_load((CONFIGS / "offline_minilm_dl20_distill.yaml").read_text())
+        distill = yaml.safe_load(config.read_text())
         if name == "distill":
-            argv = ["--config", str(CONFIGS / "offline_minilm_dl20_distill.yaml")]
+            argv = ["--config", str(config)]
         else:  # the same steps and hyperparameters, without the teacher: DL20's judged lists
             steps = json.loads((output / f"distill-seed{seed}" / "metrics.json").read_text())["global_steps"]
             argv = [
@@ -117,19 +120,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[12, 13, 14])
     parser.add_argument("--output", type=Path, default=ROOT / "outputs" / "distill_seeds")
+    parser.add_argument("--config", type=Path, default=CONFIGS / "offline_minilm_dl20_distill.yaml")
+    parser.add_argument("--no-control", action="store_true", help="train only the distilled recipe")
     args, extra = parser.parse_known_args()
     extra = [flag for flag in extra if flag != "--"]
 
+    import yaml
+
     from hf_rerank.evaluation.significance import compare
 
-    if not (ROOT / "outputs" / "distill-data" / "teachers.json").is_file():
-        import prepare_distillation
-
-        prepare_distillation.main([])
+    missing = [name for name in yaml.safe_load(args.config.read_text())["teacher"] if not (ROOT / name).is_file()]
+    if missing:
+        parser.error(
+            f"teacher runs missing: {', '.join(missing)}; make them with the command at the top of {args.config}"
+        )
     references = first_stage_and_teachers(args.output)
-    runs = {
-        name: {seed: train(name, seed, args.output, extra) for seed in args.seeds} for name in ("distill", "control")
-    }
+    names = ("distill",) if args.no_control else ("distill", "control")
+    runs = {name: {seed: train(name, seed, args.output, args.config, extra) for seed in args.seeds} for name in names}
     per_query = {
         name: {
             seed: json.loads((args.output / f"{name}-seed{seed}" / "eval_dl19" / "metrics.json").read_text())[
@@ -168,7 +175,8 @@ def main() -> None:
         }
         for name in runs
     }
-    for label, baseline in {"control": averaged["control"], **references}.items():
+    baselines = {"control": averaged["control"]} if "control" in runs else {}
+    for label, baseline in {**baselines, **references}.items():
         t_test = compare(baseline, {"distill": averaged["distill"]}, test="t-test")["distill"]
         randomised = compare(baseline, {"distill": averaged["distill"]}, test="randomisation")["distill"]
         summary[f"distill_vs_{label}"] = {
