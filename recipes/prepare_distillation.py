@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from hf_rerank.data.collection import IRCollection
-    from hf_rerank.data.formats import write_run
+    from hf_rerank.data.formats import atomic_write, write_run
     from hf_rerank.data.sources import load_collection
     from hf_rerank.evaluation.fusion import fuse_runs, normalise_run
     from hf_rerank.inference.scoring import score_run
@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     record["seconds"] = round(time.perf_counter() - started, 1)
-    teachers_json.write_text(json.dumps(record, indent=2) + "\n")
+    with atomic_write(teachers_json) as handle:
+        handle.write(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     return record
 
