@@ -31,16 +31,26 @@ def test_config_distils_with_listwise_kl_and_never_trains_on_dl19():
     assert not any("dl19" in reference for reference in data.train_data + data.teacher)
 
 
-def test_msmarco_config_differs_from_the_base_recipe_only_in_its_queries():
+@pytest.mark.parametrize(
+    ("name", "data_dir", "groups_per_query"),
+    [
+        ("offline_minilm_dl20_distill_msmarco.yaml", "outputs/distill-data", 2),
+        ("offline_minilm_dl20_distill_msmarco_1430q.yaml", "outputs/distill-data-1430q", 1),
+    ],
+)
+def test_msmarco_configs_differ_from_the_base_recipe_only_in_their_queries(name, data_dir, groups_per_query):
     def settings(part) -> dict:
         return {field.name: getattr(part, field.name) for field in dataclasses.fields(part)}
 
     base = [settings(part) for part in parse_args(ce_lion.make_parser(), ["--config", str(CONFIG)])]
-    config = CONFIG.with_name("offline_minilm_dl20_distill_msmarco.yaml")
-    model, data, args = parse_args(ce_lion.make_parser(), ["--config", str(config)])
-    assert data.train_data[2:] == ["outputs/distill-data/msmarco-dev-dense"]
-    assert data.teacher[2:] == ["outputs/distill-data/teacher-msmarco.run"]
-    assert data.groups_per_query == 2 and base[1]["groups_per_query"] == 6
+    model, data, args = parse_args(ce_lion.make_parser(), ["--config", str(CONFIG.with_name(name))])
+    assert data.train_data == base[1]["train_data"] + [f"{data_dir}/msmarco-dev-dense"]
+    assert data.teacher == [
+        f"{data_dir}/teacher-dl20.run",
+        f"{data_dir}/teacher-dl22.run",
+        f"{data_dir}/teacher-msmarco.run",
+    ]
+    assert data.groups_per_query == groups_per_query and base[1]["groups_per_query"] == 6
     assert not any("dl19" in reference for reference in data.train_data + data.teacher)
     changed = {"train_data", "teacher", "groups_per_query", "output_dir", "logging_dir", "run_name"}
     for part, before in zip((model, data, args), base):
