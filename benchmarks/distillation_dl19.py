@@ -14,11 +14,16 @@ Runs, skipping any whose ``metrics.json`` already exists (an interrupted sweep r
 
 Prints mean ± sd over seeds of DL19 nDCG@10, MAP@100-l2 and MRR@10-l2, training seconds, and paired
 tests on per-query nDCG@10 averaged over seeds: distilled vs BM25, vs the bi-encoder, vs the
-control (t-test and Fisher randomisation). Writes the same as JSON to ``OUTPUT/summary.json``.
+control, and vs the distilled runs of each earlier sweep named with ``--against OUTPUT`` (same
+seeds; two recipes compared) (t-test and Fisher randomisation). Writes the same as JSON to
+``OUTPUT/summary.json``.
 
     .venv/bin/python benchmarks/distillation_dl19.py --seeds 12 13 14 [--output outputs/distill_seeds]
     .venv/bin/python benchmarks/distillation_dl19.py --config recipes/configs/offline_minilm_dl20_distill_msmarco.yaml \
         --no-control --output outputs/distill_msmarco_seeds
+    .venv/bin/python benchmarks/distillation_dl19.py \
+        --config recipes/configs/offline_minilm_dl20_distill_msmarco_1430q.yaml \
+        --no-control --output outputs/distill_1430q_seeds --against outputs/distill_msmarco_seeds
 """
 
 from __future__ import annotations
@@ -116,12 +121,27 @@ def first_stage_and_teachers(output: Path) -> dict[str, dict[str, float]]:
     }
 
 
+def evaluation_file(sweep: Path, name: str, seed: int) -> Path:
+    """The DL19 evaluation (``metrics.json`` with ``per_query``) of run ``name`` (``distill`` or
+    ``control``) with ``seed`` in the sweep written to ``sweep``."""
+    return sweep / f"{name}-seed{seed}" / "eval_dl19" / "metrics.json"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[12, 13, 14])
     parser.add_argument("--output", type=Path, default=ROOT / "outputs" / "distill_seeds")
     parser.add_argument("--config", type=Path, default=CONFIGS / "offline_minilm_dl20_distill.yaml")
     parser.add_argument("--no-control", action="store_true", help="train only the distilled recipe")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="OUTPUT",
+        help="an earlier sweep's output directory: its distilled runs of the same seeds become a baseline "
+        "of the paired tests (repeatable)",
+    )
     args, extra = parser.parse_known_args()
     extra = [flag for flag in extra if flag != "--"]
 
@@ -134,15 +154,15 @@ def main() -> None:
         parser.error(
             f"teacher runs missing: {', '.join(missing)}; make them with the command at the top of {args.config}"
         )
+    earlier = [evaluation_file(sweep, "distill", seed) for sweep in args.against for seed in args.seeds]
+    if missing := [str(path) for path in earlier if not path.is_file()]:
+        parser.error(f"--against: no DL19 evaluation at {', '.join(missing)}; run that sweep with the same --seeds")
     references = first_stage_and_teachers(args.output)
     names = ("distill",) if args.no_control else ("distill", "control")
     runs = {name: {seed: train(name, seed, args.output, args.config, extra) for seed in args.seeds} for name in names}
     per_query = {
         name: {
-            seed: json.loads((args.output / f"{name}-seed{seed}" / "eval_dl19" / "metrics.json").read_text())[
-                "per_query"
-            ]
-            for seed in args.seeds
+            seed: json.loads(evaluation_file(args.output, name, seed).read_text())["per_query"] for seed in args.seeds
         }
         for name in runs
     }
@@ -176,6 +196,12 @@ def main() -> None:
         for name in runs
     }
     baselines = {"control": averaged["control"]} if "control" in runs else {}
+    for sweep in args.against:
+        by_seed = [
+            json.loads(evaluation_file(sweep, "distill", seed).read_text())["per_query"]["ndcg@10"]
+            for seed in args.seeds
+        ]
+        baselines[sweep.name] = {qid: statistics.mean(seed[qid] for seed in by_seed) for qid in by_seed[0]}
     for label, baseline in {**baselines, **references}.items():
         t_test = compare(baseline, {"distill": averaged["distill"]}, test="t-test")["distill"]
         randomised = compare(baseline, {"distill": averaged["distill"]}, test="randomisation")["distill"]
