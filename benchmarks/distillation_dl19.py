@@ -178,10 +178,11 @@ def main() -> None:
             values = [run["eval"]["dl19"][metric] for run in by_seed.values()]
             summary[f"{name}_{metric}"] = {
                 "mean": round(statistics.mean(values), 4),
-                "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+                "sd": round(statistics.stdev(values), 4) if len(values) > 1 else None,  # one seed: no spread
                 "values": [round(v, 4) for v in values],
             }
-            cells.append(f"{statistics.mean(values):.4f} ± {summary[f'{name}_{metric}']['sd']:.4f}")
+            sd = summary[f"{name}_{metric}"]["sd"]
+            cells.append(f"{statistics.mean(values):.4f}" + ("" if sd is None else f" ± {sd:.4f}"))
         seconds = statistics.mean(run["train_seconds"] for run in by_seed.values())
         summary[f"{name}_train_seconds"] = round(seconds, 1)
         print(f"{name:<12}" + "".join(f"{c:>18}" for c in cells) + f"{seconds:>10.0f}")
