@@ -35,7 +35,7 @@ def test_config_distils_with_listwise_kl_and_never_trains_on_dl19():
     ("name", "data_dir", "groups_per_query"),
     [
         ("offline_minilm_dl20_distill_msmarco.yaml", "outputs/distill-data", 2),
-        ("offline_minilm_dl20_distill_msmarco_1430q.yaml", "outputs/distill-data-1430q", 1),
+        ("offline_minilm_dl20_distill_msmarco_1430q.yaml", "outputs/distill-data-1430q", 2),
     ],
 )
 def test_msmarco_configs_differ_from_the_base_recipe_only_in_their_queries(name, data_dir, groups_per_query):
