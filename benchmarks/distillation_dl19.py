@@ -127,6 +127,12 @@ def evaluation_file(sweep: Path, name: str, seed: int) -> Path:
     return sweep / f"{name}-seed{seed}" / "eval_dl19" / "metrics.json"
 
 
+def seed_averaged_ndcg(sweep: Path, name: str, seeds: list[int]) -> dict[str, float]:
+    """``{query id: DL19 nDCG@10 averaged over seeds}`` of run ``name`` in the sweep written to ``sweep``."""
+    by_seed = [json.loads(evaluation_file(sweep, name, seed).read_text())["per_query"]["ndcg@10"] for seed in seeds]
+    return {qid: statistics.mean(scores[qid] for scores in by_seed) for qid in by_seed[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[12, 13, 14])
@@ -147,6 +153,7 @@ def main() -> None:
 
     import yaml
 
+    from hf_rerank.data.formats import atomic_write
     from hf_rerank.evaluation.significance import compare
 
     missing = [name for name in yaml.safe_load(args.config.read_text())["teacher"] if not (ROOT / name).is_file()]
@@ -160,12 +167,6 @@ def main() -> None:
     references = first_stage_and_teachers(args.output)
     names = ("distill",) if args.no_control else ("distill", "control")
     runs = {name: {seed: train(name, seed, args.output, args.config, extra) for seed in args.seeds} for name in names}
-    per_query = {
-        name: {
-            seed: json.loads(evaluation_file(args.output, name, seed).read_text())["per_query"] for seed in args.seeds
-        }
-        for name in runs
-    }
     summary: dict = {
         "seeds": args.seeds,
         "references_dl19_ndcg@10": {k: round(statistics.mean(v.values()), 4) for k, v in references.items()},
@@ -176,12 +177,12 @@ def main() -> None:
         cells = []
         for metric in METRICS:
             values = [run["eval"]["dl19"][metric] for run in by_seed.values()]
+            sd = round(statistics.stdev(values), 4) if len(values) > 1 else None  # one seed: no spread
             summary[f"{name}_{metric}"] = {
                 "mean": round(statistics.mean(values), 4),
-                "sd": round(statistics.stdev(values), 4) if len(values) > 1 else None,  # one seed: no spread
+                "sd": sd,
                 "values": [round(v, 4) for v in values],
             }
-            sd = summary[f"{name}_{metric}"]["sd"]
             cells.append(f"{statistics.mean(values):.4f}" + ("" if sd is None else f" ± {sd:.4f}"))
         seconds = statistics.mean(run["train_seconds"] for run in by_seed.values())
         summary[f"{name}_train_seconds"] = round(seconds, 1)
@@ -189,20 +190,9 @@ def main() -> None:
     print(
         "references on DL19 (nDCG@10): " + ", ".join(f"{k} {v}" for k, v in summary["references_dl19_ndcg@10"].items())
     )
-    averaged = {
-        name: {
-            qid: statistics.mean(per_query[name][seed]["ndcg@10"][qid] for seed in args.seeds)
-            for qid in per_query[name][args.seeds[0]]["ndcg@10"]
-        }
-        for name in runs
-    }
+    averaged = {name: seed_averaged_ndcg(args.output, name, args.seeds) for name in runs}
     baselines = {"control": averaged["control"]} if "control" in runs else {}
-    for sweep in args.against:
-        by_seed = [
-            json.loads(evaluation_file(sweep, "distill", seed).read_text())["per_query"]["ndcg@10"]
-            for seed in args.seeds
-        ]
-        baselines[sweep.name] = {qid: statistics.mean(seed[qid] for seed in by_seed) for qid in by_seed[0]}
+    baselines.update({sweep.name: seed_averaged_ndcg(sweep, "distill", args.seeds) for sweep in args.against})
     for label, baseline in {**baselines, **references}.items():
         t_test = compare(baseline, {"distill": averaged["distill"]}, test="t-test")["distill"]
         randomised = compare(baseline, {"distill": averaged["distill"]}, test="randomisation")["distill"]
@@ -223,7 +213,8 @@ def main() -> None:
                 f"vs BM25 {significance['delta']:+.4f} "
                 f"(t-test p {significance['p_t_test']:.4f}), {run['global_steps']} steps, {run['train_seconds']:.0f} s"
             )
-    (args.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with atomic_write(args.output / "summary.json") as handle:
+        handle.write(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
 
 
