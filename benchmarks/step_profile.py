@@ -3,8 +3,9 @@
 One process, the bundled all-MiniLM-L6-v2 with a fresh seeded one-logit head (``--model
 modernbert``: a random ModernBERT of MiniLM's size instead: hidden 384, 6 layers, 6 heads, FFN
 1152, sliding windows of 128 tokens in two layers of three, no dropout, its defaults), one synthetic batch
-(``--batch`` rows of ``--length`` tokens, the last ``--padding`` positions of each padded), bf16
-autocast, BCE on the logit, lr 2e-5; per variant a fresh copy of the model and optimizer, 2
+(``--batch`` rows of ``--length`` tokens, the last ``--padding`` positions of each padded), autocast
+to ``--precision`` (``auto``: bf16 where the CPU has it natively, else fp32, as training decides;
+printed with the CPU's flags), BCE on the logit, lr 2e-5; per variant a fresh copy of the model and optimizer, 2
 warm-up steps, then ``--steps`` timed steps (forward, backward, optimizer step, zero_grad):
 
 - ``torch-dropout-sdpa``: transformers' default (SDPA attention; torch's dropout), foreach AdamW;
@@ -13,12 +14,13 @@ warm-up steps, then ``--steps`` timed steps (forward, backward, optimizer step, 
 - ``fast-dropout-eager-fused``: the same with torch's fused AdamW (hf-rerank's defaults);
 - ``no-dropout-eager-fused``: eager attention without any dropout: the floor of this route.
 
-Prints ms per step, the model's FLOP/s (``TransformerFlops``: real tokens only) and MFU against
-the bf16 matmul peak measured first; ``--profile VARIANT`` adds torch.profiler's table of the
+``--variants`` times only those named. Prints ms per step, sequences/s, the model's FLOP/s
+(``TransformerFlops``: real tokens only) and MFU against the matmul peak of that precision measured
+first; ``--profile VARIANT`` adds torch.profiler's table of the
 operators that took the most time in two more steps of that variant.
 
     .venv/bin/python benchmarks/step_profile.py [--batch 32] [--length 96] [--padding 6] [--steps 6]
-        [--profile torch-dropout-sdpa] [--model modernbert]
+        [--profile torch-dropout-sdpa] [--model modernbert] [--precision auto] [--variants V ...]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import transformers
 from transformers import AutoModelForSequenceClassification, ModernBertConfig, ModernBertForSequenceClassification
 
 from hf_rerank.models.resolve import bundled_model_path
+from hf_rerank.precision import PRECISIONS, choose_precision
 from hf_rerank.training.cpu_dropout import use_fast_cpu_dropout
 from hf_rerank.training.efficiency.flops import TransformerFlops
 from hf_rerank.training.efficiency.peak import measure_matmul_peak
@@ -69,12 +72,18 @@ def main() -> None:
     parser.add_argument("--padding", type=int, default=6, help="padded positions at the end of every row")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--profile", choices=VARIANTS, help="print torch.profiler's top operators for this variant")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="time only these")
     args = parser.parse_args()
+    if args.profile and args.profile not in args.variants:
+        parser.error(f"--profile {args.profile}: that variant is not among --variants")
     transformers.logging.set_verbosity_error()
 
-    peak = measure_matmul_peak("cpu", torch.bfloat16)
+    precision = choose_precision(args.precision, "cpu")
+    print(precision.reason)
+    peak = measure_matmul_peak("cpu", precision.dtype)
     print(
-        f"bf16 matmul peak {peak.flops_per_second / 1e9:.1f} GFLOP/s (median round "
+        f"{precision.name} matmul peak {peak.flops_per_second / 1e9:.1f} GFLOP/s (median round "
         f"{peak.median_flops_per_second / 1e9:.1f}); torch threads {torch.get_num_threads()}"
     )
     torch.manual_seed(12)
@@ -100,11 +109,11 @@ def main() -> None:
     labels = torch.randint(0, 2, (args.batch,), generator=generator).float()
     flops = TransformerFlops.from_model(base).training_flops(mask.sum(dim=1).numpy())
 
-    for variant in VARIANTS:
+    for variant in args.variants:
         model, optimizer = prepare(base, variant)
 
         def step():
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision.name == "bf16"):
                 logits = model(input_ids=ids, attention_mask=mask).logits.squeeze(-1)
             F.binary_cross_entropy_with_logits(logits.float(), labels).backward()
             optimizer.step()
@@ -117,7 +126,8 @@ def main() -> None:
             step()
         seconds = (time.perf_counter() - start) / args.steps
         print(
-            f"{variant:<26} {seconds * 1000:7.0f} ms/step  {flops / seconds / 1e9:6.1f} GFLOP/s  "
+            f"{variant:<26} {seconds * 1000:7.0f} ms/step  {args.batch / seconds:6.1f} sequences/s  "
+            f"{flops / seconds / 1e9:6.1f} GFLOP/s  "
             f"MFU {flops / seconds / peak.flops_per_second:.1%}",
             flush=True,
         )
