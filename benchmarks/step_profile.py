@@ -35,7 +35,7 @@ import transformers
 from transformers import AutoModelForSequenceClassification, ModernBertConfig, ModernBertForSequenceClassification
 
 from hf_rerank.models.resolve import bundled_model_path
-from hf_rerank.precision import PRECISIONS, choose_precision
+from hf_rerank.precision import PRECISIONS, PrecisionError, choose_precision
 from hf_rerank.training.cpu_dropout import use_fast_cpu_dropout
 from hf_rerank.training.efficiency.flops import TransformerFlops
 from hf_rerank.training.efficiency.peak import measure_matmul_peak
@@ -79,7 +79,10 @@ def main() -> None:
         parser.error(f"--profile {args.profile}: that variant is not among --variants")
     transformers.logging.set_verbosity_error()
 
-    precision = choose_precision(args.precision, "cpu")
+    try:
+        precision = choose_precision(args.precision, "cpu")
+    except PrecisionError as error:
+        parser.error(str(error))
     print(precision.reason)
     peak = measure_matmul_peak("cpu", precision.dtype)
     print(
@@ -113,7 +116,7 @@ def main() -> None:
         model, optimizer = prepare(base, variant)
 
         def step():
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision.name == "bf16"):
+            with torch.autocast("cpu", dtype=precision.dtype, enabled=precision.dtype != torch.float32):
                 logits = model(input_ids=ids, attention_mask=mask).logits.squeeze(-1)
             F.binary_cross_entropy_with_logits(logits.float(), labels).backward()
             optimizer.step()
